@@ -1,0 +1,1 @@
+//! The `ductor` command line.

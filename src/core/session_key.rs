@@ -1,0 +1,1 @@
+//! `SessionKey`: the transport-agnostic identity of a conversation (core spec §1).
