@@ -1,5 +1,10 @@
 //! Pure domain logic: types and decisions with no I/O, no tokio and no actors.
 
+pub mod bus_route;
 pub mod config;
+pub mod envelope;
+pub mod health;
+pub mod outbox;
 pub mod session_key;
 pub mod state;
+pub mod supervision;
