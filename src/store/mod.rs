@@ -1,5 +1,9 @@
-//! The ductor home on disk: paths, atomic JSON files, quarantine of corrupt files, the PID lock.
+//! The ductor home on disk: paths, atomic JSON files, quarantine of corrupt files, the PID lock,
+//! the outbox journal and the rotating log file.
 
 pub mod atomic;
 pub mod config_file;
+pub mod log_file;
+pub mod outbox_journal;
 pub mod paths;
+pub mod pid_lock;
