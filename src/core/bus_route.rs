@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::envelope::{DeliveryMode, Envelope, EnvelopeId};
+use crate::core::envelope::{DeliveryMode, Envelope};
 
 /// One adapter to hand an envelope to, and how.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -58,7 +58,7 @@ pub fn route(envelope: &Envelope, served: &[String]) -> Route {
 }
 
 /// The replacement for an envelope whose transport is not served: same origin, status and
-/// metadata, chat 0, BROADCAST, text prefixed with `**Delivery fallback**`.
+/// metadata and id, chat 0, BROADCAST, text prefixed with `**Delivery fallback**`.
 pub fn fallback_envelope(original: &Envelope) -> Envelope {
     let text = format!(
         "**Delivery fallback**\nTransport `{}` is not available; delivering here instead.\n---\n{}",
@@ -74,7 +74,7 @@ pub fn fallback_envelope(original: &Envelope) -> Envelope {
         metadata: original.metadata.clone(),
         delivery: DeliveryMode::Broadcast,
         result_text: text,
-        envelope_id: EnvelopeId::random(),
+        envelope_id: original.envelope_id.clone(),
         created_at: original.created_at,
         elapsed_seconds: original.elapsed_seconds,
         provider: original.provider.clone(),

@@ -54,10 +54,10 @@ impl PidLock {
 
     /// Removes the pid file now if it still names this process.
     pub fn release(&self) {
-        if read_pid(&self.path) == Some(self.pid) {
-            if let Err(e) = fs::remove_file(&self.path) {
-                tracing::warn!(path = %self.path, error = %e, "Could not remove the pid file.");
-            }
+        if read_pid(&self.path) == Some(self.pid)
+            && let Err(e) = fs::remove_file(&self.path)
+        {
+            tracing::warn!(path = %self.path, error = %e, "Could not remove the pid file.");
         }
     }
 }

@@ -1,0 +1,163 @@
+//! The Agent actor: one per agent ("main", later sub-agents). Supervises the agent's Bus and
+//! observers (transports, orchestrator and sessions plug in here in later layers), applies the
+//! restart contract to them, and sends a `[Supervisor]` notice through its Bus when it gives up
+//! on a child.
+//!
+//! Asking the Agent to restart (`AgentMsg::RequestRestart`, e.g. from the restart marker) stops
+//! it with the stop reason `restart`; for the main agent the Root turns that into exit code 42.
+
+use std::time::Duration;
+
+use camino::Utf8PathBuf;
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+
+use crate::core::envelope::Envelope;
+use crate::core::health::ActorKind;
+use crate::core::supervision::{self, RESTART_REASON};
+use crate::runtime::bus::{Bus, BusArgs, BusHandle};
+use crate::runtime::health_board::HealthBoard;
+use crate::runtime::restart_marker::{RestartMarker, RestartMarkerArgs};
+use crate::runtime::spool::{Spool, SpoolArgs};
+use crate::runtime::supervision::{ChildSet, ChildSpec, Reaction};
+use crate::store::paths::DuctorPaths;
+
+/// How long the Agent waits for each child to stop at shutdown.
+const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Messages of the Agent.
+#[derive(Debug)]
+pub enum AgentMsg {
+    /// Rebuild a crashed child (sent to itself after the backoff delay).
+    Respawn {
+        /// The child's name.
+        child: String,
+    },
+    /// Restart the whole agent (code 42).
+    RequestRestart {
+        /// Why, for the log.
+        why: String,
+    },
+}
+
+/// Construction arguments of an Agent.
+#[derive(Debug, Clone)]
+pub struct AgentArgs {
+    /// The agent's name (`main`).
+    pub name: String,
+    /// Its home.
+    pub paths: DuctorPaths,
+    /// Its path on the health board (`root/main`).
+    pub board_path: String,
+    /// The health board.
+    pub board: HealthBoard,
+    /// Its Bus handle (survives Bus restarts; given out to transports and the internal API).
+    pub bus: BusHandle,
+    /// Transport short names it serves, primary first.
+    pub served: Vec<String>,
+    /// Batch journal fsyncs across concurrent submissions.
+    pub batch_fsync: bool,
+    /// A JSONL file that receives every delivered envelope (`DUCTOR_SPOOL`), if set.
+    pub spool: Option<Utf8PathBuf>,
+    /// How often to look for the restart marker.
+    pub restart_marker_poll: Duration,
+    /// Extra children (tests and later layers), started after the built-in ones.
+    pub extra_children: Vec<ChildSpec>,
+}
+
+/// The Agent actor.
+#[derive(Debug, Default)]
+pub struct Agent;
+
+/// State of a running Agent.
+#[derive(Debug)]
+pub struct AgentState {
+    args: AgentArgs,
+    children: ChildSet,
+}
+
+impl Actor for Agent {
+    type Msg = AgentMsg;
+    type State = AgentState;
+    type Arguments = AgentArgs;
+
+    async fn pre_start(&self, myself: ActorRef<AgentMsg>, args: AgentArgs) -> Result<AgentState, ActorProcessingErr> {
+        let mut children = ChildSet::new(&args.board_path, args.board.clone());
+        let bus_args = BusArgs {
+            agent: args.name.clone(),
+            journal: args.paths.outbox(),
+            served: args.served.clone(),
+            registry: args.bus.registry(),
+            batch_fsync: args.batch_fsync,
+        };
+        children.add(ChildSpec::actor("bus", ActorKind::Bus, Some(args.bus.slot()), move || (Bus, bus_args.clone())));
+        if let Some(path) = &args.spool {
+            let spool_args = SpoolArgs { path: path.clone(), bus: args.bus.clone() };
+            children.add(ChildSpec::actor("spool", ActorKind::Transport, None, move || (Spool, spool_args.clone())));
+        }
+        let marker_args = RestartMarkerArgs {
+            marker: args.paths.restart_marker(),
+            poll: args.restart_marker_poll,
+            agent: myself.clone(),
+        };
+        children.add(ChildSpec::actor("restart_marker", ActorKind::Observer, None, move || {
+            (RestartMarker, marker_args.clone())
+        }));
+        for spec in &args.extra_children {
+            children.add(spec.clone());
+        }
+        children.start_all(&myself.get_cell()).await?;
+        tracing::info!(actor = %args.board_path, "Agent started.");
+        Ok(AgentState { args, children })
+    }
+
+    async fn post_stop(&self, _myself: ActorRef<AgentMsg>, state: &mut AgentState) -> Result<(), ActorProcessingErr> {
+        state.children.stop_all(CHILD_STOP_TIMEOUT).await;
+        tracing::info!(actor = %state.args.board_path, "Agent stopped.");
+        Ok(())
+    }
+
+    async fn handle(&self, myself: ActorRef<AgentMsg>, msg: AgentMsg, state: &mut AgentState) -> Result<(), ActorProcessingErr> {
+        match msg {
+            AgentMsg::Respawn { child } => {
+                let reaction = state.children.restart(&child, &myself.get_cell()).await;
+                state.react(&myself, reaction).await;
+            }
+            AgentMsg::RequestRestart { why } => {
+                tracing::info!(actor = %state.args.board_path, why = %why, "Agent restart requested.");
+                myself.stop(Some(RESTART_REASON.to_owned()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<AgentMsg>,
+        event: SupervisionEvent,
+        state: &mut AgentState,
+    ) -> Result<(), ActorProcessingErr> {
+        let reaction = state.children.on_event(&event);
+        state.react(&myself, reaction).await;
+        Ok(())
+    }
+}
+
+impl AgentState {
+    async fn react(&mut self, myself: &ActorRef<AgentMsg>, mut reaction: Reaction) {
+        loop {
+            reaction = match reaction {
+                Reaction::RestartNow { child } => self.children.restart(&child, &myself.get_cell()).await,
+                Reaction::RestartAfter { child, delay } => {
+                    myself.send_after(delay, move || AgentMsg::Respawn { child });
+                    return;
+                }
+                Reaction::GaveUp { child, crashes, error } => {
+                    let text = supervision::give_up_notice(&self.args.name, &child, crashes, &error);
+                    self.args.bus.submit_detached(Envelope::supervisor_notice(&text));
+                    return;
+                }
+                Reaction::Stopped { .. } | Reaction::None => return,
+            }
+        }
+    }
+}

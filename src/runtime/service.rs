@@ -1,0 +1,161 @@
+//! Starting and stopping the whole actor tree: the entry point the `ductor` command runs.
+//!
+//! [`Service::start`] builds Root → (InternalApi, Agent "main" → Bus, observers) and returns once
+//! everything is up ("ready"). [`Service::run_until`] waits for the main agent to end or for the
+//! shutdown future (SIGTERM/SIGINT in the binary), stops the tree within the deadline, and gives
+//! the process exit status (0 clean, 42 restart requested, 1 fatal).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use camino::Utf8PathBuf;
+use ractor::{Actor, ActorRef};
+use tokio::sync::mpsc;
+
+use crate::core::supervision::SHUTDOWN_REASON;
+use crate::runtime::agent::AgentArgs;
+use crate::runtime::bus::BusHandle;
+use crate::runtime::health_board::HealthBoard;
+use crate::runtime::internal_api::InternalApiArgs;
+use crate::runtime::root::{Root, RootArgs, RootMsg};
+use crate::runtime::supervision::ChildSpec;
+use crate::store::paths::DuctorPaths;
+
+/// Total time the tree gets to stop after SIGTERM/SIGINT.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Everything the runtime needs to start.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// The main agent's home.
+    pub paths: DuctorPaths,
+    /// Internal API port on 127.0.0.1 (0 = any free port).
+    pub interagent_port: u16,
+    /// Transport short names the main agent serves, primary first.
+    pub served: Vec<String>,
+    /// `DUCTOR_SPOOL`: a JSONL file receiving every delivered envelope.
+    pub spool: Option<Utf8PathBuf>,
+    /// Batch journal fsyncs across concurrent submissions.
+    pub batch_fsync: bool,
+    /// How often to look for the restart marker.
+    pub restart_marker_poll: Duration,
+    /// Extra children of the main agent (tests, later layers).
+    pub extra_children: Vec<ChildSpec>,
+}
+
+impl ServiceSettings {
+    /// Settings with the standard timings.
+    pub fn new(paths: DuctorPaths, interagent_port: u16, served: Vec<String>) -> Self {
+        Self {
+            paths,
+            interagent_port,
+            served,
+            spool: None,
+            batch_fsync: true,
+            restart_marker_poll: Duration::from_secs(2),
+            extra_children: Vec::new(),
+        }
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The actor tree failed to start (e.g. the internal API port is taken).
+    #[error("the service could not start: {0}")]
+    Start(String),
+}
+
+/// The running service.
+#[derive(Debug)]
+pub struct Service {
+    root: ActorRef<RootMsg>,
+    exit: mpsc::UnboundedReceiver<i32>,
+    board: HealthBoard,
+    main_bus: BusHandle,
+}
+
+impl Service {
+    /// Starts the tree; returns when it is ready.
+    pub async fn start(settings: ServiceSettings) -> Result<Self, ServiceError> {
+        let board = HealthBoard::new();
+        let main_bus = BusHandle::new();
+        let (exit_tx, exit_rx) = mpsc::unbounded_channel();
+        let mut served = settings.served.clone();
+        if settings.spool.is_some() {
+            served.push(crate::runtime::spool::SPOOL_TRANSPORT.to_owned());
+        }
+        let main = AgentArgs {
+            name: "main".to_owned(),
+            paths: settings.paths.clone(),
+            board_path: "root/main".to_owned(),
+            board: board.clone(),
+            bus: main_bus.clone(),
+            served,
+            batch_fsync: settings.batch_fsync,
+            spool: settings.spool.clone(),
+            restart_marker_poll: settings.restart_marker_poll,
+            extra_children: settings.extra_children.clone(),
+        };
+        let api = InternalApiArgs {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, settings.interagent_port)),
+            board: board.clone(),
+            buses: BTreeMap::from([("main".to_owned(), main_bus.clone())]),
+        };
+        let args = RootArgs { board: board.clone(), api, main, exit: exit_tx };
+        let (root, _join) = Actor::spawn(None, Root, args).await.map_err(|e| ServiceError::Start(root_cause(&e)))?;
+        tracing::info!(actor = "root", home = %settings.paths.home(), "Ductor is ready.");
+        Ok(Self { root, exit: exit_rx, board, main_bus })
+    }
+
+    /// The health board (the live tree).
+    pub fn board(&self) -> &HealthBoard {
+        &self.board
+    }
+
+    /// The main agent's Bus.
+    pub fn main_bus(&self) -> &BusHandle {
+        &self.main_bus
+    }
+
+    /// Runs until the main agent ends or `shutdown` completes, then stops the tree. Returns the
+    /// process exit status.
+    pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) -> i32 {
+        let code = tokio::select! {
+            code = self.exit.recv() => code.unwrap_or(1),
+            () = shutdown => {
+                tracing::info!(actor = "root", "Shutdown requested.");
+                0
+            }
+        };
+        self.stop().await;
+        code
+    }
+
+    /// Stops the tree within [`SHUTDOWN_DEADLINE`].
+    pub async fn stop(&self) {
+        let stopped = self.root.stop_and_wait(Some(SHUTDOWN_REASON.to_owned()), Some(SHUTDOWN_DEADLINE)).await;
+        if let Err(e) = stopped {
+            tracing::warn!(actor = "root", error = %e, "The actor tree did not stop in time; killing it.");
+            self.root.kill();
+        }
+        tracing::info!(actor = "root", "Ductor stopped.");
+    }
+}
+
+fn root_cause(error: &ractor::SpawnErr) -> String {
+    match error {
+        ractor::SpawnErr::StartupFailed(inner) => {
+            let mut text = inner.to_string();
+            let mut source = std::error::Error::source(inner.as_ref());
+            while let Some(cause) = source {
+                text = cause.to_string();
+                source = cause.source();
+            }
+            text
+        }
+        other => other.to_string(),
+    }
+}
