@@ -1,1 +1,4 @@
-//! The `ductor` command line.
+//! The `ductor` command line: permissive dispatch (ops spec §18.1) onto run, status, stop,
+//! restart and help.
+
+pub mod logging;

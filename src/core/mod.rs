@@ -1,6 +1,7 @@
 //! Pure domain logic: types and decisions with no I/O, no tokio and no actors.
 
 pub mod bus_route;
+pub mod cli_args;
 pub mod config;
 pub mod envelope;
 pub mod health;

@@ -142,13 +142,23 @@ impl Outbox {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.seq_of.insert(envelope.envelope_id.clone(), seq);
-        self.by_seq.insert(seq, PendingEnvelope { envelope, remaining: targets });
+        self.by_seq.insert(
+            seq,
+            PendingEnvelope {
+                envelope,
+                remaining: targets,
+            },
+        );
     }
 
     /// Marks one target of `id` as done (confirmed or permanently refused).
     pub fn settle(&mut self, id: &EnvelopeId, transport: &str) -> Settled {
-        let Some(&seq) = self.seq_of.get(id) else { return Settled::NotPending };
-        let Some(entry) = self.by_seq.get_mut(&seq) else { return Settled::NotPending };
+        let Some(&seq) = self.seq_of.get(id) else {
+            return Settled::NotPending;
+        };
+        let Some(entry) = self.by_seq.get_mut(&seq) else {
+            return Settled::NotPending;
+        };
         let before = entry.remaining.len();
         entry.remaining.retain(|t| t.transport != transport);
         if entry.remaining.len() == before {
@@ -205,7 +215,10 @@ impl Outbox {
     pub fn compacted(&self) -> Vec<JournalRecord> {
         self.by_seq
             .values()
-            .map(|p| JournalRecord::Put { envelope: Box::new(p.envelope.clone()), targets: p.remaining.clone() })
+            .map(|p| JournalRecord::Put {
+                envelope: Box::new(p.envelope.clone()),
+                targets: p.remaining.clone(),
+            })
             .collect()
     }
 }
@@ -216,19 +229,32 @@ mod tests {
     use crate::core::envelope::DeliveryMode;
 
     fn env(id: &str) -> Envelope {
-        Envelope { envelope_id: EnvelopeId::parse(id).unwrap(), result_text: id.into(), ..Envelope::default() }
+        Envelope {
+            envelope_id: EnvelopeId::parse(id).unwrap(),
+            result_text: id.into(),
+            ..Envelope::default()
+        }
     }
 
     fn target(t: &str) -> Target {
-        Target { transport: t.into(), mode: DeliveryMode::Unicast }
+        Target {
+            transport: t.into(),
+            mode: DeliveryMode::Unicast,
+        }
     }
 
     fn put(id: &str, targets: &[&str]) -> JournalRecord {
-        JournalRecord::Put { envelope: Box::new(env(id)), targets: targets.iter().map(|t| target(t)).collect() }
+        JournalRecord::Put {
+            envelope: Box::new(env(id)),
+            targets: targets.iter().map(|t| target(t)).collect(),
+        }
     }
 
     fn ack(id: &str, t: &str) -> JournalRecord {
-        JournalRecord::Ack { id: EnvelopeId::parse(id).unwrap(), transport: t.into() }
+        JournalRecord::Ack {
+            id: EnvelopeId::parse(id).unwrap(),
+            transport: t.into(),
+        }
     }
 
     fn journal(records: &[JournalRecord]) -> String {
@@ -239,26 +265,45 @@ mod tests {
     fn envelope_leaves_only_when_every_target_confirmed() {
         let mut outbox = Outbox::new();
         outbox.apply(put("aaaaaaaaaaaa", &["tg", "mx"]));
-        assert_eq!(outbox.apply(ack("aaaaaaaaaaaa", "tg")), Settled::StillPending);
-        assert_eq!(outbox.apply(ack("aaaaaaaaaaaa", "tg")), Settled::NotPending, "duplicate ack");
+        assert_eq!(
+            outbox.apply(ack("aaaaaaaaaaaa", "tg")),
+            Settled::StillPending
+        );
+        assert_eq!(
+            outbox.apply(ack("aaaaaaaaaaaa", "tg")),
+            Settled::NotPending,
+            "duplicate ack"
+        );
         assert_eq!(outbox.apply(ack("aaaaaaaaaaaa", "mx")), Settled::Done);
         assert!(outbox.is_empty());
     }
 
     #[test]
     fn replay_keeps_order_and_skips_torn_tail() {
-        let mut text = journal(&[put("aaaaaaaaaaaa", &["tg"]), put("bbbbbbbbbbbb", &["tg"]), ack("aaaaaaaaaaaa", "tg"), put("cccccccccccc", &["tg"])]);
+        let mut text = journal(&[
+            put("aaaaaaaaaaaa", &["tg"]),
+            put("bbbbbbbbbbbb", &["tg"]),
+            ack("aaaaaaaaaaaa", "tg"),
+            put("cccccccccccc", &["tg"]),
+        ]);
         text.push_str("{\"op\":\"put\",\"envel");
         let (outbox, report) = Outbox::replay(&text);
         assert!(report.torn_tail);
         assert!(report.bad_lines.is_empty());
-        let ids: Vec<_> = outbox.iter().map(|p| p.envelope.envelope_id.to_string()).collect();
+        let ids: Vec<_> = outbox
+            .iter()
+            .map(|p| p.envelope.envelope_id.to_string())
+            .collect();
         assert_eq!(ids, ["bbbbbbbbbbbb", "cccccccccccc"]);
     }
 
     #[test]
     fn replay_reports_bad_lines_in_the_middle() {
-        let text = format!("{}garbage\n{}", journal(&[put("aaaaaaaaaaaa", &["tg"])]), journal(&[put("bbbbbbbbbbbb", &["tg"])]));
+        let text = format!(
+            "{}garbage\n{}",
+            journal(&[put("aaaaaaaaaaaa", &["tg"])]),
+            journal(&[put("bbbbbbbbbbbb", &["tg"])])
+        );
         let (outbox, report) = Outbox::replay(&text);
         assert_eq!(report.bad_lines, vec![2]);
         assert_eq!(outbox.len(), 2);
@@ -266,11 +311,25 @@ mod tests {
 
     #[test]
     fn compaction_rebuilds_the_same_outbox() {
-        let text = journal(&[put("aaaaaaaaaaaa", &["tg", "mx"]), put("bbbbbbbbbbbb", &["tg"]), ack("aaaaaaaaaaaa", "mx"), ack("bbbbbbbbbbbb", "tg")]);
+        let text = journal(&[
+            put("aaaaaaaaaaaa", &["tg", "mx"]),
+            put("bbbbbbbbbbbb", &["tg"]),
+            ack("aaaaaaaaaaaa", "mx"),
+            ack("bbbbbbbbbbbb", "tg"),
+        ]);
         let (outbox, _) = Outbox::replay(&text);
         let (again, _) = Outbox::replay(&journal(&outbox.compacted()));
-        assert_eq!(again.iter().collect::<Vec<_>>(), outbox.iter().collect::<Vec<_>>());
-        assert_eq!(again.get(&EnvelopeId::parse("aaaaaaaaaaaa").unwrap()).unwrap().remaining, vec![target("tg")]);
+        assert_eq!(
+            again.iter().collect::<Vec<_>>(),
+            outbox.iter().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            again
+                .get(&EnvelopeId::parse("aaaaaaaaaaaa").unwrap())
+                .unwrap()
+                .remaining,
+            vec![target("tg")]
+        );
     }
 
     proptest::proptest! {

@@ -132,7 +132,11 @@ impl Actor for Bus {
     type State = BusState;
     type Arguments = BusArgs;
 
-    async fn pre_start(&self, myself: ActorRef<BusMsg>, args: BusArgs) -> Result<BusState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<BusMsg>,
+        args: BusArgs,
+    ) -> Result<BusState, ActorProcessingErr> {
         let (journal, outbox, report) = OutboxJournal::open(&args.journal)?;
         tracing::info!(actor = "bus", agent = %args.agent, pending = outbox.len(), records = report.records,
             served = ?args.served, "Bus started.");
@@ -148,20 +152,33 @@ impl Actor for Bus {
         };
         state.reroute_stale()?;
         state.journal.flush()?;
-        let ids: Vec<EnvelopeId> = state.outbox.iter().map(|p| p.envelope.envelope_id.clone()).collect();
+        let ids: Vec<EnvelopeId> = state
+            .outbox
+            .iter()
+            .map(|p| p.envelope.envelope_id.clone())
+            .collect();
         for id in ids {
             state.dispatch(&myself, &id);
         }
         Ok(state)
     }
 
-    async fn post_stop(&self, _myself: ActorRef<BusMsg>, state: &mut BusState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<BusMsg>,
+        state: &mut BusState,
+    ) -> Result<(), ActorProcessingErr> {
         state.flush_and_answer(&_myself);
         tracing::info!(actor = "bus", agent = %state.args.agent, pending = state.outbox.len(), "Bus stopped.");
         Ok(())
     }
 
-    async fn handle(&self, myself: ActorRef<BusMsg>, msg: BusMsg, state: &mut BusState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<BusMsg>,
+        msg: BusMsg,
+        state: &mut BusState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             BusMsg::Submit { envelope, reply } => state.submit(&myself, *envelope, reply),
             BusMsg::Flush => state.flush_and_answer(&myself),
@@ -176,13 +193,21 @@ impl Actor for Bus {
                     state.dispatch(&myself, &id);
                 }
             }
-            BusMsg::Outcome { id, transport, result } => state.outcome(&myself, id, transport, result),
+            BusMsg::Outcome {
+                id,
+                transport,
+                result,
+            } => state.outcome(&myself, id, transport, result),
             BusMsg::Retry { id, transport } => {
                 state.in_flight.remove(&(id.clone(), transport));
                 state.dispatch(&myself, &id);
             }
             BusMsg::Stats { reply } => {
-                let stats = BusStats { pending: state.outbox.len(), fsyncs: state.journal.fsyncs(), ..state.stats };
+                let stats = BusStats {
+                    pending: state.outbox.len(),
+                    fsyncs: state.journal.fsyncs(),
+                    ..state.stats
+                };
                 let _ = reply.send(stats);
             }
         }
@@ -191,7 +216,12 @@ impl Actor for Bus {
 }
 
 impl BusState {
-    fn submit(&mut self, myself: &ActorRef<BusMsg>, mut envelope: Envelope, reply: RpcReplyPort<Result<EnvelopeId, BusError>>) {
+    fn submit(
+        &mut self,
+        myself: &ActorRef<BusMsg>,
+        mut envelope: Envelope,
+        reply: RpcReplyPort<Result<EnvelopeId, BusError>>,
+    ) {
         if envelope.envelope_id.is_empty() || self.outbox.contains(&envelope.envelope_id) {
             envelope.envelope_id = loop {
                 let id = EnvelopeId::random();
@@ -205,7 +235,10 @@ impl BusState {
         }
         let (envelope, targets) = self.route(envelope);
         let id = envelope.envelope_id.clone();
-        let record = JournalRecord::Put { envelope: Box::new(envelope.clone()), targets: targets.clone() };
+        let record = JournalRecord::Put {
+            envelope: Box::new(envelope.clone()),
+            targets: targets.clone(),
+        };
         if let Err(e) = self.journal.append(&record) {
             let _ = reply.send(Err(BusError::Outbox(e.to_string())));
             return;
@@ -229,7 +262,10 @@ impl BusState {
                     "No transport is configured; holding the envelope in the outbox.");
                 (envelope, Vec::new())
             }
-            Route::Fallback { envelope: fallback, target } => {
+            Route::Fallback {
+                envelope: fallback,
+                target,
+            } => {
                 tracing::warn!(actor = "bus", envelope_id = %envelope.envelope_id, wanted = %envelope.transport,
                     fallback = %target.transport, "Transport not served here; delivering a fallback broadcast.");
                 (*fallback, vec![target])
@@ -242,7 +278,12 @@ impl BusState {
         let stale: Vec<Envelope> = self
             .outbox
             .iter()
-            .filter(|p| p.remaining.is_empty() || p.remaining.iter().any(|t| !self.args.served.contains(&t.transport)))
+            .filter(|p| {
+                p.remaining.is_empty()
+                    || p.remaining
+                        .iter()
+                        .any(|t| !self.args.served.contains(&t.transport))
+            })
             .map(|p| p.envelope.clone())
             .collect();
         for envelope in stale {
@@ -250,7 +291,10 @@ impl BusState {
             if targets.is_empty() {
                 continue;
             }
-            self.journal.append(&JournalRecord::Put { envelope: Box::new(envelope.clone()), targets: targets.clone() })?;
+            self.journal.append(&JournalRecord::Put {
+                envelope: Box::new(envelope.clone()),
+                targets: targets.clone(),
+            })?;
             self.outbox.put(envelope, targets);
         }
         Ok(())
@@ -284,7 +328,9 @@ impl BusState {
     /// with it. Envelopes for the session layer (lock/injection) are delivered as they are until
     /// that layer exists.
     fn dispatch(&mut self, myself: &ActorRef<BusMsg>, id: &EnvelopeId) {
-        let Some(pending) = self.outbox.get(id) else { return };
+        let Some(pending) = self.outbox.get(id) else {
+            return;
+        };
         if pending.envelope.needs_session() {
             tracing::debug!(actor = "bus", envelope_id = %id,
                 "Envelope asks for the chat session (lock/injection); no session layer yet, delivering as is.");
@@ -296,13 +342,21 @@ impl BusState {
             if self.in_flight.contains(&key) {
                 continue;
             }
-            let Some(adapter) = self.args.registry.get(&target.transport) else { continue };
+            let Some(adapter) = self.args.registry.get(&target.transport) else {
+                continue;
+            };
             self.in_flight.insert(key);
             send(&adapter, myself, Arc::clone(&envelope), &target);
         }
     }
 
-    fn outcome(&mut self, myself: &ActorRef<BusMsg>, id: EnvelopeId, transport: String, result: Result<(), DeliveryError>) {
+    fn outcome(
+        &mut self,
+        myself: &ActorRef<BusMsg>,
+        id: EnvelopeId,
+        transport: String,
+        result: Result<(), DeliveryError>,
+    ) {
         let key = (id.clone(), transport.clone());
         match result {
             Ok(()) => {
@@ -315,7 +369,14 @@ impl BusState {
                     "Adapter refused the envelope for good; not retrying.");
                 self.in_flight.remove(&key);
                 self.attempts.remove(&key);
-                self.settle(myself, JournalRecord::Drop { id, transport, reason });
+                self.settle(
+                    myself,
+                    JournalRecord::Drop {
+                        id,
+                        transport,
+                        reason,
+                    },
+                );
             }
             Err(DeliveryError::Retryable(reason)) => {
                 if self.outbox.get(&id).is_none() {
@@ -329,7 +390,10 @@ impl BusState {
                     attempt = *attempt, retry_in_s = delay.as_secs_f64(), "Delivery failed; will retry.");
                 // Stays in `in_flight` until the retry fires, so nothing else re-sends it meanwhile.
                 let msg_id = id.clone();
-                myself.send_after(delay, move || BusMsg::Retry { id: msg_id, transport });
+                myself.send_after(delay, move || BusMsg::Retry {
+                    id: msg_id,
+                    transport,
+                });
             }
         }
     }
@@ -353,13 +417,22 @@ impl BusState {
 }
 
 fn send(adapter: &AdapterHandle, bus: &ActorRef<BusMsg>, envelope: Arc<Envelope>, target: &Target) {
-    let receipt = Receipt::new(bus.clone(), envelope.envelope_id.clone(), target.transport.clone());
-    adapter.send(Delivery { envelope, mode: target.mode, receipt });
+    let receipt = Receipt::new(
+        bus.clone(),
+        envelope.envelope_id.clone(),
+        target.transport.clone(),
+    );
+    adapter.send(Delivery {
+        envelope,
+        mode: target.mode,
+        receipt,
+    });
 }
 
 /// 1 s, 2 s, 4 s ... capped at 60 s.
 fn retry_delay(attempt: u32) -> Duration {
-    (Duration::from_secs(1) * 2u32.saturating_pow(attempt.saturating_sub(1).min(10))).min(MAX_RETRY_DELAY)
+    (Duration::from_secs(1) * 2u32.saturating_pow(attempt.saturating_sub(1).min(10)))
+        .min(MAX_RETRY_DELAY)
 }
 
 fn unix_now() -> f64 {
@@ -398,7 +471,13 @@ impl BusHandle {
     pub async fn submit(&self, envelope: Envelope) -> Result<EnvelopeId, BusError> {
         let bus = self.slot.get().ok_or(BusError::NotRunning)?;
         let envelope = Box::new(envelope);
-        match bus.call(|reply| BusMsg::Submit { envelope, reply }, Some(SUBMIT_TIMEOUT)).await {
+        match bus
+            .call(
+                |reply| BusMsg::Submit { envelope, reply },
+                Some(SUBMIT_TIMEOUT),
+            )
+            .await
+        {
             Ok(ractor::rpc::CallResult::Success(result)) => result,
             Ok(_) | Err(_) => Err(BusError::NotRunning),
         }
@@ -426,7 +505,10 @@ impl BusHandle {
     /// The Bus's counters.
     pub async fn stats(&self) -> Option<BusStats> {
         let bus = self.slot.get()?;
-        match bus.call(|reply| BusMsg::Stats { reply }, Some(SUBMIT_TIMEOUT)).await {
+        match bus
+            .call(|reply| BusMsg::Stats { reply }, Some(SUBMIT_TIMEOUT))
+            .await
+        {
             Ok(ractor::rpc::CallResult::Success(stats)) => Some(stats),
             _ => None,
         }

@@ -57,7 +57,11 @@ impl Actor for InternalApi {
     type State = InternalApiState;
     type Arguments = InternalApiArgs;
 
-    async fn pre_start(&self, myself: ActorRef<InternalApiMsg>, args: InternalApiArgs) -> Result<InternalApiState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<InternalApiMsg>,
+        args: InternalApiArgs,
+    ) -> Result<InternalApiState, ActorProcessingErr> {
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
             .map_err(|e| format!("internal API could not bind {}: {e}", args.addr))?;
@@ -75,23 +79,40 @@ impl Actor for InternalApi {
             let _ = myself.cast(InternalApiMsg::ServerEnded);
         });
         tracing::info!(actor = "internal_api", addr = %bound, "Internal API listening.");
-        Ok(InternalApiState { shutdown: Some(shutdown_tx), server })
+        Ok(InternalApiState {
+            shutdown: Some(shutdown_tx),
+            server,
+        })
     }
 
-    async fn post_stop(&self, _myself: ActorRef<InternalApiMsg>, state: &mut InternalApiState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<InternalApiMsg>,
+        state: &mut InternalApiState,
+    ) -> Result<(), ActorProcessingErr> {
         if let Some(tx) = state.shutdown.take() {
             let _ = tx.send(());
         }
         let server = &mut state.server;
-        if tokio::time::timeout(std::time::Duration::from_secs(1), &mut *server).await.is_err() {
+        if tokio::time::timeout(std::time::Duration::from_secs(1), &mut *server)
+            .await
+            .is_err()
+        {
             server.abort();
         }
         Ok(())
     }
 
-    async fn handle(&self, _myself: ActorRef<InternalApiMsg>, msg: InternalApiMsg, state: &mut InternalApiState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<InternalApiMsg>,
+        msg: InternalApiMsg,
+        state: &mut InternalApiState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
-            InternalApiMsg::ServerEnded if state.shutdown.is_some() => Err("internal API server ended unexpectedly".into()),
+            InternalApiMsg::ServerEnded if state.shutdown.is_some() => {
+                Err("internal API server ended unexpectedly".into())
+            }
             InternalApiMsg::ServerEnded => Ok(()),
         }
     }
@@ -100,7 +121,8 @@ impl Actor for InternalApi {
 fn routes(
     board: HealthBoard,
     buses: BTreeMap<String, BusHandle>,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone + Send + Sync + 'static {
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone + Send + Sync + 'static
+{
     let with_board = {
         let board = board.clone();
         warp::any().map(move || board.clone())
@@ -121,7 +143,10 @@ fn routes(
         .and(with_board)
         .map(|board: HealthBoard| match board.tree("root") {
             Some(root) => reply(StatusCode::OK, &json!({ "root": root })),
-            None => reply(StatusCode::SERVICE_UNAVAILABLE, &json!({"success": false, "error": "no actor tree yet"})),
+            None => reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({"success": false, "error": "no actor tree yet"}),
+            ),
         });
     let buses = std::sync::Arc::new(buses);
     let submit = warp::path!("interagent" / "envelopes")
@@ -129,10 +154,19 @@ fn routes(
         .and(warp::query::<BTreeMap<String, String>>())
         .and(warp::body::content_length_limit(MAX_BODY_BYTES))
         .and(warp::body::bytes())
-        .then(move |query: BTreeMap<String, String>, body: warp::hyper::body::Bytes| {
-            let buses = std::sync::Arc::clone(&buses);
-            async move { submit_envelope(&buses, query.get("agent").map_or("main", String::as_str), &body).await }
-        });
+        .then(
+            move |query: BTreeMap<String, String>, body: warp::hyper::body::Bytes| {
+                let buses = std::sync::Arc::clone(&buses);
+                async move {
+                    submit_envelope(
+                        &buses,
+                        query.get("agent").map_or("main", String::as_str),
+                        &body,
+                    )
+                    .await
+                }
+            },
+        );
     health
         .or(agents)
         .unify()
@@ -144,9 +178,15 @@ fn routes(
             let (status, error) = if rejection.is_not_found() {
                 (StatusCode::NOT_FOUND, "not found".to_owned())
             } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-                (StatusCode::PAYLOAD_TOO_LARGE, "request body too large".to_owned())
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request body too large".to_owned(),
+                )
             } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-                (StatusCode::METHOD_NOT_ALLOWED, "method not allowed".to_owned())
+                (
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method not allowed".to_owned(),
+                )
             } else {
                 (StatusCode::BAD_REQUEST, format!("{rejection:?}"))
             };
@@ -155,22 +195,35 @@ fn routes(
         .unify()
 }
 
-async fn submit_envelope(buses: &BTreeMap<String, BusHandle>, agent: &str, body: &[u8]) -> warp::reply::Response {
+async fn submit_envelope(
+    buses: &BTreeMap<String, BusHandle>,
+    agent: &str,
+    body: &[u8],
+) -> warp::reply::Response {
     let Some(bus) = buses.get(agent) else {
         let known: Vec<&String> = buses.keys().collect();
         let error = format!("unknown agent '{agent}'; available: {known:?}");
-        return reply(StatusCode::NOT_FOUND, &json!({"success": false, "error": error}));
+        return reply(
+            StatusCode::NOT_FOUND,
+            &json!({"success": false, "error": error}),
+        );
     };
     let envelope: Envelope = match serde_json::from_slice(body) {
         Ok(envelope) => envelope,
         Err(e) => {
             tracing::warn!(actor = "internal_api", error = %e, "Rejected a malformed envelope.");
-            return reply(StatusCode::BAD_REQUEST, &json!({"success": false, "error": format!("invalid envelope: {e}")}));
+            return reply(
+                StatusCode::BAD_REQUEST,
+                &json!({"success": false, "error": format!("invalid envelope: {e}")}),
+            );
         }
     };
     match bus.submit(envelope).await {
         Ok(id) => reply(StatusCode::OK, &json!({"success": true, "envelope_id": id})),
-        Err(e) => reply(StatusCode::SERVICE_UNAVAILABLE, &json!({"success": false, "error": e.to_string()})),
+        Err(e) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"success": false, "error": e.to_string()}),
+        ),
     }
 }
 

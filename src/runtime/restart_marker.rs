@@ -42,12 +42,21 @@ impl Actor for RestartMarker {
     type State = RestartMarkerState;
     type Arguments = RestartMarkerArgs;
 
-    async fn pre_start(&self, myself: ActorRef<RestartMarkerMsg>, args: RestartMarkerArgs) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<RestartMarkerMsg>,
+        args: RestartMarkerArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
         myself.send_interval(args.poll, || RestartMarkerMsg::Check);
         Ok(RestartMarkerState { args })
     }
 
-    async fn handle(&self, _myself: ActorRef<RestartMarkerMsg>, msg: RestartMarkerMsg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<RestartMarkerMsg>,
+        msg: RestartMarkerMsg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             RestartMarkerMsg::Check => {
                 let marker = &state.args.marker;
@@ -57,7 +66,9 @@ impl Actor for RestartMarker {
                 match std::fs::remove_file(marker) {
                     Ok(()) => {
                         tracing::info!(actor = "restart_marker", path = %marker, "Restart marker found; restarting.");
-                        let _ = state.args.agent.cast(AgentMsg::RequestRestart { why: "restart marker".to_owned() });
+                        let _ = state.args.agent.cast(AgentMsg::RequestRestart {
+                            why: "restart marker".to_owned(),
+                        });
                     }
                     Err(e) => {
                         tracing::warn!(actor = "restart_marker", path = %marker, error = %e,

@@ -1,0 +1,157 @@
+//! The permissive command-line dispatch of the original (ops spec §18.1): `--version`/`-V`
+//! anywhere wins; `-v`/`--verbose` anywhere; `-h`/`--help` means `help`; the FIRST positional
+//! word that is a known command wins; no known command means the default action (run).
+
+/// The commands `ductor` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandWord {
+    /// No known command: run the service (or onboarding when not configured).
+    Run,
+    /// `help`.
+    Help,
+    /// `status`.
+    Status,
+    /// `stop`.
+    Stop,
+    /// `restart`.
+    Restart,
+    /// `upgrade`.
+    Upgrade,
+    /// `uninstall`.
+    Uninstall,
+    /// `onboarding` / `reset` (same action).
+    Onboarding,
+    /// `service <sub>`.
+    Service,
+    /// `docker <sub>`.
+    Docker,
+    /// `api <sub>`.
+    Api,
+    /// `agents <sub>`.
+    Agents,
+    /// `install <extra>`.
+    Install,
+}
+
+impl CommandWord {
+    fn from_word(word: &str) -> Option<Self> {
+        Some(match word {
+            "help" => Self::Help,
+            "status" => Self::Status,
+            "stop" => Self::Stop,
+            "restart" => Self::Restart,
+            "upgrade" => Self::Upgrade,
+            "uninstall" => Self::Uninstall,
+            "onboarding" | "reset" => Self::Onboarding,
+            "service" => Self::Service,
+            "docker" => Self::Docker,
+            "api" => Self::Api,
+            "agents" => Self::Agents,
+            "install" => Self::Install,
+            _ => return None,
+        })
+    }
+
+    /// The word as typed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Run => "",
+            Self::Help => "help",
+            Self::Status => "status",
+            Self::Stop => "stop",
+            Self::Restart => "restart",
+            Self::Upgrade => "upgrade",
+            Self::Uninstall => "uninstall",
+            Self::Onboarding => "onboarding",
+            Self::Service => "service",
+            Self::Docker => "docker",
+            Self::Api => "api",
+            Self::Agents => "agents",
+            Self::Install => "install",
+        }
+    }
+}
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// The command that won.
+    pub command: CommandWord,
+    /// Positional words after the command word (sub-command and its arguments).
+    pub rest: Vec<String>,
+    /// `-v` / `--verbose`.
+    pub verbose: bool,
+    /// `--json` (status).
+    pub json: bool,
+    /// `--version` / `-V`.
+    pub version: bool,
+}
+
+/// Parses argv after the program name.
+pub fn parse(args: &[String]) -> Invocation {
+    let has = |flags: &[&str]| args.iter().any(|a| flags.contains(&a.as_str()));
+    let mut words: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if has(&["-h", "--help"]) {
+        words.push("help");
+    }
+    let found = words
+        .iter()
+        .enumerate()
+        .find_map(|(i, w)| CommandWord::from_word(w).map(|c| (i, c)));
+    let (command, rest) = match found {
+        Some((index, command)) => (
+            command,
+            words[index + 1..].iter().map(|w| (*w).to_owned()).collect(),
+        ),
+        None => (CommandWord::Run, Vec::new()),
+    };
+    Invocation {
+        command,
+        rest,
+        verbose: has(&["-v", "--verbose"]),
+        json: has(&["--json"]),
+        version: has(&["-V", "--version"]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn first_known_word_wins() {
+        assert_eq!(parse(&args("status --help")).command, CommandWord::Status);
+        assert_eq!(parse(&args("foo stop status")).command, CommandWord::Stop);
+        assert_eq!(parse(&args("reset")).command, CommandWord::Onboarding);
+    }
+
+    #[test]
+    fn help_flag_appends_help() {
+        assert_eq!(parse(&args("-h")).command, CommandWord::Help);
+        assert_eq!(parse(&args("--help")).command, CommandWord::Help);
+    }
+
+    #[test]
+    fn unknown_words_run_the_default() {
+        let inv = parse(&args("whatever -v"));
+        assert_eq!(inv.command, CommandWord::Run);
+        assert!(inv.verbose);
+        assert_eq!(parse(&[]).command, CommandWord::Run);
+    }
+
+    #[test]
+    fn flags_anywhere_and_sub_words_kept() {
+        let inv = parse(&args("agents add helper --json -V"));
+        assert_eq!(inv.command, CommandWord::Agents);
+        assert_eq!(inv.rest, ["add", "helper"]);
+        assert!(inv.json && inv.version);
+    }
+}
