@@ -1,5 +1,7 @@
 //! The Bus end to end inside one process: durable submit, routing, retries, restarts.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::collections::HashSet;

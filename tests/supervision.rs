@@ -2,6 +2,8 @@
 //! 5/10/20/40/80 s, the 6th crash gives up with a `[Supervisor]` notice through the Bus; a
 //! `restart` stop rebuilds at once; a normal stop stays stopped.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::time::Duration;
