@@ -8,4 +8,5 @@ pub mod health;
 pub mod outbox;
 pub mod session_key;
 pub mod state;
+pub mod status_view;
 pub mod supervision;

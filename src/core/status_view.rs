@@ -1,0 +1,194 @@
+//! What `ductor status` shows (ops spec §18.2), as data and as text. Gathering the data is I/O
+//! and lives in the CLI; this module only renders.
+
+use serde::Serialize;
+
+use crate::core::health::{ActorNode, render_tree};
+
+/// Whether and how the service runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Running {
+    /// Its PID.
+    pub pid: i32,
+    /// Seconds since it started (pid file mtime).
+    pub uptime_s: u64,
+}
+
+/// One row of the sub-agent table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubAgentRow {
+    /// Agent name.
+    pub name: String,
+    /// Live status, or `—` when the service is not running.
+    pub status: String,
+    /// Live uptime text, or `—`.
+    pub uptime: String,
+    /// Provider, or `inherited`.
+    pub provider: String,
+    /// Model, or `inherited`.
+    pub model: String,
+}
+
+/// The paths block.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusPaths {
+    /// The home.
+    pub home: String,
+    /// `config/config.json`.
+    pub config: String,
+    /// `workspace/`.
+    pub workspace: String,
+    /// `logs/`.
+    pub logs: String,
+    /// `sessions.json`.
+    pub sessions: String,
+}
+
+/// Everything the status command shows for a configured home.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusView {
+    /// Agent name of the panel (`main`).
+    pub agent: String,
+    /// Running state; `None` = not running.
+    pub running: Option<Running>,
+    /// Provider from the config.
+    pub provider: String,
+    /// Model from the config.
+    pub model: String,
+    /// Docker sandbox container, when enabled.
+    pub docker: Option<String>,
+    /// `[ERROR]` lines in `logs/agent.log`.
+    pub errors: usize,
+    /// Paths.
+    pub paths: StatusPaths,
+    /// Sub-agents from `agents.json`.
+    pub sub_agents: Vec<SubAgentRow>,
+    /// The live actor tree (running service only).
+    pub actors: Option<ActorNode>,
+    /// Why the tree is missing although the service runs.
+    pub actors_error: Option<String>,
+}
+
+/// `<H>h <M>m`.
+pub fn uptime_hm(seconds: u64) -> String {
+    format!("{}h {}m", seconds / 3600, (seconds % 3600) / 60)
+}
+
+/// Renders the status panel, the sub-agent table and the `Actors:` tree.
+pub fn render(view: &StatusView) -> String {
+    let mut out = String::from("\n");
+    out.push_str(&format!("Status — {}\n", view.agent));
+    match &view.running {
+        Some(r) => out.push_str(&format!("Running  pid={}  uptime: {}\n", r.pid, uptime_hm(r.uptime_s))),
+        None => out.push_str("Not running\n"),
+    }
+    out.push_str(&format!("Provider:  {} ({})\n", view.provider, view.model));
+    match &view.docker {
+        Some(container) => out.push_str(&format!("Docker:    enabled ({container})\n")),
+        None => out.push_str("Docker:    disabled\n"),
+    }
+    if view.errors == 0 {
+        out.push_str("Errors:    0\n");
+    } else {
+        out.push_str(&format!("Errors:    {} in latest log\n", view.errors));
+    }
+    out.push_str("\nPaths:\n");
+    let p = &view.paths;
+    for (label, value) in
+        [("Home", &p.home), ("Config", &p.config), ("Workspace", &p.workspace), ("Logs", &p.logs), ("Sessions", &p.sessions)]
+    {
+        out.push_str(&format!("  {:<11}{value}\n", format!("{label}:")));
+    }
+    if !view.sub_agents.is_empty() {
+        out.push_str(&format!("\nSub-Agents ({})\n", view.sub_agents.len()));
+        out.push_str(&format!("  {:<16}{:<12}{:<10}{:<12}{}\n", "Agent", "Status", "Uptime", "Provider", "Model"));
+        for row in &view.sub_agents {
+            out.push_str(&format!(
+                "  {:<16}{:<12}{:<10}{:<12}{}\n",
+                row.name, row.status, row.uptime, row.provider, row.model
+            ));
+        }
+    }
+    if view.running.is_some() {
+        match (&view.actors, &view.actors_error) {
+            (Some(root), _) => {
+                out.push_str("\nActors:\n");
+                for line in render_tree(root).lines() {
+                    out.push_str(&format!("  {line}\n"));
+                }
+            }
+            (None, _) => out.push_str("\nActors: unavailable\n"),
+        }
+    }
+    out
+}
+
+/// The panel for a home that is not configured, listing what is missing.
+pub fn render_not_configured(home: &str, missing: &[String]) -> String {
+    let mut out = format!("\nductor is not configured ({home}).\n");
+    for item in missing {
+        out.push_str(&format!("  - {item}\n"));
+    }
+    out.push_str("Run `ductor` to set it up, or write config/config.json (see config-samples/).\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::health::{ActorKind, ActorStatus};
+
+    fn view() -> StatusView {
+        StatusView {
+            agent: "main".into(),
+            running: Some(Running { pid: 42, uptime_s: 3 * 3600 + 7 * 60 }),
+            provider: "claude".into(),
+            model: "opus".into(),
+            docker: None,
+            errors: 0,
+            paths: StatusPaths {
+                home: "/h".into(),
+                config: "/h/config/config.json".into(),
+                workspace: "/h/workspace".into(),
+                logs: "/h/logs".into(),
+                sessions: "/h/sessions.json".into(),
+            },
+            sub_agents: vec![],
+            actors: Some(ActorNode {
+                name: "root".into(),
+                kind: ActorKind::Supervisor,
+                status: ActorStatus::Running,
+                restarts: 0,
+                uptime_s: 5.0,
+                last_failure: None,
+                children: vec![],
+            }),
+            actors_error: None,
+        }
+    }
+
+    #[test]
+    fn panel_has_the_documented_lines() {
+        let text = render(&view());
+        assert!(text.contains("Status — main\n"));
+        assert!(text.contains("Running  pid=42  uptime: 3h 7m\n"));
+        assert!(text.contains("Provider:  claude (opus)\n"));
+        assert!(text.contains("Docker:    disabled\n"));
+        assert!(text.contains("Errors:    0\n"));
+        assert!(text.contains("  Home:      /h\n"));
+        assert!(text.contains("  Sessions:  /h/sessions.json\n"));
+        assert!(text.contains("\nActors:\n  root (supervisor)  running  up 5s\n"));
+    }
+
+    #[test]
+    fn missing_tree_says_unavailable_and_not_running_shows_no_tree() {
+        let mut v = view();
+        v.actors = None;
+        v.actors_error = Some("refused".into());
+        assert!(render(&v).contains("Actors: unavailable"));
+        v.running = None;
+        let text = render(&v);
+        assert!(text.contains("Not running\n"));
+        assert!(!text.contains("Actors"));
+    }
+}
