@@ -61,12 +61,7 @@ async fn ten_thousand_submissions_get_distinct_12_hex_ids() {
         tasks.spawn(async move {
             let mut ids = Vec::new();
             for i in 0..1000 {
-                ids.push(
-                    handle
-                        .submit(cron(chunk * 1000 + i, "tg", "x"))
-                        .await
-                        .unwrap(),
-                );
+                ids.push(handle.submit(cron(chunk * 1000 + i, "tg", "x")).await.unwrap());
             }
             ids
         });
@@ -82,11 +77,7 @@ async fn ten_thousand_submissions_get_distinct_12_hex_ids() {
     wait_until(|| recorder.delivered().len() == 10_000).await;
     let stats = handle.stats().await.unwrap();
     assert_eq!(stats.pending, 0);
-    assert!(
-        stats.fsyncs < 10_000,
-        "concurrent submissions share fsyncs ({} fsyncs)",
-        stats.fsyncs
-    );
+    assert!(stats.fsyncs < 10_000, "concurrent submissions share fsyncs ({} fsyncs)", stats.fsyncs);
 }
 
 #[tokio::test(start_paused = true)]
@@ -98,17 +89,9 @@ async fn envelope_submitted_while_adapter_fails_is_delivered_once_after_recovery
     recorder.set(Behaviour::FailRetryable);
     let id = handle.submit(cron(7, "tg", "hello")).await.unwrap();
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert!(
-        recorder.attempts() >= 3,
-        "retried while failing ({} attempts)",
-        recorder.attempts()
-    );
+    assert!(recorder.attempts() >= 3, "retried while failing ({} attempts)", recorder.attempts());
     assert!(recorder.delivered().is_empty());
-    assert_eq!(
-        handle.stats().await.unwrap().pending,
-        1,
-        "kept in the outbox while failing"
-    );
+    assert_eq!(handle.stats().await.unwrap().pending, 1, "kept in the outbox while failing");
     recorder.set(Behaviour::Deliver);
     tokio::time::sleep(Duration::from_secs(120)).await;
     let delivered = recorder.delivered();
@@ -126,21 +109,11 @@ async fn unicast_goes_to_its_transport_and_broadcast_to_all() {
     let (tg, _a) = spawn_recorder("tg", &handle).await;
     let (mx, _b) = spawn_recorder("mx", &handle).await;
     handle.submit(cron(1, "mx", "only matrix")).await.unwrap();
-    handle
-        .submit(Envelope {
-            delivery: DeliveryMode::Broadcast,
-            ..cron(0, "tg", "everyone")
-        })
-        .await
-        .unwrap();
+    handle.submit(Envelope { delivery: DeliveryMode::Broadcast, ..cron(0, "tg", "everyone") }).await.unwrap();
     wait_until(|| mx.delivered().len() == 2 && tg.delivered().len() == 1).await;
     assert_eq!(tg.delivered()[0].0.result_text, "everyone");
     assert_eq!(tg.delivered()[0].1, DeliveryMode::Broadcast);
-    let mx_texts: Vec<_> = mx
-        .delivered()
-        .into_iter()
-        .map(|(e, _)| e.result_text)
-        .collect();
+    let mx_texts: Vec<_> = mx.delivered().into_iter().map(|(e, _)| e.result_text).collect();
     assert_eq!(mx_texts, ["only matrix", "everyone"]);
 }
 
@@ -150,28 +123,11 @@ async fn envelope_for_an_unserved_transport_falls_back_to_a_broadcast_that_arriv
     let handle = BusHandle::new();
     let _bus = start_bus(&home.join("outbox.jsonl"), &["tg"], &handle).await;
     let (tg, mut rx) = spawn_recorder("tg", &handle).await;
-    handle
-        .submit(Envelope {
-            origin: Origin::TaskResult,
-            ..cron(5, "mx", "report")
-        })
-        .await
-        .unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        got.result_text.starts_with("**Delivery fallback**"),
-        "{}",
-        got.result_text
-    );
+    handle.submit(Envelope { origin: Origin::TaskResult, ..cron(5, "mx", "report") }).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+    assert!(got.result_text.starts_with("**Delivery fallback**"), "{}", got.result_text);
     assert!(got.result_text.ends_with("report"));
-    assert_eq!(
-        got.origin,
-        Origin::TaskResult,
-        "non-cron origins reach someone too"
-    );
+    assert_eq!(got.origin, Origin::TaskResult, "non-cron origins reach someone too");
     assert_eq!(tg.delivered()[0].1, DeliveryMode::Broadcast);
 }
 
@@ -183,20 +139,11 @@ async fn broadcast_reaches_the_other_adapters_when_one_refuses() {
     let (tg, _a) = spawn_recorder("tg", &handle).await;
     let (mx, _b) = spawn_recorder("mx", &handle).await;
     tg.set(Behaviour::FailPermanent);
-    handle
-        .submit(Envelope {
-            delivery: DeliveryMode::Broadcast,
-            ..cron(0, "", "cron result")
-        })
-        .await
-        .unwrap();
+    handle.submit(Envelope { delivery: DeliveryMode::Broadcast, ..cron(0, "", "cron result") }).await.unwrap();
     wait_until(|| mx.delivered().len() == 1).await;
     wait_until(|| tg.attempts() == 1).await;
     let stats = handle.stats().await.unwrap();
-    assert_eq!(
-        stats.pending, 0,
-        "a permanent refusal is not retried forever"
-    );
+    assert_eq!(stats.pending, 0, "a permanent refusal is not retried forever");
 }
 
 #[tokio::test]
@@ -213,11 +160,7 @@ async fn pending_envelopes_are_delivered_after_a_bus_restart() {
     let _bus = start_bus(&journal, &["tg"], &handle).await;
     let (tg, _rx) = spawn_recorder("tg", &handle).await;
     wait_until(|| tg.delivered().len() == 2).await;
-    let ids: Vec<_> = tg
-        .delivered()
-        .into_iter()
-        .map(|(e, _)| e.envelope_id)
-        .collect();
+    let ids: Vec<_> = tg.delivered().into_iter().map(|(e, _)| e.envelope_id).collect();
     assert_eq!(ids, [first, second], "redelivered in the order accepted");
     wait_until(|| std::fs::read_to_string(&journal).unwrap().lines().count() == 4).await;
 }

@@ -39,21 +39,12 @@ impl Actor for Flaky {
     type State = ();
     type Arguments = Starts;
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<FlakyMsg>,
-        starts: Starts,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn pre_start(&self, myself: ActorRef<FlakyMsg>, starts: Starts) -> Result<(), ActorProcessingErr> {
         let _ = starts.send((Instant::now(), myself));
         Ok(())
     }
 
-    async fn handle(
-        &self,
-        myself: ActorRef<FlakyMsg>,
-        msg: FlakyMsg,
-        _: &mut (),
-    ) -> Result<(), ActorProcessingErr> {
+    async fn handle(&self, myself: ActorRef<FlakyMsg>, msg: FlakyMsg, _: &mut ()) -> Result<(), ActorProcessingErr> {
         match msg {
             FlakyMsg::Fail => Err("flaky failed on purpose".into()),
             FlakyMsg::Panic => panic!("flaky panicked on purpose"),
@@ -82,9 +73,7 @@ async fn harness() -> Harness {
     let board = HealthBoard::new();
     let bus = BusHandle::new();
     let (starts_tx, starts) = mpsc::unbounded_channel();
-    let flaky = ChildSpec::actor("flaky", ActorKind::Observer, None, move || {
-        (Flaky, starts_tx.clone())
-    });
+    let flaky = ChildSpec::actor("flaky", ActorKind::Observer, None, move || (Flaky, starts_tx.clone()));
     let args = AgentArgs {
         name: "main".into(),
         paths: DuctorPaths::at(home),
@@ -100,30 +89,16 @@ async fn harness() -> Harness {
     board.register("root/main", "main", ActorKind::Agent);
     let (agent, _) = Actor::spawn(None, Agent, args).await.unwrap();
     let (_recorder, notices) = spawn_recorder("tg", &bus).await;
-    Harness {
-        _dir: dir,
-        board,
-        starts,
-        notices,
-        agent,
-    }
+    Harness { _dir: dir, board, starts, notices, agent }
 }
 
 impl Harness {
     async fn next_start(&mut self) -> (Instant, ActorRef<FlakyMsg>) {
-        tokio::time::timeout(Duration::from_secs(1000), self.starts.recv())
-            .await
-            .expect("a start")
-            .expect("open")
+        tokio::time::timeout(Duration::from_secs(1000), self.starts.recv()).await.expect("a start").expect("open")
     }
 
     async fn no_start_within(&mut self, wait: Duration) {
-        assert!(
-            tokio::time::timeout(wait, self.starts.recv())
-                .await
-                .is_err(),
-            "unexpected restart"
-        );
+        assert!(tokio::time::timeout(wait, self.starts.recv()).await.is_err(), "unexpected restart");
     }
 }
 
@@ -143,48 +118,17 @@ async fn crashes_restart_after_5_10_20_40_80_s_then_give_up_with_a_notice() {
         (last, flaky) = (at, next);
     }
     assert_eq!(delays, [5, 10, 20, 40, 80].map(Duration::from_secs));
-    assert_eq!(
-        h.board
-            .tree("root/main")
-            .unwrap()
-            .find("flaky")
-            .unwrap()
-            .restarts,
-        5
-    );
+    assert_eq!(h.board.tree("root/main").unwrap().find("flaky").unwrap().restarts, 5);
 
     flaky.cast(FlakyMsg::Fail).unwrap();
-    let notice = tokio::time::timeout(Duration::from_secs(5), h.notices.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        notice.result_text.starts_with("[Supervisor]"),
-        "{}",
-        notice.result_text
-    );
-    assert!(
-        notice.result_text.contains("'flaky'")
-            && notice.result_text.contains("flaky failed on purpose")
-    );
+    let notice = tokio::time::timeout(Duration::from_secs(5), h.notices.recv()).await.unwrap().unwrap();
+    assert!(notice.result_text.starts_with("[Supervisor]"), "{}", notice.result_text);
+    assert!(notice.result_text.contains("'flaky'") && notice.result_text.contains("flaky failed on purpose"));
     h.no_start_within(Duration::from_secs(600)).await;
-    let node = h
-        .board
-        .tree("root/main")
-        .unwrap()
-        .find("flaky")
-        .cloned()
-        .unwrap();
+    let node = h.board.tree("root/main").unwrap().find("flaky").cloned().unwrap();
     assert_eq!(node.status, ActorStatus::Crashed);
-    assert_eq!(
-        node.last_failure.as_deref(),
-        Some("flaky failed on purpose")
-    );
-    assert_eq!(
-        h.board.status("root/main/bus"),
-        Some(ActorStatus::Running),
-        "the rest keeps running"
-    );
+    assert_eq!(node.last_failure.as_deref(), Some("flaky failed on purpose"));
+    assert_eq!(h.board.status("root/main/bus"), Some(ActorStatus::Running), "the rest keeps running");
 }
 
 #[tokio::test(start_paused = true)]
@@ -200,11 +144,7 @@ async fn restart_stop_rebuilds_at_once_and_resets_the_backoff() {
     assert_eq!(at - before, Duration::ZERO, "rebuilt at once");
     flaky.cast(FlakyMsg::Fail).unwrap();
     let (again, _) = h.next_start().await;
-    assert_eq!(
-        again - at,
-        Duration::from_secs(5),
-        "crash counter was reset"
-    );
+    assert_eq!(again - at, Duration::from_secs(5), "crash counter was reset");
 }
 
 #[tokio::test(start_paused = true)]
@@ -213,19 +153,14 @@ async fn normal_stop_is_not_restarted() {
     let (_, flaky) = h.next_start().await;
     flaky.cast(FlakyMsg::StopNormally).unwrap();
     h.no_start_within(Duration::from_secs(300)).await;
-    assert_eq!(
-        h.board.status("root/main/flaky"),
-        Some(ActorStatus::Stopped)
-    );
+    assert_eq!(h.board.status("root/main/flaky"), Some(ActorStatus::Stopped));
 }
 
 #[tokio::test(start_paused = true)]
 async fn agent_restart_request_stops_it_with_the_restart_reason() {
     let h = harness().await;
     let cell = h.agent.get_cell();
-    h.agent
-        .cast(AgentMsg::RequestRestart { why: "test".into() })
-        .unwrap();
+    h.agent.cast(AgentMsg::RequestRestart { why: "test".into() }).unwrap();
     tokio::time::timeout(Duration::from_secs(10), async {
         while cell.get_status() != ractor::ActorStatus::Stopped {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -233,9 +168,5 @@ async fn agent_restart_request_stops_it_with_the_restart_reason() {
     })
     .await
     .unwrap();
-    assert_eq!(
-        h.board.status("root/main/bus"),
-        Some(ActorStatus::Stopped),
-        "children stopped with it"
-    );
+    assert_eq!(h.board.status("root/main/bus"), Some(ActorStatus::Stopped), "children stopped with it");
 }

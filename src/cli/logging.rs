@@ -33,28 +33,14 @@ pub fn level_for(verbose: bool, log_level: Option<&str>) -> Level {
 
 /// Installs the global subscriber: stderr always, the log file when given.
 pub fn init(level: Level, log_file: Option<RotatingLog>) {
-    let filter = Targets::new()
-        .with_default(LevelFilter::WARN)
-        .with_target("ductor", level);
+    let filter = Targets::new().with_default(LevelFilter::WARN).with_target("ductor", level);
     let console = tracing_subscriber::fmt::layer()
         .with_writer(io::stderr)
-        .event_format(LineFormat {
-            file_style: false,
-            ansi: io::stderr().is_terminal(),
-        });
+        .event_format(LineFormat { file_style: false, ansi: io::stderr().is_terminal() });
     let file = log_file.map(|log| {
-        tracing_subscriber::fmt::layer()
-            .with_writer(log)
-            .event_format(LineFormat {
-                file_style: true,
-                ansi: false,
-            })
+        tracing_subscriber::fmt::layer().with_writer(log).event_format(LineFormat { file_style: true, ansi: false })
     });
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(console)
-        .with(file)
-        .try_init();
+    let _ = tracing_subscriber::registry().with(filter).with(console).with(file).try_init();
 }
 
 struct LineFormat {
@@ -67,36 +53,15 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let meta = event.metadata();
         let now = chrono::Local::now();
         if self.file_style {
-            write!(
-                writer,
-                "{} [{}] {}: ",
-                now.format("%Y-%m-%d %H:%M:%S"),
-                level_name(meta.level()),
-                meta.target()
-            )?;
+            write!(writer, "{} [{}] {}: ", now.format("%Y-%m-%d %H:%M:%S"), level_name(meta.level()), meta.target())?;
         } else {
             let name = format!("{:<8}", level_name(meta.level()));
-            let name = if self.ansi {
-                colour(meta.level(), &name)
-            } else {
-                name
-            };
-            write!(
-                writer,
-                "{} {} {}: ",
-                now.format("%H:%M:%S"),
-                name,
-                meta.target()
-            )?;
+            let name = if self.ansi { colour(meta.level(), &name) } else { name };
+            write!(writer, "{} {} {}: ", now.format("%H:%M:%S"), name, meta.target())?;
         }
         ctx.format_fields(writer.by_ref(), event)?;
         writeln!(writer)
@@ -150,10 +115,7 @@ impl Drop for LogLine {
 impl<'a> MakeWriter<'a> for RotatingLog {
     type Writer = LogLine;
     fn make_writer(&'a self) -> LogLine {
-        LogLine {
-            log: self.clone(),
-            buffer: Vec::new(),
-        }
+        LogLine { log: self.clone(), buffer: Vec::new() }
     }
 }
 

@@ -15,16 +15,13 @@ use crate::core::cli_args::{self, CommandWord};
 use crate::store::paths::DuctorPaths;
 
 fn clap_command() -> clap::Command {
-    clap::Command::new("ductor")
-        .disable_help_flag(true)
-        .disable_version_flag(true)
-        .arg(
-            clap::Arg::new("words")
-                .num_args(0..)
-                .trailing_var_arg(true)
-                .allow_hyphen_values(true)
-                .value_parser(clap::value_parser!(String)),
-        )
+    clap::Command::new("ductor").disable_help_flag(true).disable_version_flag(true).arg(
+        clap::Arg::new("words")
+            .num_args(0..)
+            .trailing_var_arg(true)
+            .allow_hyphen_values(true)
+            .value_parser(clap::value_parser!(String)),
+    )
 }
 
 /// Runs the command line; returns the process exit status.

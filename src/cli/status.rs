@@ -57,11 +57,8 @@ fn text_at(raw: &Value, key: &str, default: &str) -> String {
 }
 
 async fn gather(paths: &DuctorPaths, raw: &Value) -> StatusView {
-    let port = raw
-        .get("interagent_port")
-        .and_then(Value::as_u64)
-        .and_then(|p| u16::try_from(p).ok())
-        .unwrap_or(DEFAULT_PORT);
+    let port =
+        raw.get("interagent_port").and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok()).unwrap_or(DEFAULT_PORT);
     let running = running(paths);
     let (actors, actors_error, health) = if running.is_some() {
         let actors = match get_local(port, "/interagent/actors", API_TIMEOUT).await {
@@ -79,9 +76,10 @@ async fn gather(paths: &DuctorPaths, raw: &Value) -> StatusView {
     } else {
         (None, None, None)
     };
-    let docker = raw.get("docker").filter(|d| d.get("enabled").and_then(Value::as_bool) == Some(true)).map(|d| {
-        d.get("container_name").and_then(Value::as_str).unwrap_or("ductor-sandbox").to_owned()
-    });
+    let docker = raw
+        .get("docker")
+        .filter(|d| d.get("enabled").and_then(Value::as_bool) == Some(true))
+        .map(|d| d.get("container_name").and_then(Value::as_str).unwrap_or("ductor-sandbox").to_owned());
     StatusView {
         agent: "main".to_owned(),
         running,
@@ -150,4 +148,3 @@ fn sub_agents(paths: &DuctorPaths, health: Option<&Value>) -> Vec<SubAgentRow> {
         })
         .collect()
 }
-

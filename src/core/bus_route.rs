@@ -40,34 +40,18 @@ pub fn route(envelope: &Envelope, served: &[String]) -> Route {
     if served.is_empty() {
         return Route::Hold;
     }
-    let all = |mode| {
-        served
-            .iter()
-            .map(|t| Target {
-                transport: t.clone(),
-                mode,
-            })
-            .collect()
-    };
+    let all = |mode| served.iter().map(|t| Target { transport: t.clone(), mode }).collect();
     match envelope.delivery {
         DeliveryMode::Broadcast => Route::Deliver(all(DeliveryMode::Broadcast)),
-        DeliveryMode::Unicast if envelope.transport.is_empty() => {
-            Route::Deliver(all(DeliveryMode::Unicast))
-        }
+        DeliveryMode::Unicast if envelope.transport.is_empty() => Route::Deliver(all(DeliveryMode::Unicast)),
         DeliveryMode::Unicast if served.contains(&envelope.transport) => {
-            Route::Deliver(vec![Target {
-                transport: envelope.transport.clone(),
-                mode: DeliveryMode::Unicast,
-            }])
+            Route::Deliver(vec![Target { transport: envelope.transport.clone(), mode: DeliveryMode::Unicast }])
         }
         DeliveryMode::Unicast => {
             let first = served[0].clone();
             Route::Fallback {
                 envelope: Box::new(fallback_envelope(envelope)),
-                target: Target {
-                    transport: first,
-                    mode: DeliveryMode::Broadcast,
-                },
+                target: Target { transport: first, mode: DeliveryMode::Broadcast },
             }
         }
     }
@@ -122,55 +106,28 @@ mod tests {
     #[test]
     fn unicast_goes_to_its_transport_only() {
         let route = route(&unicast("mx"), &served(&["tg", "mx"]));
-        assert_eq!(
-            route,
-            Route::Deliver(vec![Target {
-                transport: "mx".into(),
-                mode: DeliveryMode::Unicast
-            }])
-        );
+        assert_eq!(route, Route::Deliver(vec![Target { transport: "mx".into(), mode: DeliveryMode::Unicast }]));
     }
 
     #[test]
     fn empty_transport_means_all() {
-        let Route::Deliver(targets) = route(&unicast(""), &served(&["tg", "mx"])) else {
-            panic!()
-        };
+        let Route::Deliver(targets) = route(&unicast(""), &served(&["tg", "mx"])) else { panic!() };
         assert_eq!(targets.len(), 2);
         assert!(targets.iter().all(|t| t.mode == DeliveryMode::Unicast));
     }
 
     #[test]
     fn broadcast_goes_to_all() {
-        let env = Envelope {
-            delivery: DeliveryMode::Broadcast,
-            ..unicast("tg")
-        };
-        let Route::Deliver(targets) = route(&env, &served(&["tg", "mx"])) else {
-            panic!()
-        };
-        assert_eq!(
-            targets
-                .iter()
-                .map(|t| t.transport.as_str())
-                .collect::<Vec<_>>(),
-            ["tg", "mx"]
-        );
+        let env = Envelope { delivery: DeliveryMode::Broadcast, ..unicast("tg") };
+        let Route::Deliver(targets) = route(&env, &served(&["tg", "mx"])) else { panic!() };
+        assert_eq!(targets.iter().map(|t| t.transport.as_str()).collect::<Vec<_>>(), ["tg", "mx"]);
         assert!(targets.iter().all(|t| t.mode == DeliveryMode::Broadcast));
     }
 
     #[test]
     fn unserved_transport_falls_back_to_a_broadcast_on_the_primary() {
-        let Route::Fallback { envelope, target } = route(&unicast("mx"), &served(&["tg"])) else {
-            panic!()
-        };
-        assert_eq!(
-            target,
-            Target {
-                transport: "tg".into(),
-                mode: DeliveryMode::Broadcast
-            }
-        );
+        let Route::Fallback { envelope, target } = route(&unicast("mx"), &served(&["tg"])) else { panic!() };
+        assert_eq!(target, Target { transport: "tg".into(), mode: DeliveryMode::Broadcast });
         assert_eq!(envelope.delivery, DeliveryMode::Broadcast);
         assert_eq!(envelope.chat_id, 0);
         assert_eq!(envelope.origin, Origin::Cron);

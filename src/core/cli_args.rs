@@ -90,23 +90,13 @@ pub struct Invocation {
 /// Parses argv after the program name.
 pub fn parse(args: &[String]) -> Invocation {
     let has = |flags: &[&str]| args.iter().any(|a| flags.contains(&a.as_str()));
-    let mut words: Vec<&str> = args
-        .iter()
-        .map(String::as_str)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let mut words: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with('-')).collect();
     if has(&["-h", "--help"]) {
         words.push("help");
     }
-    let found = words
-        .iter()
-        .enumerate()
-        .find_map(|(i, w)| CommandWord::from_word(w).map(|c| (i, c)));
+    let found = words.iter().enumerate().find_map(|(i, w)| CommandWord::from_word(w).map(|c| (i, c)));
     let (command, rest) = match found {
-        Some((index, command)) => (
-            command,
-            words[index + 1..].iter().map(|w| (*w).to_owned()).collect(),
-        ),
+        Some((index, command)) => (command, words[index + 1..].iter().map(|w| (*w).to_owned()).collect()),
         None => (CommandWord::Run, Vec::new()),
     };
     Invocation {

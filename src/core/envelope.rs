@@ -99,10 +99,7 @@ impl EnvelopeId {
 
     /// Accepts exactly 12 lowercase hex characters.
     pub fn parse(text: &str) -> Option<Self> {
-        let valid = text.len() == 12
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let valid = text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         valid.then(|| Self(text.to_owned()))
     }
 
@@ -269,8 +266,7 @@ mod tests {
 
     #[test]
     fn unknown_origin_is_kept_readable() {
-        let env: Envelope =
-            serde_json::from_str(r#"{"origin":"martian","result_text":"x"}"#).unwrap();
+        let env: Envelope = serde_json::from_str(r#"{"origin":"martian","result_text":"x"}"#).unwrap();
         assert_eq!(env.origin, Origin::Unknown);
         assert_eq!(env.result_text, "x");
     }
@@ -283,10 +279,7 @@ mod tests {
         assert!(env.needs_session());
         env.lock_mode = LockMode::None;
         env.needs_injection = true;
-        assert!(
-            !env.needs_session(),
-            "injection without a prompt does nothing"
-        );
+        assert!(!env.needs_session(), "injection without a prompt does nothing");
         env.prompt = "go".into();
         assert!(env.needs_session());
     }

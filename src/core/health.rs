@@ -118,12 +118,7 @@ fn render_node(node: &ActorNode, prefix: &str, is_last: bool, is_root: bool, out
     } else {
         "├─ "
     };
-    let mut line = format!(
-        "{prefix}{branch}{} ({})  {}",
-        node.name,
-        kind_text(node.kind),
-        node.status.as_str()
-    );
+    let mut line = format!("{prefix}{branch}{} ({})  {}", node.name, kind_text(node.kind), node.status.as_str());
     if node.status == ActorStatus::Running || node.status == ActorStatus::Reconnecting {
         line.push_str(&format!("  up {}", uptime_text(node.uptime_s)));
     }
@@ -144,13 +139,7 @@ fn render_node(node: &ActorNode, prefix: &str, is_last: bool, is_root: bool, out
         format!("{prefix}│  ")
     };
     for (i, child) in node.children.iter().enumerate() {
-        render_node(
-            child,
-            &child_prefix,
-            i + 1 == node.children.len(),
-            false,
-            out,
-        );
+        render_node(child, &child_prefix, i + 1 == node.children.len(), false, out);
     }
 }
 
@@ -198,10 +187,7 @@ mod tests {
         let tree = node(
             "root",
             ActorKind::Supervisor,
-            vec![
-                node("internal_api", ActorKind::Transport, vec![]),
-                node("main", ActorKind::Agent, vec![bus]),
-            ],
+            vec![node("internal_api", ActorKind::Transport, vec![]), node("main", ActorKind::Agent, vec![bus])],
         );
         let text = render_tree(&tree);
         assert_eq!(

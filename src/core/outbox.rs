@@ -142,13 +142,7 @@ impl Outbox {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.seq_of.insert(envelope.envelope_id.clone(), seq);
-        self.by_seq.insert(
-            seq,
-            PendingEnvelope {
-                envelope,
-                remaining: targets,
-            },
-        );
+        self.by_seq.insert(seq, PendingEnvelope { envelope, remaining: targets });
     }
 
     /// Marks one target of `id` as done (confirmed or permanently refused).
@@ -215,10 +209,7 @@ impl Outbox {
     pub fn compacted(&self) -> Vec<JournalRecord> {
         self.by_seq
             .values()
-            .map(|p| JournalRecord::Put {
-                envelope: Box::new(p.envelope.clone()),
-                targets: p.remaining.clone(),
-            })
+            .map(|p| JournalRecord::Put { envelope: Box::new(p.envelope.clone()), targets: p.remaining.clone() })
             .collect()
     }
 }
@@ -229,32 +220,19 @@ mod tests {
     use crate::core::envelope::DeliveryMode;
 
     fn env(id: &str) -> Envelope {
-        Envelope {
-            envelope_id: EnvelopeId::parse(id).unwrap(),
-            result_text: id.into(),
-            ..Envelope::default()
-        }
+        Envelope { envelope_id: EnvelopeId::parse(id).unwrap(), result_text: id.into(), ..Envelope::default() }
     }
 
     fn target(t: &str) -> Target {
-        Target {
-            transport: t.into(),
-            mode: DeliveryMode::Unicast,
-        }
+        Target { transport: t.into(), mode: DeliveryMode::Unicast }
     }
 
     fn put(id: &str, targets: &[&str]) -> JournalRecord {
-        JournalRecord::Put {
-            envelope: Box::new(env(id)),
-            targets: targets.iter().map(|t| target(t)).collect(),
-        }
+        JournalRecord::Put { envelope: Box::new(env(id)), targets: targets.iter().map(|t| target(t)).collect() }
     }
 
     fn ack(id: &str, t: &str) -> JournalRecord {
-        JournalRecord::Ack {
-            id: EnvelopeId::parse(id).unwrap(),
-            transport: t.into(),
-        }
+        JournalRecord::Ack { id: EnvelopeId::parse(id).unwrap(), transport: t.into() }
     }
 
     fn journal(records: &[JournalRecord]) -> String {
@@ -265,15 +243,8 @@ mod tests {
     fn envelope_leaves_only_when_every_target_confirmed() {
         let mut outbox = Outbox::new();
         outbox.apply(put("aaaaaaaaaaaa", &["tg", "mx"]));
-        assert_eq!(
-            outbox.apply(ack("aaaaaaaaaaaa", "tg")),
-            Settled::StillPending
-        );
-        assert_eq!(
-            outbox.apply(ack("aaaaaaaaaaaa", "tg")),
-            Settled::NotPending,
-            "duplicate ack"
-        );
+        assert_eq!(outbox.apply(ack("aaaaaaaaaaaa", "tg")), Settled::StillPending);
+        assert_eq!(outbox.apply(ack("aaaaaaaaaaaa", "tg")), Settled::NotPending, "duplicate ack");
         assert_eq!(outbox.apply(ack("aaaaaaaaaaaa", "mx")), Settled::Done);
         assert!(outbox.is_empty());
     }
@@ -290,10 +261,7 @@ mod tests {
         let (outbox, report) = Outbox::replay(&text);
         assert!(report.torn_tail);
         assert!(report.bad_lines.is_empty());
-        let ids: Vec<_> = outbox
-            .iter()
-            .map(|p| p.envelope.envelope_id.to_string())
-            .collect();
+        let ids: Vec<_> = outbox.iter().map(|p| p.envelope.envelope_id.to_string()).collect();
         assert_eq!(ids, ["bbbbbbbbbbbb", "cccccccccccc"]);
     }
 
@@ -319,17 +287,8 @@ mod tests {
         ]);
         let (outbox, _) = Outbox::replay(&text);
         let (again, _) = Outbox::replay(&journal(&outbox.compacted()));
-        assert_eq!(
-            again.iter().collect::<Vec<_>>(),
-            outbox.iter().collect::<Vec<_>>()
-        );
-        assert_eq!(
-            again
-                .get(&EnvelopeId::parse("aaaaaaaaaaaa").unwrap())
-                .unwrap()
-                .remaining,
-            vec![target("tg")]
-        );
+        assert_eq!(again.iter().collect::<Vec<_>>(), outbox.iter().collect::<Vec<_>>());
+        assert_eq!(again.get(&EnvelopeId::parse("aaaaaaaaaaaa").unwrap()).unwrap().remaining, vec![target("tg")]);
     }
 
     proptest::proptest! {

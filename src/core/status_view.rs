@@ -94,9 +94,13 @@ pub fn render(view: &StatusView) -> String {
     }
     out.push_str("\nPaths:\n");
     let p = &view.paths;
-    for (label, value) in
-        [("Home", &p.home), ("Config", &p.config), ("Workspace", &p.workspace), ("Logs", &p.logs), ("Sessions", &p.sessions)]
-    {
+    for (label, value) in [
+        ("Home", &p.home),
+        ("Config", &p.config),
+        ("Workspace", &p.workspace),
+        ("Logs", &p.logs),
+        ("Sessions", &p.sessions),
+    ] {
         out.push_str(&format!("  {:<11}{value}\n", format!("{label}:")));
     }
     if !view.sub_agents.is_empty() {

@@ -54,9 +54,7 @@ impl ChildExit {
     pub fn from_stop_reason(reason: Option<&str>) -> Self {
         match reason {
             Some(RESTART_REASON) => Self::RestartRequested,
-            other => Self::Stopped {
-                reason: other.map(str::to_owned),
-            },
+            other => Self::Stopped { reason: other.map(str::to_owned) },
         }
     }
 }
@@ -105,10 +103,7 @@ impl CrashCounter {
                 }
                 self.crashes_in_a_row += 1;
                 if self.crashes_in_a_row > MAX_RESTARTS {
-                    Decision::GiveUp {
-                        crashes: self.crashes_in_a_row,
-                        error: error.clone(),
-                    }
+                    Decision::GiveUp { crashes: self.crashes_in_a_row, error: error.clone() }
                 } else {
                     Decision::RestartAfter(backoff(self.crashes_in_a_row))
                 }
@@ -127,9 +122,7 @@ pub fn give_up_notice(agent: &str, child: &str, crashes: u32, error: &str) -> St
     if agent == child {
         format!("Agent '{agent}' stopped after {crashes} crashes in a row. Last error: {error}")
     } else {
-        format!(
-            "'{child}' of agent '{agent}' stopped after {crashes} crashes in a row. Last error: {error}"
-        )
+        format!("'{child}' of agent '{agent}' stopped after {crashes} crashes in a row. Last error: {error}")
     }
 }
 
@@ -138,17 +131,13 @@ mod tests {
     use super::*;
 
     fn crash() -> ChildExit {
-        ChildExit::Crashed {
-            error: "boom".into(),
-        }
+        ChildExit::Crashed { error: "boom".into() }
     }
 
     #[test]
     fn crashes_back_off_5_10_20_40_80_then_give_up() {
         let mut counter = CrashCounter::default();
-        let delays: Vec<Decision> = (0..6)
-            .map(|_| counter.decide(&crash(), Duration::from_secs(1)))
-            .collect();
+        let delays: Vec<Decision> = (0..6).map(|_| counter.decide(&crash(), Duration::from_secs(1))).collect();
         assert_eq!(
             delays,
             vec![
@@ -157,10 +146,7 @@ mod tests {
                 Decision::RestartAfter(Duration::from_secs(20)),
                 Decision::RestartAfter(Duration::from_secs(40)),
                 Decision::RestartAfter(Duration::from_secs(80)),
-                Decision::GiveUp {
-                    crashes: 6,
-                    error: "boom".into()
-                },
+                Decision::GiveUp { crashes: 6, error: "boom".into() },
             ]
         );
     }
@@ -170,34 +156,19 @@ mod tests {
         let mut counter = CrashCounter::default();
         counter.decide(&crash(), Duration::ZERO);
         counter.decide(&crash(), Duration::ZERO);
-        assert_eq!(
-            counter.decide(&ChildExit::RestartRequested, Duration::ZERO),
-            Decision::RestartNow
-        );
+        assert_eq!(counter.decide(&ChildExit::RestartRequested, Duration::ZERO), Decision::RestartNow);
         assert_eq!(counter.crashes(), 0);
-        assert_eq!(
-            counter.decide(&crash(), Duration::ZERO),
-            Decision::RestartAfter(Duration::from_secs(5))
-        );
+        assert_eq!(counter.decide(&crash(), Duration::ZERO), Decision::RestartAfter(Duration::from_secs(5)));
     }
 
     #[test]
     fn normal_stop_stays_stopped() {
         let mut counter = CrashCounter::default();
         let exit = ChildExit::from_stop_reason(None);
-        assert_eq!(
-            counter.decide(&exit, Duration::ZERO),
-            Decision::LeaveStopped
-        );
+        assert_eq!(counter.decide(&exit, Duration::ZERO), Decision::LeaveStopped);
         let exit = ChildExit::from_stop_reason(Some("done"));
-        assert_eq!(
-            counter.decide(&exit, Duration::ZERO),
-            Decision::LeaveStopped
-        );
-        assert_eq!(
-            ChildExit::from_stop_reason(Some("restart")),
-            ChildExit::RestartRequested
-        );
+        assert_eq!(counter.decide(&exit, Duration::ZERO), Decision::LeaveStopped);
+        assert_eq!(ChildExit::from_stop_reason(Some("restart")), ChildExit::RestartRequested);
     }
 
     #[test]
@@ -206,10 +177,7 @@ mod tests {
         for _ in 0..4 {
             counter.decide(&crash(), Duration::from_secs(1));
         }
-        assert_eq!(
-            counter.decide(&crash(), HEALTHY_RUN),
-            Decision::RestartAfter(Duration::from_secs(5))
-        );
+        assert_eq!(counter.decide(&crash(), HEALTHY_RUN), Decision::RestartAfter(Duration::from_secs(5)));
     }
 
     #[test]

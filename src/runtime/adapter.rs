@@ -51,12 +51,7 @@ pub struct Receipt {
 
 impl Receipt {
     pub(crate) fn new(bus: ActorRef<BusMsg>, id: EnvelopeId, transport: String) -> Self {
-        Self {
-            bus,
-            id,
-            transport,
-            answered: false,
-        }
+        Self { bus, id, transport, answered: false }
     }
 
     /// The envelope was delivered.
@@ -71,11 +66,7 @@ impl Receipt {
 
     fn answer(&mut self, result: Result<(), DeliveryError>) {
         self.answered = true;
-        let msg = BusMsg::Outcome {
-            id: self.id.clone(),
-            transport: self.transport.clone(),
-            result,
-        };
+        let msg = BusMsg::Outcome { id: self.id.clone(), transport: self.transport.clone(), result };
         if self.bus.cast(msg).is_err() {
             tracing::debug!(envelope_id = %self.id, "Bus gone before the delivery outcome arrived; it will redeliver.");
         }
@@ -85,9 +76,7 @@ impl Receipt {
 impl Drop for Receipt {
     fn drop(&mut self) {
         if !self.answered {
-            self.answer(Err(DeliveryError::Retryable(
-                "the adapter dropped the delivery unanswered".to_owned(),
-            )));
+            self.answer(Err(DeliveryError::Retryable("the adapter dropped the delivery unanswered".to_owned())));
         }
     }
 }
@@ -106,10 +95,7 @@ impl AdapterHandle {
         M: ractor::Message + From<AdapterMsg>,
         AdapterMsg: TryFrom<M>,
     {
-        Self {
-            transport: transport.to_owned(),
-            target: actor.get_derived(),
-        }
+        Self { transport: transport.to_owned(), target: actor.get_derived() }
     }
 
     /// The transport short name (`tg`, `mx`, `api`, `spool`).
@@ -135,24 +121,14 @@ pub struct AdapterRegistry {
 impl AdapterRegistry {
     /// Adds or replaces the adapter for its transport.
     pub fn insert(&self, handle: AdapterHandle) {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(handle.transport.clone(), handle);
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).insert(handle.transport.clone(), handle);
     }
     /// Removes the adapter for a transport.
     pub fn remove(&self, transport: &str) {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(transport);
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).remove(transport);
     }
     /// The adapter for a transport.
     pub fn get(&self, transport: &str) -> Option<AdapterHandle> {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(transport)
-            .cloned()
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).get(transport).cloned()
     }
 }

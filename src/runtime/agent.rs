@@ -80,11 +80,7 @@ impl Actor for Agent {
     type State = AgentState;
     type Arguments = AgentArgs;
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<AgentMsg>,
-        args: AgentArgs,
-    ) -> Result<AgentState, ActorProcessingErr> {
+    async fn pre_start(&self, myself: ActorRef<AgentMsg>, args: AgentArgs) -> Result<AgentState, ActorProcessingErr> {
         let mut children = ChildSet::new(&args.board_path, args.board.clone());
         let bus_args = BusArgs {
             agent: args.name.clone(),
@@ -93,35 +89,19 @@ impl Actor for Agent {
             registry: args.bus.registry(),
             batch_fsync: args.batch_fsync,
         };
-        children.add(ChildSpec::actor(
-            "bus",
-            ActorKind::Bus,
-            Some(args.bus.slot()),
-            move || (Bus, bus_args.clone()),
-        ));
+        children.add(ChildSpec::actor("bus", ActorKind::Bus, Some(args.bus.slot()), move || (Bus, bus_args.clone())));
         if let Some(path) = &args.spool {
-            let spool_args = SpoolArgs {
-                path: path.clone(),
-                bus: args.bus.clone(),
-            };
-            children.add(ChildSpec::actor(
-                "spool",
-                ActorKind::Transport,
-                None,
-                move || (Spool, spool_args.clone()),
-            ));
+            let spool_args = SpoolArgs { path: path.clone(), bus: args.bus.clone() };
+            children.add(ChildSpec::actor("spool", ActorKind::Transport, None, move || (Spool, spool_args.clone())));
         }
         let marker_args = RestartMarkerArgs {
             marker: args.paths.restart_marker(),
             poll: args.restart_marker_poll,
             agent: myself.clone(),
         };
-        children.add(ChildSpec::actor(
-            "restart_marker",
-            ActorKind::Observer,
-            None,
-            move || (RestartMarker, marker_args.clone()),
-        ));
+        children.add(ChildSpec::actor("restart_marker", ActorKind::Observer, None, move || {
+            (RestartMarker, marker_args.clone())
+        }));
         for spec in &args.extra_children {
             children.add(spec.clone());
         }
@@ -130,11 +110,7 @@ impl Actor for Agent {
         Ok(AgentState { args, children })
     }
 
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<AgentMsg>,
-        state: &mut AgentState,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _myself: ActorRef<AgentMsg>, state: &mut AgentState) -> Result<(), ActorProcessingErr> {
         state.children.stop_all(CHILD_STOP_TIMEOUT).await;
         tracing::info!(actor = %state.args.board_path, "Agent stopped.");
         Ok(())
@@ -175,23 +151,14 @@ impl AgentState {
     async fn react(&mut self, myself: &ActorRef<AgentMsg>, mut reaction: Reaction) {
         loop {
             reaction = match reaction {
-                Reaction::RestartNow { child } => {
-                    self.children.restart(&child, &myself.get_cell()).await
-                }
+                Reaction::RestartNow { child } => self.children.restart(&child, &myself.get_cell()).await,
                 Reaction::RestartAfter { child, delay } => {
                     myself.send_after(delay, move || AgentMsg::Respawn { child });
                     return;
                 }
-                Reaction::GaveUp {
-                    child,
-                    crashes,
-                    error,
-                } => {
-                    let text =
-                        supervision::give_up_notice(&self.args.name, &child, crashes, &error);
-                    self.args
-                        .bus
-                        .submit_detached(Envelope::supervisor_notice(&text));
+                Reaction::GaveUp { child, crashes, error } => {
+                    let text = supervision::give_up_notice(&self.args.name, &child, crashes, &error);
+                    self.args.bus.submit_detached(Envelope::supervisor_notice(&text));
                     return;
                 }
                 Reaction::Stopped { .. } | Reaction::None => return,

@@ -132,11 +132,7 @@ impl Actor for Bus {
     type State = BusState;
     type Arguments = BusArgs;
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<BusMsg>,
-        args: BusArgs,
-    ) -> Result<BusState, ActorProcessingErr> {
+    async fn pre_start(&self, myself: ActorRef<BusMsg>, args: BusArgs) -> Result<BusState, ActorProcessingErr> {
         let (journal, outbox, report) = OutboxJournal::open(&args.journal)?;
         tracing::info!(actor = "bus", agent = %args.agent, pending = outbox.len(), records = report.records,
             served = ?args.served, "Bus started.");
@@ -152,22 +148,14 @@ impl Actor for Bus {
         };
         state.reroute_stale()?;
         state.journal.flush()?;
-        let ids: Vec<EnvelopeId> = state
-            .outbox
-            .iter()
-            .map(|p| p.envelope.envelope_id.clone())
-            .collect();
+        let ids: Vec<EnvelopeId> = state.outbox.iter().map(|p| p.envelope.envelope_id.clone()).collect();
         for id in ids {
             state.dispatch(&myself, &id);
         }
         Ok(state)
     }
 
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<BusMsg>,
-        state: &mut BusState,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _myself: ActorRef<BusMsg>, state: &mut BusState) -> Result<(), ActorProcessingErr> {
         state.flush_and_answer(&_myself);
         tracing::info!(actor = "bus", agent = %state.args.agent, pending = state.outbox.len(), "Bus stopped.");
         Ok(())
@@ -193,21 +181,13 @@ impl Actor for Bus {
                     state.dispatch(&myself, &id);
                 }
             }
-            BusMsg::Outcome {
-                id,
-                transport,
-                result,
-            } => state.outcome(&myself, id, transport, result),
+            BusMsg::Outcome { id, transport, result } => state.outcome(&myself, id, transport, result),
             BusMsg::Retry { id, transport } => {
                 state.in_flight.remove(&(id.clone(), transport));
                 state.dispatch(&myself, &id);
             }
             BusMsg::Stats { reply } => {
-                let stats = BusStats {
-                    pending: state.outbox.len(),
-                    fsyncs: state.journal.fsyncs(),
-                    ..state.stats
-                };
+                let stats = BusStats { pending: state.outbox.len(), fsyncs: state.journal.fsyncs(), ..state.stats };
                 let _ = reply.send(stats);
             }
         }
@@ -235,10 +215,7 @@ impl BusState {
         }
         let (envelope, targets) = self.route(envelope);
         let id = envelope.envelope_id.clone();
-        let record = JournalRecord::Put {
-            envelope: Box::new(envelope.clone()),
-            targets: targets.clone(),
-        };
+        let record = JournalRecord::Put { envelope: Box::new(envelope.clone()), targets: targets.clone() };
         if let Err(e) = self.journal.append(&record) {
             let _ = reply.send(Err(BusError::Outbox(e.to_string())));
             return;
@@ -262,10 +239,7 @@ impl BusState {
                     "No transport is configured; holding the envelope in the outbox.");
                 (envelope, Vec::new())
             }
-            Route::Fallback {
-                envelope: fallback,
-                target,
-            } => {
+            Route::Fallback { envelope: fallback, target } => {
                 tracing::warn!(actor = "bus", envelope_id = %envelope.envelope_id, wanted = %envelope.transport,
                     fallback = %target.transport, "Transport not served here; delivering a fallback broadcast.");
                 (*fallback, vec![target])
@@ -278,12 +252,7 @@ impl BusState {
         let stale: Vec<Envelope> = self
             .outbox
             .iter()
-            .filter(|p| {
-                p.remaining.is_empty()
-                    || p.remaining
-                        .iter()
-                        .any(|t| !self.args.served.contains(&t.transport))
-            })
+            .filter(|p| p.remaining.is_empty() || p.remaining.iter().any(|t| !self.args.served.contains(&t.transport)))
             .map(|p| p.envelope.clone())
             .collect();
         for envelope in stale {
@@ -291,10 +260,8 @@ impl BusState {
             if targets.is_empty() {
                 continue;
             }
-            self.journal.append(&JournalRecord::Put {
-                envelope: Box::new(envelope.clone()),
-                targets: targets.clone(),
-            })?;
+            self.journal
+                .append(&JournalRecord::Put { envelope: Box::new(envelope.clone()), targets: targets.clone() })?;
             self.outbox.put(envelope, targets);
         }
         Ok(())
@@ -369,14 +336,7 @@ impl BusState {
                     "Adapter refused the envelope for good; not retrying.");
                 self.in_flight.remove(&key);
                 self.attempts.remove(&key);
-                self.settle(
-                    myself,
-                    JournalRecord::Drop {
-                        id,
-                        transport,
-                        reason,
-                    },
-                );
+                self.settle(myself, JournalRecord::Drop { id, transport, reason });
             }
             Err(DeliveryError::Retryable(reason)) => {
                 if self.outbox.get(&id).is_none() {
@@ -390,10 +350,7 @@ impl BusState {
                     attempt = *attempt, retry_in_s = delay.as_secs_f64(), "Delivery failed; will retry.");
                 // Stays in `in_flight` until the retry fires, so nothing else re-sends it meanwhile.
                 let msg_id = id.clone();
-                myself.send_after(delay, move || BusMsg::Retry {
-                    id: msg_id,
-                    transport,
-                });
+                myself.send_after(delay, move || BusMsg::Retry { id: msg_id, transport });
             }
         }
     }
@@ -417,28 +374,17 @@ impl BusState {
 }
 
 fn send(adapter: &AdapterHandle, bus: &ActorRef<BusMsg>, envelope: Arc<Envelope>, target: &Target) {
-    let receipt = Receipt::new(
-        bus.clone(),
-        envelope.envelope_id.clone(),
-        target.transport.clone(),
-    );
-    adapter.send(Delivery {
-        envelope,
-        mode: target.mode,
-        receipt,
-    });
+    let receipt = Receipt::new(bus.clone(), envelope.envelope_id.clone(), target.transport.clone());
+    adapter.send(Delivery { envelope, mode: target.mode, receipt });
 }
 
 /// 1 s, 2 s, 4 s ... capped at 60 s.
 fn retry_delay(attempt: u32) -> Duration {
-    (Duration::from_secs(1) * 2u32.saturating_pow(attempt.saturating_sub(1).min(10)))
-        .min(MAX_RETRY_DELAY)
+    (Duration::from_secs(1) * 2u32.saturating_pow(attempt.saturating_sub(1).min(10))).min(MAX_RETRY_DELAY)
 }
 
 fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Cloneable handle to an agent's Bus that survives Bus restarts.
@@ -471,13 +417,7 @@ impl BusHandle {
     pub async fn submit(&self, envelope: Envelope) -> Result<EnvelopeId, BusError> {
         let bus = self.slot.get().ok_or(BusError::NotRunning)?;
         let envelope = Box::new(envelope);
-        match bus
-            .call(
-                |reply| BusMsg::Submit { envelope, reply },
-                Some(SUBMIT_TIMEOUT),
-            )
-            .await
-        {
+        match bus.call(|reply| BusMsg::Submit { envelope, reply }, Some(SUBMIT_TIMEOUT)).await {
             Ok(ractor::rpc::CallResult::Success(result)) => result,
             Ok(_) | Err(_) => Err(BusError::NotRunning),
         }
@@ -505,10 +445,7 @@ impl BusHandle {
     /// The Bus's counters.
     pub async fn stats(&self) -> Option<BusStats> {
         let bus = self.slot.get()?;
-        match bus
-            .call(|reply| BusMsg::Stats { reply }, Some(SUBMIT_TIMEOUT))
-            .await
-        {
+        match bus.call(|reply| BusMsg::Stats { reply }, Some(SUBMIT_TIMEOUT)).await {
             Ok(ractor::rpc::CallResult::Success(stats)) => Some(stats),
             _ => None,
         }

@@ -132,11 +132,7 @@ impl HealthBoard {
     /// Removes an actor and everything under it (short-lived actors such as provider runs).
     pub fn remove(&self, path: &str) {
         let prefix = format!("{path}/");
-        self.with(|board| {
-            board
-                .entries
-                .retain(|p, _| p != path && !p.starts_with(&prefix))
-        });
+        self.with(|board| board.entries.retain(|p, _| p != path && !p.starts_with(&prefix)));
     }
 
     /// The status of one actor.
@@ -178,9 +174,7 @@ impl HealthBoard {
 }
 
 fn uptime(entry: &Entry, now: Instant) -> f64 {
-    entry
-        .started_at
-        .map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64())
+    entry.started_at.map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64())
 }
 
 fn build_node(entries: &BTreeMap<String, Entry>, path: &str, now: Instant) -> Option<ActorNode> {
@@ -188,10 +182,7 @@ fn build_node(entries: &BTreeMap<String, Entry>, path: &str, now: Instant) -> Op
     let prefix = format!("{path}/");
     let mut children: Vec<(u64, &String)> = entries
         .iter()
-        .filter(|(p, _)| {
-            p.strip_prefix(&prefix)
-                .is_some_and(|rest| !rest.contains('/'))
-        })
+        .filter(|(p, _)| p.strip_prefix(&prefix).is_some_and(|rest| !rest.contains('/')))
         .map(|(p, e)| (e.order, p))
         .collect();
     children.sort_by_key(|(order, _)| *order);
@@ -202,10 +193,7 @@ fn build_node(entries: &BTreeMap<String, Entry>, path: &str, now: Instant) -> Op
         restarts: entry.restarts,
         uptime_s: uptime(entry, now),
         last_failure: entry.last_failure.clone(),
-        children: children
-            .into_iter()
-            .filter_map(|(_, p)| build_node(entries, p, now))
-            .collect(),
+        children: children.into_iter().filter_map(|(_, p)| build_node(entries, p, now)).collect(),
     })
 }
 

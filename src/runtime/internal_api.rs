@@ -79,10 +79,7 @@ impl Actor for InternalApi {
             let _ = myself.cast(InternalApiMsg::ServerEnded);
         });
         tracing::info!(actor = "internal_api", addr = %bound, "Internal API listening.");
-        Ok(InternalApiState {
-            shutdown: Some(shutdown_tx),
-            server,
-        })
+        Ok(InternalApiState { shutdown: Some(shutdown_tx), server })
     }
 
     async fn post_stop(
@@ -94,10 +91,7 @@ impl Actor for InternalApi {
             let _ = tx.send(());
         }
         let server = &mut state.server;
-        if tokio::time::timeout(std::time::Duration::from_secs(1), &mut *server)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(std::time::Duration::from_secs(1), &mut *server).await.is_err() {
             server.abort();
         }
         Ok(())
@@ -121,8 +115,7 @@ impl Actor for InternalApi {
 fn routes(
     board: HealthBoard,
     buses: BTreeMap<String, BusHandle>,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone + Send + Sync + 'static
-{
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone + Send + Sync + 'static {
     let with_board = {
         let board = board.clone();
         warp::any().map(move || board.clone())
@@ -131,42 +124,27 @@ fn routes(
         .and(warp::get())
         .and(with_board.clone())
         .map(|board: HealthBoard| reply(StatusCode::OK, &health_json(&board)));
-    let agents = warp::path!("interagent" / "agents")
-        .and(warp::get())
-        .and(with_board.clone())
-        .map(|board: HealthBoard| {
+    let agents =
+        warp::path!("interagent" / "agents").and(warp::get()).and(with_board.clone()).map(|board: HealthBoard| {
             let names: Vec<String> = board.agents().into_iter().map(|a| a.name).collect();
             reply(StatusCode::OK, &json!({ "agents": names }))
         });
-    let actors = warp::path!("interagent" / "actors")
-        .and(warp::get())
-        .and(with_board)
-        .map(|board: HealthBoard| match board.tree("root") {
+    let actors = warp::path!("interagent" / "actors").and(warp::get()).and(with_board).map(|board: HealthBoard| {
+        match board.tree("root") {
             Some(root) => reply(StatusCode::OK, &json!({ "root": root })),
-            None => reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &json!({"success": false, "error": "no actor tree yet"}),
-            ),
-        });
+            None => reply(StatusCode::SERVICE_UNAVAILABLE, &json!({"success": false, "error": "no actor tree yet"})),
+        }
+    });
     let buses = std::sync::Arc::new(buses);
     let submit = warp::path!("interagent" / "envelopes")
         .and(warp::post())
         .and(warp::query::<BTreeMap<String, String>>())
         .and(warp::body::content_length_limit(MAX_BODY_BYTES))
         .and(warp::body::bytes())
-        .then(
-            move |query: BTreeMap<String, String>, body: warp::hyper::body::Bytes| {
-                let buses = std::sync::Arc::clone(&buses);
-                async move {
-                    submit_envelope(
-                        &buses,
-                        query.get("agent").map_or("main", String::as_str),
-                        &body,
-                    )
-                    .await
-                }
-            },
-        );
+        .then(move |query: BTreeMap<String, String>, body: warp::hyper::body::Bytes| {
+            let buses = std::sync::Arc::clone(&buses);
+            async move { submit_envelope(&buses, query.get("agent").map_or("main", String::as_str), &body).await }
+        });
     health
         .or(agents)
         .unify()
@@ -178,15 +156,9 @@ fn routes(
             let (status, error) = if rejection.is_not_found() {
                 (StatusCode::NOT_FOUND, "not found".to_owned())
             } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-                (
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "request body too large".to_owned(),
-                )
+                (StatusCode::PAYLOAD_TOO_LARGE, "request body too large".to_owned())
             } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-                (
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "method not allowed".to_owned(),
-                )
+                (StatusCode::METHOD_NOT_ALLOWED, "method not allowed".to_owned())
             } else {
                 (StatusCode::BAD_REQUEST, format!("{rejection:?}"))
             };
@@ -195,18 +167,11 @@ fn routes(
         .unify()
 }
 
-async fn submit_envelope(
-    buses: &BTreeMap<String, BusHandle>,
-    agent: &str,
-    body: &[u8],
-) -> warp::reply::Response {
+async fn submit_envelope(buses: &BTreeMap<String, BusHandle>, agent: &str, body: &[u8]) -> warp::reply::Response {
     let Some(bus) = buses.get(agent) else {
         let known: Vec<&String> = buses.keys().collect();
         let error = format!("unknown agent '{agent}'; available: {known:?}");
-        return reply(
-            StatusCode::NOT_FOUND,
-            &json!({"success": false, "error": error}),
-        );
+        return reply(StatusCode::NOT_FOUND, &json!({"success": false, "error": error}));
     };
     let envelope: Envelope = match serde_json::from_slice(body) {
         Ok(envelope) => envelope,
@@ -220,10 +185,7 @@ async fn submit_envelope(
     };
     match bus.submit(envelope).await {
         Ok(id) => reply(StatusCode::OK, &json!({"success": true, "envelope_id": id})),
-        Err(e) => reply(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({"success": false, "error": e.to_string()}),
-        ),
+        Err(e) => reply(StatusCode::SERVICE_UNAVAILABLE, &json!({"success": false, "error": e.to_string()})),
     }
 }
 

@@ -66,9 +66,7 @@ impl Actor for RestartMarker {
                 match std::fs::remove_file(marker) {
                     Ok(()) => {
                         tracing::info!(actor = "restart_marker", path = %marker, "Restart marker found; restarting.");
-                        let _ = state.args.agent.cast(AgentMsg::RequestRestart {
-                            why: "restart marker".to_owned(),
-                        });
+                        let _ = state.args.agent.cast(AgentMsg::RequestRestart { why: "restart marker".to_owned() });
                     }
                     Err(e) => {
                         tracing::warn!(actor = "restart_marker", path = %marker, error = %e,

@@ -64,44 +64,20 @@ impl Actor for Root {
     type State = RootState;
     type Arguments = RootArgs;
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<RootMsg>,
-        args: RootArgs,
-    ) -> Result<RootState, ActorProcessingErr> {
-        args.board
-            .register(ROOT_PATH, ROOT_PATH, ActorKind::Supervisor);
+    async fn pre_start(&self, myself: ActorRef<RootMsg>, args: RootArgs) -> Result<RootState, ActorProcessingErr> {
+        args.board.register(ROOT_PATH, ROOT_PATH, ActorKind::Supervisor);
         let mut children = ChildSet::new(ROOT_PATH, args.board.clone());
         let api = args.api.clone();
-        children.add(ChildSpec::actor(
-            "internal_api",
-            ActorKind::Transport,
-            None,
-            move || (InternalApi, api.clone()),
-        ));
+        children.add(ChildSpec::actor("internal_api", ActorKind::Transport, None, move || (InternalApi, api.clone())));
         let main = args.main.clone();
         let main_name = main.name.clone();
-        children.add(ChildSpec::actor(
-            &main_name,
-            ActorKind::Agent,
-            None,
-            move || (Agent, main.clone()),
-        ));
+        children.add(ChildSpec::actor(&main_name, ActorKind::Agent, None, move || (Agent, main.clone())));
         children.start_all(&myself.get_cell()).await?;
         args.board.running(ROOT_PATH);
-        Ok(RootState {
-            children,
-            main_name,
-            main_bus: args.main.bus.clone(),
-            exit: args.exit,
-        })
+        Ok(RootState { children, main_name, main_bus: args.main.bus.clone(), exit: args.exit })
     }
 
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<RootMsg>,
-        state: &mut RootState,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _myself: ActorRef<RootMsg>, state: &mut RootState) -> Result<(), ActorProcessingErr> {
         state.children.stop_all(CHILD_STOP_TIMEOUT).await;
         Ok(())
     }
@@ -138,18 +114,11 @@ impl RootState {
         loop {
             reaction = match reaction {
                 Reaction::RestartNow { child } if child == self.main_name => {
-                    tracing::info!(
-                        actor = ROOT_PATH,
-                        "Main agent asked for a restart; exiting with 42."
-                    );
+                    tracing::info!(actor = ROOT_PATH, "Main agent asked for a restart; exiting with 42.");
                     let _ = self.exit.send(EXIT_RESTART);
                     return;
                 }
-                Reaction::GaveUp {
-                    child,
-                    crashes,
-                    error,
-                } if child == self.main_name => {
+                Reaction::GaveUp { child, crashes, error } if child == self.main_name => {
                     tracing::error!(actor = ROOT_PATH, crashes, error = %error, "Main agent keeps crashing; exiting with 1.");
                     let _ = self.exit.send(1);
                     return;
@@ -158,22 +127,14 @@ impl RootState {
                     let _ = self.exit.send(0);
                     return;
                 }
-                Reaction::RestartNow { child } => {
-                    self.children.restart(&child, &myself.get_cell()).await
-                }
+                Reaction::RestartNow { child } => self.children.restart(&child, &myself.get_cell()).await,
                 Reaction::RestartAfter { child, delay } => {
                     myself.send_after(delay, move || RootMsg::Respawn { child });
                     return;
                 }
-                Reaction::GaveUp {
-                    child,
-                    crashes,
-                    error,
-                } => {
-                    let text =
-                        supervision::give_up_notice(&self.main_name, &child, crashes, &error);
-                    self.main_bus
-                        .submit_detached(Envelope::supervisor_notice(&text));
+                Reaction::GaveUp { child, crashes, error } => {
+                    let text = supervision::give_up_notice(&self.main_name, &child, crashes, &error);
+                    self.main_bus.submit_detached(Envelope::supervisor_notice(&text));
                     return;
                 }
                 Reaction::Stopped { .. } | Reaction::None => return,

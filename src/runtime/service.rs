@@ -104,22 +104,10 @@ impl Service {
             board: board.clone(),
             buses: BTreeMap::from([("main".to_owned(), main_bus.clone())]),
         };
-        let args = RootArgs {
-            board: board.clone(),
-            api,
-            main,
-            exit: exit_tx,
-        };
-        let (root, _join) = Actor::spawn(None, Root, args)
-            .await
-            .map_err(|e| ServiceError::Start(root_cause(&e)))?;
+        let args = RootArgs { board: board.clone(), api, main, exit: exit_tx };
+        let (root, _join) = Actor::spawn(None, Root, args).await.map_err(|e| ServiceError::Start(root_cause(&e)))?;
         tracing::info!(actor = "root", home = %settings.paths.home(), "Ductor is ready.");
-        Ok(Self {
-            root,
-            exit: exit_rx,
-            board,
-            main_bus,
-        })
+        Ok(Self { root, exit: exit_rx, board, main_bus })
     }
 
     /// The health board (the live tree).
@@ -148,10 +136,7 @@ impl Service {
 
     /// Stops the tree within [`SHUTDOWN_DEADLINE`].
     pub async fn stop(&self) {
-        let stopped = self
-            .root
-            .stop_and_wait(Some(SHUTDOWN_REASON.to_owned()), Some(SHUTDOWN_DEADLINE))
-            .await;
+        let stopped = self.root.stop_and_wait(Some(SHUTDOWN_REASON.to_owned()), Some(SHUTDOWN_DEADLINE)).await;
         if let Err(e) = stopped {
             tracing::warn!(actor = "root", error = %e, "The actor tree did not stop in time; killing it.");
             self.root.kill();

@@ -61,13 +61,8 @@ impl Actor for Spool {
     type State = SpoolState;
     type Arguments = SpoolArgs;
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<SpoolMsg>,
-        args: SpoolArgs,
-    ) -> Result<SpoolState, ActorProcessingErr> {
-        args.bus
-            .register_adapter(AdapterHandle::new(SPOOL_TRANSPORT, &myself));
+    async fn pre_start(&self, myself: ActorRef<SpoolMsg>, args: SpoolArgs) -> Result<SpoolState, ActorProcessingErr> {
+        args.bus.register_adapter(AdapterHandle::new(SPOOL_TRANSPORT, &myself));
         tracing::info!(actor = "spool", path = %args.path, "Spool adapter registered.");
         Ok(SpoolState { path: args.path })
     }
@@ -79,24 +74,15 @@ impl Actor for Spool {
         state: &mut SpoolState,
     ) -> Result<(), ActorProcessingErr> {
         let SpoolMsg::Adapter(AdapterMsg::Deliver(delivery)) = msg;
-        let Delivery {
-            envelope,
-            mode,
-            receipt,
-        } = delivery;
+        let Delivery { envelope, mode, receipt } = delivery;
         if hold_file(&state.path).exists() {
             receipt.fail(DeliveryError::Retryable("the spool is on hold".to_owned()));
             return Ok(());
         }
-        let line = match serde_json::to_string(&SpoolLine {
-            mode,
-            envelope: &envelope,
-        }) {
+        let line = match serde_json::to_string(&SpoolLine { mode, envelope: &envelope }) {
             Ok(line) => line,
             Err(e) => {
-                receipt.fail(DeliveryError::Permanent(format!(
-                    "envelope not serialisable: {e}"
-                )));
+                receipt.fail(DeliveryError::Permanent(format!("envelope not serialisable: {e}")));
                 return Ok(());
             }
         };

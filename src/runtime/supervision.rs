@@ -33,17 +33,13 @@ pub struct ActorSlot<M: ractor::Message> {
 
 impl<M: ractor::Message> Clone for ActorSlot<M> {
     fn clone(&self) -> Self {
-        Self {
-            current: Arc::clone(&self.current),
-        }
+        Self { current: Arc::clone(&self.current) }
     }
 }
 
 impl<M: ractor::Message> Default for ActorSlot<M> {
     fn default() -> Self {
-        Self {
-            current: Arc::new(Mutex::new(None)),
-        }
+        Self { current: Arc::new(Mutex::new(None)) }
     }
 }
 
@@ -58,10 +54,7 @@ impl<M: ractor::Message> ActorSlot<M> {
     }
     /// The actor now serving this slot, if any.
     pub fn get(&self) -> Option<ActorRef<M>> {
-        self.current
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.current.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 
@@ -78,22 +71,14 @@ pub struct ChildSpec {
 
 impl std::fmt::Debug for ChildSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChildSpec")
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .finish()
+        f.debug_struct("ChildSpec").field("name", &self.name).field("kind", &self.kind).finish()
     }
 }
 
 impl ChildSpec {
     /// A child built from an actor and fresh arguments on every (re)start; `slot`, if given,
     /// is pointed at each new incarnation.
-    pub fn actor<A, F>(
-        name: &str,
-        kind: ActorKind,
-        slot: Option<ActorSlot<A::Msg>>,
-        make: F,
-    ) -> Self
+    pub fn actor<A, F>(name: &str, kind: ActorKind, slot: Option<ActorSlot<A::Msg>>, make: F) -> Self
     where
         A: Actor,
         F: Fn() -> (A, A::Arguments) + Send + Sync + 'static,
@@ -111,11 +96,7 @@ impl ChildSpec {
                 Ok(actor_ref.get_cell())
             })
         });
-        Self {
-            name: name.to_owned(),
-            kind,
-            start,
-        }
+        Self { name: name.to_owned(), kind, start }
     }
 }
 
@@ -171,22 +152,14 @@ pub struct ChildSet {
 impl std::fmt::Debug for ChildSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = self.children.iter().map(|c| c.spec.name.as_str()).collect();
-        f.debug_struct("ChildSet")
-            .field("parent", &self.parent_path)
-            .field("children", &names)
-            .finish()
+        f.debug_struct("ChildSet").field("parent", &self.parent_path).field("children", &names).finish()
     }
 }
 
 impl ChildSet {
     /// An empty set for the actor at `parent_path` on the board.
     pub fn new(parent_path: &str, board: HealthBoard) -> Self {
-        Self {
-            parent_path: parent_path.to_owned(),
-            board,
-            children: Vec::new(),
-            shutting_down: false,
-        }
+        Self { parent_path: parent_path.to_owned(), board, children: Vec::new(), shutting_down: false }
     }
 
     /// Adds a child (not started yet); it appears on the board as `starting`.
@@ -242,22 +215,15 @@ impl ChildSet {
     /// Applies a supervision event; returns what the parent must do.
     pub fn on_event(&mut self, event: &SupervisionEvent) -> Reaction {
         let (cell, exit) = match event {
-            SupervisionEvent::ActorFailed(cell, error) => (
-                cell,
-                ChildExit::Crashed {
-                    error: error.to_string(),
-                },
-            ),
+            SupervisionEvent::ActorFailed(cell, error) => (cell, ChildExit::Crashed { error: error.to_string() }),
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
                 (cell, ChildExit::from_stop_reason(reason.as_deref()))
             }
             _ => return Reaction::None,
         };
-        let Some(index) = self.children.iter().position(|c| {
-            c.cell
-                .as_ref()
-                .is_some_and(|own| own.get_id() == cell.get_id())
-        }) else {
+        let Some(index) =
+            self.children.iter().position(|c| c.cell.as_ref().is_some_and(|own| own.get_id() == cell.get_id()))
+        else {
             return Reaction::None;
         };
         self.children[index].cell = None;
@@ -273,16 +239,12 @@ impl ChildSet {
                 match child.counter.decide(&other, ran_for) {
                     Decision::RestartNow => {
                         tracing::info!(actor = %child.path, "Actor asked to be rebuilt (restart).");
-                        Reaction::RestartNow {
-                            child: child.spec.name.clone(),
-                        }
+                        Reaction::RestartNow { child: child.spec.name.clone() }
                     }
                     _ => {
                         tracing::info!(actor = %child.path, reason = ?other, "Actor stopped.");
                         self.board.stopped(&child.path);
-                        Reaction::Stopped {
-                            child: child.spec.name.clone(),
-                        }
+                        Reaction::Stopped { child: child.spec.name.clone() }
                     }
                 }
             }
@@ -296,30 +258,17 @@ impl ChildSet {
             self.board.failed(&child.path, &error, ActorStatus::Stopped);
             return Reaction::None;
         }
-        match child.counter.decide(
-            &ChildExit::Crashed {
-                error: error.clone(),
-            },
-            ran_for,
-        ) {
+        match child.counter.decide(&ChildExit::Crashed { error: error.clone() }, ran_for) {
             Decision::RestartAfter(delay) => {
                 tracing::error!(actor = %child.path, error = %error, crashes = child.counter.crashes(),
                     delay_s = delay.as_secs(), "Actor crashed; restarting after a delay.");
-                self.board
-                    .failed(&child.path, &error, ActorStatus::Restarting);
-                Reaction::RestartAfter {
-                    child: child.spec.name.clone(),
-                    delay,
-                }
+                self.board.failed(&child.path, &error, ActorStatus::Restarting);
+                Reaction::RestartAfter { child: child.spec.name.clone(), delay }
             }
             Decision::GiveUp { crashes, error } => {
                 tracing::error!(actor = %child.path, error = %error, crashes, "Actor crashed too often; giving up.");
                 self.board.failed(&child.path, &error, ActorStatus::Crashed);
-                Reaction::GaveUp {
-                    child: child.spec.name.clone(),
-                    crashes,
-                    error,
-                }
+                Reaction::GaveUp { child: child.spec.name.clone(), crashes, error }
             }
             Decision::RestartNow | Decision::LeaveStopped => Reaction::None,
         }
@@ -330,10 +279,7 @@ impl ChildSet {
         self.shutting_down = true;
         for child in self.children.iter_mut().rev() {
             if let Some(cell) = child.cell.take() {
-                if let Err(e) = cell
-                    .stop_and_wait(Some(SHUTDOWN_REASON.to_owned()), Some(timeout))
-                    .await
-                {
+                if let Err(e) = cell.stop_and_wait(Some(SHUTDOWN_REASON.to_owned()), Some(timeout)).await {
                     tracing::warn!(actor = %child.path, error = %e, "Actor did not stop in time; killing it.");
                     cell.kill();
                 }
@@ -344,9 +290,6 @@ impl ChildSet {
 
     /// The running cell of a child.
     pub fn cell(&self, name: &str) -> Option<&ActorCell> {
-        self.children
-            .iter()
-            .find(|c| c.spec.name == name)
-            .and_then(|c| c.cell.as_ref())
+        self.children.iter().find(|c| c.spec.name == name).and_then(|c| c.cell.as_ref())
     }
 }

@@ -37,11 +37,7 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn io(op: &'static str, path: &Utf8Path, source: std::io::Error) -> Self {
-        Self::Io {
-            op,
-            path: path.to_owned(),
-            source,
-        }
+        Self::Io { op, path: path.to_owned(), source }
     }
 }
 
@@ -56,30 +52,20 @@ pub enum Durability {
 
 /// Writes `bytes` to `path` atomically: a temp file in the same directory, fsync, rename over
 /// the target, fsync of the directory. Parent directories are created on demand.
-pub fn write_bytes_atomic(
-    path: &Utf8Path,
-    bytes: &[u8],
-    durability: Durability,
-) -> Result<(), StoreError> {
+pub fn write_bytes_atomic(path: &Utf8Path, bytes: &[u8], durability: Durability) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or_else(|| Utf8Path::new("."));
     fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, e))?;
     let file_name = path.file_name().unwrap_or("state");
-    let tmp = dir.join(format!(
-        ".{file_name}.{}.{:08x}.tmp",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
+    let tmp = dir.join(format!(".{file_name}.{}.{:08x}.tmp", std::process::id(), rand::random::<u32>()));
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&tmp)
             .map_err(|e| StoreError::io("create", &tmp, e))?;
-        file.write_all(bytes)
-            .map_err(|e| StoreError::io("write", &tmp, e))?;
+        file.write_all(bytes).map_err(|e| StoreError::io("write", &tmp, e))?;
         if durability == Durability::Fsync {
-            file.sync_all()
-                .map_err(|e| StoreError::io("fsync", &tmp, e))?;
+            file.sync_all().map_err(|e| StoreError::io("fsync", &tmp, e))?;
         }
         fs::rename(&tmp, path).map_err(|e| StoreError::io("rename", path, e))?;
         if durability == Durability::Fsync {
@@ -100,14 +86,8 @@ pub fn write_text_atomic(path: &Utf8Path, text: &str) -> Result<(), StoreError> 
 
 /// Serialises `value` the way the Python original does (2-space indent, raw UTF-8, trailing
 /// newline) and writes it atomically.
-pub fn write_json_atomic<T: Serialize + ?Sized>(
-    path: &Utf8Path,
-    value: &T,
-) -> Result<(), StoreError> {
-    let text = to_json_text(value).map_err(|source| StoreError::Serialise {
-        path: path.to_owned(),
-        source,
-    })?;
+pub fn write_json_atomic<T: Serialize + ?Sized>(path: &Utf8Path, value: &T) -> Result<(), StoreError> {
+    let text = to_json_text(value).map_err(|source| StoreError::Serialise { path: path.to_owned(), source })?;
     write_bytes_atomic(path, text.as_bytes(), Durability::Fsync)
 }
 
@@ -120,9 +100,7 @@ pub fn to_json_text<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_js
 
 /// fsyncs a directory so a rename inside it is durable.
 pub fn sync_dir(dir: &Utf8Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StoreError::io("fsync directory", dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io("fsync directory", dir, e))
 }
 
 /// The result of loading a JSON state file.
@@ -192,10 +170,7 @@ pub fn quarantine<T>(path: &Utf8Path, error: &str) -> Loaded<T> {
                 "State file is corrupt and could not be moved aside; using defaults.");
         }
     }
-    Loaded::Quarantined {
-        moved_to,
-        error: error.to_owned(),
-    }
+    Loaded::Quarantined { moved_to, error: error.to_owned() }
 }
 
 /// `<name>.corrupt-<UTC timestamp>` beside the file, e.g. `sessions.json.corrupt-20261124T191500Z`.
@@ -206,10 +181,7 @@ pub fn quarantine_path(path: &Utf8Path, now: chrono::DateTime<chrono::Utc>) -> U
     if !base.exists() {
         return base;
     }
-    (1..)
-        .map(|n| Utf8PathBuf::from(format!("{base}.{n}")))
-        .find(|candidate| !candidate.exists())
-        .unwrap_or(base)
+    (1..).map(|n| Utf8PathBuf::from(format!("{base}.{n}"))).find(|candidate| !candidate.exists()).unwrap_or(base)
 }
 
 #[cfg(test)]
@@ -229,10 +201,7 @@ mod tests {
         let path = dir.join("sub/state.json");
         write_json_atomic(&path, &json!({"name": "Grüße", "n": 1800.0, "list": [1]})).unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(
-            text,
-            "{\n  \"name\": \"Grüße\",\n  \"n\": 1800.0,\n  \"list\": [\n    1\n  ]\n}\n"
-        );
+        assert_eq!(text, "{\n  \"name\": \"Grüße\",\n  \"n\": 1800.0,\n  \"list\": [\n    1\n  ]\n}\n");
         let leftovers: Vec<_> = fs::read_dir(dir.join("sub")).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temp file is left behind");
     }
@@ -243,9 +212,7 @@ mod tests {
         let path = dir.join("sessions.json");
         fs::write(&path, "{ not json").unwrap();
         let loaded: Loaded<serde_json::Value> = load_json(&path);
-        let Loaded::Quarantined { moved_to, .. } = loaded else {
-            panic!("expected quarantine")
-        };
+        let Loaded::Quarantined { moved_to, .. } = loaded else { panic!("expected quarantine") };
         assert!(!path.exists());
         assert!(moved_to.as_str().contains("sessions.json.corrupt-"));
         assert_eq!(fs::read_to_string(&moved_to).unwrap(), "{ not json");
@@ -265,9 +232,6 @@ mod tests {
     #[test]
     fn missing_file_is_missing() {
         let (_d, dir) = tmp();
-        assert!(matches!(
-            load_json::<serde_json::Value>(&dir.join("nope.json")),
-            Loaded::Missing
-        ));
+        assert!(matches!(load_json::<serde_json::Value>(&dir.join("nope.json")), Loaded::Missing));
     }
 }

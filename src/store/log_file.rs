@@ -39,16 +39,8 @@ impl RotatingLog {
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let size = file.metadata()?.len();
-        let inner = Inner {
-            path: path.to_owned(),
-            file,
-            size,
-            max_bytes,
-            backups,
-        };
-        Ok(Self {
-            inner: Arc::new(Mutex::new(inner)),
-        })
+        let inner = Inner { path: path.to_owned(), file, size, max_bytes, backups };
+        Ok(Self { inner: Arc::new(Mutex::new(inner)) })
     }
 
     /// Appends `bytes` (one or more whole lines), rotating first when the limit would be passed.
@@ -76,10 +68,7 @@ impl Inner {
         } else {
             fs::remove_file(&self.path)?;
         }
-        self.file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
+        self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
         self.size = 0;
         Ok(())
     }

@@ -43,22 +43,14 @@ impl OutboxJournal {
             tracing::warn!(path = %path, "Outbox journal ends in a torn record (crash during a write); ignored it.");
         }
         let file = write_compacted(path, &outbox)?;
-        let journal = Self {
-            path: path.to_owned(),
-            file,
-            buffer: String::new(),
-            appended_since_compaction: 0,
-            fsyncs: 0,
-        };
+        let journal =
+            Self { path: path.to_owned(), file, buffer: String::new(), appended_since_compaction: 0, fsyncs: 0 };
         Ok((journal, outbox, report))
     }
 
     /// Queues a record; it reaches the disk at the next [`OutboxJournal::flush`].
     pub fn append(&mut self, record: &JournalRecord) -> Result<(), StoreError> {
-        let line = record.to_line().map_err(|source| StoreError::Serialise {
-            path: self.path.clone(),
-            source,
-        })?;
+        let line = record.to_line().map_err(|source| StoreError::Serialise { path: self.path.clone(), source })?;
         self.buffer.push_str(&line);
         self.appended_since_compaction += 1;
         Ok(())
@@ -74,12 +66,8 @@ impl OutboxJournal {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        self.file
-            .write_all(self.buffer.as_bytes())
-            .map_err(|e| StoreError::io("append", &self.path, e))?;
-        self.file
-            .sync_data()
-            .map_err(|e| StoreError::io("fsync", &self.path, e))?;
+        self.file.write_all(self.buffer.as_bytes()).map_err(|e| StoreError::io("append", &self.path, e))?;
+        self.file.sync_data().map_err(|e| StoreError::io("fsync", &self.path, e))?;
         self.fsyncs += 1;
         self.buffer.clear();
         Ok(())
@@ -92,9 +80,7 @@ impl OutboxJournal {
 
     /// Rewrites the journal as one `put` per pending envelope when enough history piled up.
     pub fn maybe_compact(&mut self, outbox: &Outbox) -> Result<(), StoreError> {
-        if self.appended_since_compaction < COMPACT_AFTER_RECORDS
-            || outbox.len() * 2 > self.appended_since_compaction
-        {
+        if self.appended_since_compaction < COMPACT_AFTER_RECORDS || outbox.len() * 2 > self.appended_since_compaction {
             return Ok(());
         }
         self.flush()?;
@@ -108,17 +94,11 @@ impl OutboxJournal {
 fn write_compacted(path: &Utf8Path, outbox: &Outbox) -> Result<File, StoreError> {
     let mut text = String::new();
     for record in outbox.compacted() {
-        let line = record.to_line().map_err(|source| StoreError::Serialise {
-            path: path.to_owned(),
-            source,
-        })?;
+        let line = record.to_line().map_err(|source| StoreError::Serialise { path: path.to_owned(), source })?;
         text.push_str(&line);
     }
     atomic::write_bytes_atomic(path, text.as_bytes(), Durability::Fsync)?;
-    OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(|e| StoreError::io("open", path, e))
+    OpenOptions::new().append(true).open(path).map_err(|e| StoreError::io("open", path, e))
 }
 
 #[cfg(test)]
@@ -129,14 +109,8 @@ mod tests {
 
     fn put(id: &str) -> JournalRecord {
         JournalRecord::Put {
-            envelope: Box::new(Envelope {
-                envelope_id: EnvelopeId::parse(id).unwrap(),
-                ..Envelope::default()
-            }),
-            targets: vec![Target {
-                transport: "tg".into(),
-                mode: DeliveryMode::Unicast,
-            }],
+            envelope: Box::new(Envelope { envelope_id: EnvelopeId::parse(id).unwrap(), ..Envelope::default() }),
+            targets: vec![Target { transport: "tg".into(), mode: DeliveryMode::Unicast }],
         }
     }
 
@@ -148,10 +122,7 @@ mod tests {
         journal.append(&put("aaaaaaaaaaaa")).unwrap();
         journal.append(&put("bbbbbbbbbbbb")).unwrap();
         journal
-            .append(&JournalRecord::Ack {
-                id: EnvelopeId::parse("aaaaaaaaaaaa").unwrap(),
-                transport: "tg".into(),
-            })
+            .append(&JournalRecord::Ack { id: EnvelopeId::parse("aaaaaaaaaaaa").unwrap(), transport: "tg".into() })
             .unwrap();
         journal.flush().unwrap();
         assert_eq!(journal.fsyncs(), 1);
@@ -159,11 +130,7 @@ mod tests {
         let (_, outbox, report) = OutboxJournal::open(&path).unwrap();
         assert_eq!(report.records, 3);
         assert_eq!(outbox.len(), 1);
-        assert_eq!(
-            fs::read_to_string(&path).unwrap().lines().count(),
-            1,
-            "compacted on open"
-        );
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1, "compacted on open");
     }
 
     #[test]
@@ -181,10 +148,6 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
             .collect();
         assert_eq!(aside.len(), 1);
-        assert!(
-            fs::read_to_string(aside[0].path())
-                .unwrap()
-                .starts_with("not json")
-        );
+        assert!(fs::read_to_string(aside[0].path()).unwrap().starts_with("not json"));
     }
 }

@@ -49,9 +49,7 @@ impl DuctorPaths {
     /// Resolves the home: `explicit` → env `DUCTOR_HOME` → `~/.ductor`; `~` expanded, made
     /// absolute, and symlinks resolved when the directory exists.
     pub fn resolve(explicit: Option<&str>) -> Result<Self, PathsError> {
-        let env_home = std::env::var("DUCTOR_HOME")
-            .ok()
-            .filter(|v| !v.trim().is_empty());
+        let env_home = std::env::var("DUCTOR_HOME").ok().filter(|v| !v.trim().is_empty());
         let user_home = std::env::var("HOME").ok();
         let raw = match (explicit, env_home) {
             (Some(path), _) => path.to_owned(),
@@ -62,12 +60,9 @@ impl DuctorPaths {
         let absolute = if expanded.is_absolute() {
             expanded
         } else {
-            let cwd = std::env::current_dir().map_err(|source| PathsError::CurrentDir {
-                path: expanded.to_string(),
-                source,
-            })?;
-            let cwd = Utf8PathBuf::from_path_buf(cwd)
-                .map_err(|p| PathsError::NotUtf8(p.display().to_string()))?;
+            let cwd = std::env::current_dir()
+                .map_err(|source| PathsError::CurrentDir { path: expanded.to_string(), source })?;
+            let cwd = Utf8PathBuf::from_path_buf(cwd).map_err(|p| PathsError::NotUtf8(p.display().to_string()))?;
             cwd.join(expanded)
         };
         let home = match absolute.canonicalize_utf8() {
@@ -85,9 +80,7 @@ impl DuctorPaths {
     /// The home of sub-agent `name`: `<home>/agents/<name>/`.
     #[must_use]
     pub fn sub_agent(&self, name: &str) -> Self {
-        Self {
-            home: self.home.join("agents").join(name),
-        }
+        Self { home: self.home.join("agents").join(name) }
     }
 
     /// Whether this home belongs to a sub-agent (its parent directory is named `agents`).
@@ -237,17 +230,11 @@ impl DuctorPaths {
 }
 
 fn expand_tilde(raw: &str, user_home: Option<&str>) -> Result<Utf8PathBuf, PathsError> {
-    let rest = if raw == "~" {
-        Some("")
-    } else {
-        raw.strip_prefix("~/")
-    };
+    let rest = if raw == "~" { Some("") } else { raw.strip_prefix("~/") };
     match rest {
         None => Ok(Utf8PathBuf::from(raw)),
         Some(rest) => {
-            let home = user_home
-                .filter(|h| !h.is_empty())
-                .ok_or(PathsError::NoHome)?;
+            let home = user_home.filter(|h| !h.is_empty()).ok_or(PathsError::NoHome)?;
             Ok(Utf8PathBuf::from(home).join(rest))
         }
     }
@@ -282,10 +269,7 @@ mod tests {
 
     #[test]
     fn tilde_is_expanded() {
-        assert_eq!(
-            expand_tilde("~/.ductor", Some("/home/a")).unwrap(),
-            "/home/a/.ductor"
-        );
+        assert_eq!(expand_tilde("~/.ductor", Some("/home/a")).unwrap(), "/home/a/.ductor");
         assert_eq!(expand_tilde("/x", None).unwrap(), "/x");
         assert!(expand_tilde("~/x", None).is_err());
     }

@@ -17,9 +17,7 @@ use crate::store::atomic::{self, Durability, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum PidLockError {
     /// Another live process holds the lock.
-    #[error(
-        "ductor is already running on this home (pid {pid}, {path}); stop it first with `ductor stop`"
-    )]
+    #[error("ductor is already running on this home (pid {pid}, {path}); stop it first with `ductor stop`")]
     AlreadyRunning {
         /// Its PID.
         pid: i32,
@@ -44,20 +42,14 @@ impl PidLock {
         let own = std::process::id() as i32;
         if let Some(pid) = read_pid(path) {
             if pid != own && is_alive(pid) {
-                return Err(PidLockError::AlreadyRunning {
-                    pid,
-                    path: path.to_owned(),
-                });
+                return Err(PidLockError::AlreadyRunning { pid, path: path.to_owned() });
             }
             tracing::info!(path = %path, stale_pid = pid, "Taking over a stale pid file.");
         } else if path.exists() {
             tracing::info!(path = %path, "Taking over an unreadable (stale) pid file.");
         }
         atomic::write_bytes_atomic(path, own.to_string().as_bytes(), Durability::Fsync)?;
-        Ok(Self {
-            path: path.to_owned(),
-            pid: own,
-        })
+        Ok(Self { path: path.to_owned(), pid: own })
     }
 
     /// Removes the pid file now if it still names this process.
@@ -78,12 +70,7 @@ impl Drop for PidLock {
 
 /// The PID in a pid file, if it holds a positive decimal number.
 pub fn read_pid(path: &Utf8Path) -> Option<i32> {
-    fs::read_to_string(path)
-        .ok()?
-        .trim()
-        .parse::<i32>()
-        .ok()
-        .filter(|pid| *pid > 0)
+    fs::read_to_string(path).ok()?.trim().parse::<i32>().ok().filter(|pid| *pid > 0)
 }
 
 /// Whether a process with this PID exists (EPERM counts as alive).
@@ -101,10 +88,7 @@ pub fn is_alive(pid: i32) -> bool {
 fn is_zombie(pid: i32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|stat| {
-            stat.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
         .unwrap_or(false)
 }
 
@@ -122,10 +106,7 @@ mod tests {
     fn lock_writes_own_pid_without_newline_and_removes_it() {
         let (_d, path) = pid_path();
         let lock = PidLock::acquire(&path).unwrap();
-        assert_eq!(
-            fs::read_to_string(&path).unwrap(),
-            std::process::id().to_string()
-        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), std::process::id().to_string());
         drop(lock);
         assert!(!path.exists());
     }
@@ -133,18 +114,11 @@ mod tests {
     #[test]
     fn a_live_holder_refuses_the_second_instance() {
         let (_d, path) = pid_path();
-        let mut child = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .unwrap();
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         fs::write(&path, child.id().to_string()).unwrap();
         let err = PidLock::acquire(&path).unwrap_err();
         assert!(err.to_string().contains("already running"), "{err}");
-        assert_eq!(
-            fs::read_to_string(&path).unwrap(),
-            child.id().to_string(),
-            "holder's file untouched"
-        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), child.id().to_string(), "holder's file untouched");
         child.kill().unwrap();
         child.wait().unwrap();
     }

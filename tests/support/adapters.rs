@@ -82,8 +82,7 @@ impl Actor for RecordingAdapter {
         myself: ActorRef<RecordingMsg>,
         args: RecordingArgs,
     ) -> Result<RecordingArgs, ActorProcessingErr> {
-        args.bus
-            .register_adapter(AdapterHandle::new(&args.recorder.transport, &myself));
+        args.bus.register_adapter(AdapterHandle::new(&args.recorder.transport, &myself));
         Ok(args)
     }
 
@@ -98,23 +97,14 @@ impl Actor for RecordingAdapter {
         let behaviour = *state.recorder.behaviour.lock().unwrap();
         match behaviour {
             Behaviour::Deliver => {
-                state
-                    .recorder
-                    .delivered
-                    .lock()
-                    .unwrap()
-                    .push(((*delivery.envelope).clone(), delivery.mode));
+                state.recorder.delivered.lock().unwrap().push(((*delivery.envelope).clone(), delivery.mode));
                 if let Some(notify) = &state.notify {
                     let _ = notify.send((*delivery.envelope).clone());
                 }
                 delivery.receipt.confirm();
             }
-            Behaviour::FailRetryable => delivery
-                .receipt
-                .fail(DeliveryError::Retryable("down on purpose".into())),
-            Behaviour::FailPermanent => delivery
-                .receipt
-                .fail(DeliveryError::Permanent("refused on purpose".into())),
+            Behaviour::FailRetryable => delivery.receipt.fail(DeliveryError::Retryable("down on purpose".into())),
+            Behaviour::FailPermanent => delivery.receipt.fail(DeliveryError::Permanent("refused on purpose".into())),
         }
         Ok(())
     }
@@ -122,17 +112,10 @@ impl Actor for RecordingAdapter {
 
 /// Spawns a recording adapter registered on `bus`; returns its recorder and a stream of
 /// delivered envelopes.
-pub async fn spawn_recorder(
-    transport: &str,
-    bus: &BusHandle,
-) -> (Recorder, mpsc::UnboundedReceiver<Envelope>) {
+pub async fn spawn_recorder(transport: &str, bus: &BusHandle) -> (Recorder, mpsc::UnboundedReceiver<Envelope>) {
     let recorder = Recorder::new(transport);
     let (tx, rx) = mpsc::unbounded_channel();
-    let args = RecordingArgs {
-        recorder: recorder.clone(),
-        bus: bus.clone(),
-        notify: Some(tx),
-    };
+    let args = RecordingArgs { recorder: recorder.clone(), bus: bus.clone(), notify: Some(tx) };
     Actor::spawn(None, RecordingAdapter, args).await.unwrap();
     (recorder, rx)
 }
