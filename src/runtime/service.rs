@@ -80,6 +80,8 @@ pub struct Service {
 impl Service {
     /// Starts the tree; returns when it is ready.
     pub async fn start(settings: ServiceSettings) -> Result<Self, ServiceError> {
+        tracing::debug!(actor = "root", home = %settings.paths.home(), port = settings.interagent_port,
+            served = ?settings.served, spool = ?settings.spool, "Starting the actor tree.");
         let board = HealthBoard::new();
         let main_bus = BusHandle::new();
         let (exit_tx, exit_rx) = mpsc::unbounded_channel();

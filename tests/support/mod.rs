@@ -2,12 +2,15 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod adapters;
+pub mod binary;
 
 use camino::Utf8PathBuf;
 
-/// A temporary home directory.
+/// A temporary directory; the home is `<dir>/home` so files beside it (logs of the test) stay
+/// out of the home.
 pub fn temp_home() -> (tempfile::TempDir, Utf8PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let path = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+    let path = Utf8PathBuf::from_path_buf(dir.path().join("home")).unwrap();
+    std::fs::create_dir_all(&path).unwrap();
     (dir, path)
 }

@@ -1,0 +1,275 @@
+//! The real `ductor` binary as a user runs it: start, status with the live actor tree, PID lock,
+//! SIGTERM, exit code 42, durable envelopes across SIGKILL, bad config and corrupt state.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use support::binary::{Service, eventually, free_port, get, request, run, write_config};
+
+#[test]
+fn status_shows_the_live_actor_tree_and_json_parses() {
+    let (_dir, home) = support::temp_home();
+    let port = free_port();
+    write_config(&home, port);
+    let mut service = Service::start(&home, port, &[]);
+
+    let (status, out, _) = run(&home, &["status"]);
+    assert!(status.success());
+    assert!(out.contains(&format!("Running  pid={}", service.pid())), "{out}");
+    assert!(out.contains("Provider:  claude (opus)"), "{out}");
+    assert!(out.contains(&format!("Home:      {home}")), "{out}");
+    assert!(out.contains("\nActors:\n"), "{out}");
+    for line in ["root (supervisor)  running", "internal_api (transport)  running", "main (agent)  running", "bus (bus)  running"] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+
+    let (status, out, _) = run(&home, &["status", "--json"]);
+    assert!(status.success());
+    let json: serde_json::Value = serde_json::from_str(&out).expect("status --json is JSON");
+    assert_eq!(json["running"]["pid"], service.pid());
+    let root = &json["actors"];
+    assert_eq!(root["name"], "root");
+    let main = root["children"].as_array().unwrap().iter().find(|c| c["name"] == "main").expect("main agent");
+    assert_eq!(main["kind"], "agent");
+    assert!(main["children"].as_array().unwrap().iter().any(|c| c["name"] == "bus" && c["status"] == "running"));
+
+    let (code, body) = get(port, "/interagent/health").unwrap();
+    assert_eq!(code, 200);
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["agents"]["main"]["status"], "running");
+    assert_eq!(health["agents"]["main"]["restart_count"], 0);
+    assert!(health["agents"]["main"]["last_crash_error"].is_null());
+    assert!(health["agents"]["main"]["uptime"].as_str().unwrap().ends_with('s'));
+
+    service.signal(Signal::SIGTERM);
+    service.wait_exit(Duration::from_secs(6));
+    let (_, out, _) = run(&home, &["status"]);
+    assert!(out.contains("Not running"), "{out}");
+    assert!(!out.contains("Actors"), "{out}");
+}
+
+#[test]
+fn status_says_actors_unavailable_when_the_api_does_not_answer() {
+    let (_dir, home) = support::temp_home();
+    let port = free_port();
+    write_config(&home, port);
+    // A live process that is not ductor holds the pid file: the API on `port` does not answer.
+    let mut other = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    std::fs::write(home.join("bot.pid"), other.id().to_string()).unwrap();
+    let (status, out, _) = run(&home, &["status"]);
+    other.kill().unwrap();
+    other.wait().unwrap();
+    assert!(status.success());
+    assert!(out.contains("Actors: unavailable"), "{out}");
+}
+
+#[test]
+fn second_instance_is_refused_and_sigterm_stops_within_5_s_with_exit_0() {
+    let (_dir, home) = support::temp_home();
+    let port = free_port();
+    write_config(&home, port);
+    let mut service = Service::start(&home, port, &[]);
+
+    let (status, _, err) = run(&home, &[]);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("already running"), "{err}");
+    assert!(err.contains(&service.pid().to_string()), "{err}");
+    assert_eq!(get(port, "/interagent/health").unwrap().0, 200, "the first instance keeps running");
+    assert_eq!(std::fs::read_to_string(home.join("bot.pid")).unwrap(), service.pid().to_string());
+
+    service.signal(Signal::SIGTERM);
+    let (status, took) = service.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", service.stderr());
+    assert!(took < Duration::from_secs(5), "stopped in {took:?}");
+    assert!(!home.join("bot.pid").exists(), "pid file removed");
+}
+
+#[test]
+fn stale_pid_file_is_taken_over_and_stop_command_stops_the_service() {
+    let (_dir, home) = support::temp_home();
+    let port = free_port();
+    write_config(&home, port);
+    std::fs::write(home.join("bot.pid"), "999999999").unwrap();
+    let mut service = Service::start(&home, port, &[]);
+    assert_eq!(std::fs::read_to_string(home.join("bot.pid")).unwrap(), service.pid().to_string());
+
+    let (status, out, _) = run(&home, &["stop"]);
+    assert!(status.success());
+    assert!(out.contains(&format!("Stopping bot (pid={})", service.pid())), "{out}");
+    assert!(out.contains("Bot stopped."), "{out}");
+    let (status, _) = service.wait_exit(Duration::from_secs(6));
+    assert_eq!(status.code(), Some(0));
+    let (_, out, _) = run(&home, &["stop"]);
+    assert!(out.contains("No running bot instance found."), "{out}");
+}
+
+#[test]
+fn restart_marker_exits_42_under_a_service_manager() {
+    let (_dir, home) = support::temp_home();
+    let port = free_port();
+    write_config(&home, port);
+    let mut service = Service::start(&home, port, &[("DUCTOR_SUPERVISOR", "1")]);
+    std::fs::write(home.join("restart-requested"), "").unwrap();
+    let (status, _) = service.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(42), "{}", service.stderr());
+    assert!(!home.join("restart-requested").exists(), "marker consumed");
+    assert!(!home.join("bot.pid").exists());
+}
+
+#[test]
+fn foreground_restart_starts_a_fresh_copy() {
+    let (_dir, home) = support::temp_home();
+    let port = free_port();
+    write_config(&home, port);
+    let mut service = Service::start(&home, port, &[]);
+    let first = service.pid();
+    std::fs::write(home.join("restart-requested"), "").unwrap();
+    let (status, _) = service.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "{}", service.stderr());
+    let mut second = None;
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            second = ductor::store::pid_lock::read_pid(&home.join("bot.pid")).filter(|pid| *pid != first);
+            second.is_some() && get(port, "/interagent/health").is_some_and(|(code, _)| code == 200)
+        }),
+        "a fresh ductor took over"
+    );
+    let (_, out, _) = run(&home, &["stop"]);
+    assert!(out.contains(&format!("pid={}", second.unwrap())), "{out}");
+}
+
+#[test]
+fn envelope_submitted_before_sigkill_is_delivered_after_the_next_start() {
+    let (dir, home) = support::temp_home();
+    let port = free_port();
+    write_config(&home, port);
+    let spool = camino::Utf8PathBuf::from_path_buf(dir.path().join("spool.jsonl")).unwrap();
+    let hold = format!("{spool}.hold");
+    std::fs::write(&hold, "").unwrap();
+    let env = [("DUCTOR_SPOOL", spool.as_str())];
+
+    let service = Service::start(&home, port, &env);
+    let body = r#"{"origin":"cron","chat_id":1001,"transport":"spool","result_text":"nightly report"}"#;
+    let (code, answer) = request(port, "POST", "/interagent/envelopes", Some(body)).unwrap();
+    assert_eq!(code, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let id = answer["envelope_id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 12);
+    service.signal(Signal::SIGKILL);
+    drop(service);
+    assert!(!spool.exists() || std::fs::read_to_string(&spool).unwrap().is_empty(), "not delivered while held");
+    assert!(std::fs::read_to_string(home.join("outbox.jsonl")).unwrap().contains(&id), "durable in the outbox");
+
+    std::fs::remove_file(&hold).unwrap();
+    let service = Service::start(&home, port, &env);
+    let delivered = |spool: &camino::Utf8Path| {
+        std::fs::read_to_string(spool).unwrap_or_default().lines().filter(|l| l.contains(&id)).count()
+    };
+    assert!(eventually(Duration::from_secs(10), || delivered(&spool) == 1), "{}", service.stderr());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(delivered(&spool), 1, "delivered once only");
+    let line = std::fs::read_to_string(&spool).unwrap();
+    assert!(line.contains("nightly report"));
+    let journal = home.join("outbox.jsonl");
+    assert!(
+        eventually(Duration::from_secs(5), || std::fs::read_to_string(&journal).unwrap().contains("\"ack\"")),
+        "the confirmation is recorded, so it is not delivered again"
+    );
+}
+
+#[test]
+fn garbage_envelope_gets_a_clear_error_and_the_service_keeps_running() {
+    let (_dir, home) = support::temp_home();
+    let port = free_port();
+    write_config(&home, port);
+    let _service = Service::start(&home, port, &[]);
+    let (code, body) = request(port, "POST", "/interagent/envelopes", Some("{not json")).unwrap();
+    assert_eq!(code, 400);
+    assert!(body.contains("invalid envelope"), "{body}");
+    let (code, _) = request(port, "POST", "/interagent/envelopes?agent=nobody", Some("{}")).unwrap();
+    assert_eq!(code, 404);
+    assert_eq!(get(port, "/interagent/health").unwrap().0, 200);
+}
+
+#[test]
+fn invalid_config_json_exits_1_and_leaves_the_file_alone() {
+    let (_dir, home) = support::temp_home();
+    std::fs::create_dir_all(home.join("config")).unwrap();
+    let text = "{\"telegram_token\": \"1:x\", \"allowed_user_ids\": [1],,}";
+    std::fs::write(home.join("config/config.json"), text).unwrap();
+    let (status, _, err) = run(&home, &[]);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("config.json"), "{err}");
+    assert_eq!(std::fs::read_to_string(home.join("config/config.json")).unwrap(), text);
+}
+
+#[test]
+fn wrong_value_type_names_the_key_and_exits_1() {
+    let (_dir, home) = support::temp_home();
+    std::fs::create_dir_all(home.join("config")).unwrap();
+    let text = r#"{"telegram_token": "1:x", "allowed_user_ids": [1], "streaming": true}"#;
+    std::fs::write(home.join("config/config.json"), text).unwrap();
+    let (status, _, err) = run(&home, &[]);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("streaming"), "{err}");
+    assert_eq!(std::fs::read_to_string(home.join("config/config.json")).unwrap(), text, "not rewritten");
+}
+
+#[test]
+fn unconfigured_home_says_what_is_missing() {
+    let (_dir, home) = support::temp_home();
+    let (status, _, err) = run(&home, &[]);
+    assert_eq!(status.code(), Some(1));
+    assert!(err.contains("not configured"), "{err}");
+    assert!(err.contains("config.json"), "{err}");
+    let (status, out, _) = run(&home, &["status"]);
+    assert!(status.success());
+    assert!(out.contains("not configured"), "{out}");
+}
+
+#[test]
+fn corrupt_sessions_json_is_moved_aside_and_the_service_runs() {
+    let (_dir, home) = support::temp_home();
+    let port = free_port();
+    write_config(&home, port);
+    std::fs::write(home.join("sessions.json"), "{\"tg:1\": {broken").unwrap();
+    let _service = Service::start(&home, port, &[]);
+    let aside: Vec<_> = std::fs::read_dir(&home)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("sessions.json.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "moved aside");
+    assert_eq!(std::fs::read_to_string(home.join(&aside[0])).unwrap(), "{\"tg:1\": {broken", "bytes kept");
+    let log = std::fs::read_to_string(home.join("logs/agent.log")).unwrap();
+    assert!(log.lines().any(|l| l.contains("[WARNING]") && l.contains("sessions.json")), "{log}");
+    assert_eq!(get(port, "/interagent/health").unwrap().0, 200);
+}
+
+#[test]
+fn verbose_logs_debug_lines_to_console_and_file() {
+    let (_dir, home) = support::temp_home();
+    let port = free_port();
+    write_config(&home, port);
+    let mut service = Service::start(&home, port, &[]);
+    service.signal(Signal::SIGTERM);
+    service.wait_exit(Duration::from_secs(6));
+    let quiet = std::fs::read_to_string(home.join("logs/agent.log")).unwrap();
+    assert!(!quiet.contains("[DEBUG]"));
+    assert!(quiet.contains("[INFO]") && quiet.contains("actor="), "log lines carry the actor: {quiet}");
+
+    let mut cmd = support::binary::ductor(&home);
+    let mut child = cmd.arg("-v").stderr(std::process::Stdio::piped()).spawn().unwrap();
+    assert!(eventually(Duration::from_secs(20), || get(port, "/interagent/health").is_some()));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let console = String::from_utf8_lossy(&out.stderr);
+    assert!(console.contains("DEBUG"), "{console}");
+    let log = std::fs::read_to_string(home.join("logs/agent.log")).unwrap();
+    assert!(log.contains("[DEBUG]"), "{log}");
+}
