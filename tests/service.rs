@@ -23,7 +23,12 @@ fn status_shows_the_live_actor_tree_and_json_parses() {
     assert!(out.contains("Provider:  claude (opus)"), "{out}");
     assert!(out.contains(&format!("Home:      {home}")), "{out}");
     assert!(out.contains("\nActors:\n"), "{out}");
-    for line in ["root (supervisor)  running", "internal_api (transport)  running", "main (agent)  running", "bus (bus)  running"] {
+    for line in [
+        "root (supervisor)  running",
+        "internal_api (transport)  running",
+        "main (agent)  running",
+        "bus (bus)  running",
+    ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
 
@@ -264,7 +269,7 @@ fn verbose_logs_debug_lines_to_console_and_file() {
     assert!(quiet.contains("[INFO]") && quiet.contains("actor="), "log lines carry the actor: {quiet}");
 
     let mut cmd = support::binary::ductor(&home);
-    let mut child = cmd.arg("-v").stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = cmd.arg("-v").stderr(std::process::Stdio::piped()).spawn().unwrap();
     assert!(eventually(Duration::from_secs(20), || get(port, "/interagent/health").is_some()));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let out = child.wait_with_output().unwrap();

@@ -34,11 +34,16 @@ pub fn level_for(verbose: bool, log_level: Option<&str>) -> Level {
 /// Installs the global subscriber: stderr always, the log file when given.
 pub fn init(level: Level, log_file: Option<RotatingLog>) {
     let filter = Targets::new().with_default(LevelFilter::WARN).with_target("ductor", level);
+    let ansi = io::stderr().is_terminal();
     let console = tracing_subscriber::fmt::layer()
+        .with_ansi(ansi)
         .with_writer(io::stderr)
-        .event_format(LineFormat { file_style: false, ansi: io::stderr().is_terminal() });
+        .event_format(LineFormat { file_style: false, ansi });
     let file = log_file.map(|log| {
-        tracing_subscriber::fmt::layer().with_writer(log).event_format(LineFormat { file_style: true, ansi: false })
+        tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(log)
+            .event_format(LineFormat { file_style: true, ansi: false })
     });
     let _ = tracing_subscriber::registry().with(filter).with(console).with(file).try_init();
 }

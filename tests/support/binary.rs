@@ -36,9 +36,19 @@ pub fn ductor(home: &Utf8Path) -> Command {
     cmd
 }
 
-/// Runs a `ductor` command to completion; returns (status, stdout, stderr).
+/// Runs a `ductor` command to completion (killed after 30 s); returns (status, stdout, stderr).
 pub fn run(home: &Utf8Path, args: &[&str]) -> (ExitStatus, String, String) {
-    let out = ductor(home).args(args).output().unwrap();
+    let mut child = ductor(home).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("`ductor {}` did not finish: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
     (out.status, String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
@@ -52,7 +62,8 @@ pub struct Service {
 impl Service {
     /// Starts `ductor` with extra env and waits until its internal API answers.
     pub fn start(home: &Utf8Path, port: u16, env: &[(&str, &str)]) -> Self {
-        let stderr_path = home.parent().unwrap_or(home).join(format!("stderr-{}.log", rand_suffix())).into_std_path_buf();
+        let stderr_path =
+            home.parent().unwrap_or(home).join(format!("stderr-{}.log", rand_suffix())).into_std_path_buf();
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let mut cmd = ductor(home);
         for (k, v) in env {
