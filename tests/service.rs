@@ -278,3 +278,38 @@ fn verbose_logs_debug_lines_to_console_and_file() {
     let log = std::fs::read_to_string(home.join("logs/agent.log")).unwrap();
     assert!(log.contains("[DEBUG]"), "{log}");
 }
+
+#[test]
+fn restart_command_stops_and_starts_a_new_instance() {
+    let (_dir, home) = support::temp_home();
+    let port = free_port();
+    write_config(&home, port);
+    let mut service = Service::start(&home, port, &[]);
+    let first = service.pid();
+    let (status, out, _) = run(&home, &["restart"]);
+    assert!(status.success());
+    assert!(out.contains(&format!("Stopping bot (pid={first})")), "{out}");
+    assert!(out.contains("Started ductor (pid="), "{out}");
+    service.wait_exit(Duration::from_secs(6));
+    assert!(eventually(Duration::from_secs(20), || {
+        ductor::store::pid_lock::read_pid(&home.join("bot.pid")).is_some_and(|pid| pid != first)
+            && get(port, "/interagent/health").is_some_and(|(code, _)| code == 200)
+    }));
+    let (_, out, _) = run(&home, &["stop"]);
+    assert!(out.contains("Bot stopped."), "{out}");
+}
+
+#[test]
+fn version_and_help() {
+    let (_dir, home) = support::temp_home();
+    let (status, out, _) = run(&home, &["status", "--version"]);
+    assert!(status.success());
+    assert_eq!(out.trim(), format!("ductor {}", env!("CARGO_PKG_VERSION")));
+    let (status, out, _) = run(&home, &["--help"]);
+    assert!(status.success());
+    assert!(out.contains("ductor status") && out.contains("ductor stop"), "{out}");
+    assert!(out.contains("not configured"), "help ends with the status panel: {out}");
+    let (status, _, err) = run(&home, &["upgrade"]);
+    assert_eq!(status.code(), Some(2));
+    assert!(err.contains("not available in this build"), "{err}");
+}

@@ -44,7 +44,7 @@ pub fn main_with_args(argv: Vec<String>) -> anyhow::Result<i32> {
         CommandWord::Restart => {
             stop::stop(&paths);
             let keep: Vec<String> = args.iter().filter(|a| matches!(a.as_str(), "-v" | "--verbose")).cloned().collect();
-            let pid = stop::spawn_detached(&keep).context("starting ductor")?;
+            let pid = stop::spawn_detached(&keep, stop::Console::Detach).context("starting ductor")?;
             println!("Started ductor (pid={pid}).");
             Ok(0)
         }

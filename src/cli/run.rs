@@ -12,7 +12,7 @@ use anyhow::Context;
 use camino::Utf8PathBuf;
 
 use crate::cli::logging;
-use crate::cli::stop::spawn_detached;
+use crate::cli::stop::{Console, spawn_detached};
 use crate::core::status_view::render_not_configured;
 use crate::core::supervision::EXIT_RESTART;
 use crate::runtime::service::{Service, ServiceSettings};
@@ -85,7 +85,7 @@ pub fn run(paths: &DuctorPaths, verbose: bool, args: &[String]) -> anyhow::Resul
     lock.release();
     drop(lock);
     if code == EXIT_RESTART && !under_service_manager() {
-        match spawn_detached(args) {
+        match spawn_detached(args, Console::Inherit) {
             Ok(pid) => {
                 tracing::info!(pid, "Restart requested; started a fresh ductor.");
                 return Ok(0);

@@ -53,11 +53,24 @@ fn wait_gone(pid: i32, limit: Duration) -> bool {
     !is_alive(pid)
 }
 
-/// Starts `ductor` again as a detached process (own process group, inheriting the terminal),
-/// passing `args` through.
-pub fn spawn_detached(args: &[String]) -> std::io::Result<u32> {
+/// Where a detached ductor writes its console output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Console {
+    /// The terminal of the process that starts it (the foreground restart on exit 42).
+    Inherit,
+    /// Nowhere (`ductor restart`: it runs in the background; `logs/agent.log` has everything).
+    Detach,
+}
+
+/// Starts `ductor` again as a detached process in its own process group, passing `args`.
+pub fn spawn_detached(args: &[String], console: Console) -> std::io::Result<u32> {
     use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
     let exe = std::env::current_exe()?;
-    let child = std::process::Command::new(exe).args(args).process_group(0).spawn()?;
-    Ok(child.id())
+    let mut command = std::process::Command::new(exe);
+    command.args(args).process_group(0).stdin(Stdio::null());
+    if console == Console::Detach {
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+    }
+    Ok(command.spawn()?.id())
 }
