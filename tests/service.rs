@@ -21,7 +21,27 @@ fn status_shows_the_live_actor_tree_and_json_parses() {
     assert!(status.success());
     assert!(out.contains(&format!("Running  pid={}", service.pid())), "{out}");
     assert!(out.contains("Provider:  claude (opus)"), "{out}");
-    assert!(out.contains(&format!("Home:      {home}")), "{out}");
+    for (label, path) in [
+        ("Home:      ", home.to_string()),
+        ("Config:    ", format!("{home}/config/config.json")),
+        ("Workspace: ", format!("{home}/workspace")),
+        ("Logs:      ", format!("{home}/logs")),
+        ("Sessions:  ", format!("{home}/sessions.json")),
+    ] {
+        assert!(out.contains(&format!("{label}{path}\n")), "missing {label}{path} in:\n{out}");
+    }
+    for dir in [
+        "workspace/memory_system",
+        "workspace/cron_tasks",
+        "workspace/tools/cron_tools",
+        "workspace/output_to_user",
+        "workspace/tasks",
+        "workspace/skills",
+        "config",
+        "logs",
+    ] {
+        assert!(home.join(dir).is_dir(), "{dir} created at start");
+    }
     assert!(out.contains("\nActors:\n"), "{out}");
     for line in [
         "root (supervisor)  running",
@@ -91,6 +111,19 @@ fn second_instance_is_refused_and_sigterm_stops_within_5_s_with_exit_0() {
     assert_eq!(status.code(), Some(0), "{}", service.stderr());
     assert!(took < Duration::from_secs(5), "stopped in {took:?}");
     assert!(!home.join("bot.pid").exists(), "pid file removed");
+}
+
+#[test]
+fn sigint_stops_cleanly_too() {
+    let (_dir, home) = support::temp_home();
+    let port = free_port();
+    write_config(&home, port);
+    let mut service = Service::start(&home, port, &[]);
+    service.signal(Signal::SIGINT);
+    let (status, took) = service.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+    assert!(took < Duration::from_secs(5), "stopped in {took:?}");
+    assert!(!home.join("bot.pid").exists());
 }
 
 #[test]
