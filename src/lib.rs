@@ -21,6 +21,8 @@
 //! `core` depends on nothing of ours; a module never reaches "upwards". Transports never call
 //! each other: they talk to the runtime through typed handles and [`core::envelope::Envelope`]s.
 
+#![recursion_limit = "512"]
+
 pub mod cli;
 pub mod core;
 pub mod runtime;

@@ -1,35 +1,131 @@
-//! Loading `config/config.json` (minimal stand-in).
+//! Loading and writing `config/config.json` (ops spec §2.1) and reading `.env` (§12).
 
-use crate::core::config::Config;
+use std::time::SystemTime;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde_json::Value;
+
+use crate::core::config::dotenv::parse_dotenv;
+use crate::core::config::{Config, ConfigProblem, resolve};
+use crate::store::atomic::{self, StoreError};
 use crate::store::paths::DuctorPaths;
 
-/// Config errors.
+/// Why the config could not be loaded. Every variant names the file; none touched it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// Bad.
-    #[error("config error in {path}: {message}")]
-    Bad {
-        /// File.
-        path: String,
-        /// What.
+    /// There is no config file.
+    #[error("config file {path} does not exist")]
+    Missing {
+        /// The file.
+        path: Utf8PathBuf,
+    },
+    /// The file could not be read.
+    #[error("config file {path} could not be read: {source}")]
+    Unreadable {
+        /// The file.
+        path: Utf8PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON.
+    #[error("config file {path} is not valid JSON (line {line}, column {column}): {message}")]
+    InvalidJson {
+        /// The file.
+        path: Utf8PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The parser's message.
         message: String,
+    },
+    /// The content is not a valid config.
+    #[error("config error in {path}: {problem}")]
+    Invalid {
+        /// The file.
+        path: Utf8PathBuf,
+        /// What is wrong, naming the key.
+        problem: ConfigProblem,
+    },
+    /// Writing the merged file back failed.
+    #[error("config file {path} could not be updated: {source}")]
+    Write {
+        /// The file.
+        path: Utf8PathBuf,
+        /// The store error.
+        #[source]
+        source: StoreError,
     },
 }
 
-/// Loaded.
-#[derive(Debug)]
+/// A loaded config.
+#[derive(Debug, Clone)]
 pub struct LoadedConfig {
-    /// Config.
+    /// The typed config.
     pub config: Config,
-    /// Rewritten.
+    /// The file content after merge and normalisation.
+    pub raw: Value,
+    /// Whether the file was rewritten (new default keys or normalisations).
     pub rewritten: bool,
 }
 
-/// Load.
+/// The load algorithm of ops spec §2.1: read, parse, normalise, merge the defaults, validate,
+/// and write the file back atomically only if something was added or normalised — and only
+/// when it validated, so a bad file is never touched.
 pub fn load_config(paths: &DuctorPaths) -> Result<LoadedConfig, ConfigError> {
     let path = paths.config_file();
-    let bad = |message: String| ConfigError::Bad { path: path.to_string(), message };
-    let bytes = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
-    let config: Config = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-    Ok(LoadedConfig { config, rewritten: false })
+    let user = read_raw_config(&path)?;
+    let resolved = resolve(user).map_err(|problem| ConfigError::Invalid { path: path.clone(), problem })?;
+    if resolved.changed {
+        atomic::write_json_atomic(&path, &resolved.merged)
+            .map_err(|source| ConfigError::Write { path: path.clone(), source })?;
+    }
+    Ok(LoadedConfig { config: resolved.config, raw: resolved.merged, rewritten: resolved.changed })
+}
+
+/// Reads and parses the config file as raw JSON.
+pub fn read_raw_config(path: &Utf8Path) -> Result<Value, ConfigError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ConfigError::Missing { path: path.to_owned() });
+        }
+        Err(source) => return Err(ConfigError::Unreadable { path: path.to_owned(), source }),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| ConfigError::InvalidJson {
+        path: path.to_owned(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })
+}
+
+/// `<home>/.env`, re-read whenever its modification time or size changes; a deleted file means no
+/// secrets.
+#[derive(Debug)]
+pub struct DotEnv {
+    path: Utf8PathBuf,
+    seen: Option<(SystemTime, u64)>,
+    secrets: Vec<(String, String)>,
+}
+
+impl DotEnv {
+    /// A reader for `<home>/.env`.
+    pub fn new(paths: &DuctorPaths) -> Self {
+        Self { path: paths.env_file(), seen: None, secrets: Vec::new() }
+    }
+
+    /// The current secrets.
+    pub fn current(&mut self) -> &[(String, String)] {
+        let modified = std::fs::metadata(&self.path).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
+        if modified != self.seen {
+            self.seen = modified;
+            self.secrets = match std::fs::read_to_string(&self.path) {
+                Ok(text) => parse_dotenv(&text),
+                Err(_) => Vec::new(),
+            };
+        }
+        &self.secrets
+    }
 }
