@@ -32,10 +32,10 @@ pub fn parse_dotenv(text: &str) -> Vec<(String, String)> {
 }
 
 /// The secrets a child process gets: only those not already in ductor's own environment.
-pub fn env_for_child<'a>(
-    secrets: &'a [(String, String)],
+pub fn env_for_child(
+    secrets: &[(String, String)],
     own_env: impl Fn(&str) -> bool,
-) -> impl Iterator<Item = (&'a str, &'a str)> {
+) -> impl Iterator<Item = (&str, &str)> {
     secrets.iter().filter(move |(k, _)| !own_env(k)).map(|(k, v)| (k.as_str(), v.as_str()))
 }
 
