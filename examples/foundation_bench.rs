@@ -62,7 +62,7 @@ async fn bus_throughput(total: usize, submitters: usize, batch_fsync: bool) -> a
         tasks.spawn(async move {
             for i in 0..count {
                 let envelope = ductor::core::envelope::Envelope {
-                    chat_id: (s * count + i) as i128,
+                    chat_id: ductor::core::session_key::ChatId((s * count + i) as i128),
                     result_text: "benchmark result text".into(),
                     ..Default::default()
                 };

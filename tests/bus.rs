@@ -32,7 +32,7 @@ async fn start_bus(
 fn cron(chat: i128, transport: &str, text: &str) -> Envelope {
     Envelope {
         origin: Origin::Cron,
-        chat_id: chat,
+        chat_id: ductor::core::session_key::ChatId(chat),
         transport: transport.into(),
         result_text: text.into(),
         ..Envelope::default()

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::envelope::{DeliveryMode, Envelope};
+use crate::core::session_key::ChatId;
 
 /// One adapter to hand an envelope to, and how.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -66,7 +67,7 @@ pub fn fallback_envelope(original: &Envelope) -> Envelope {
     );
     Envelope {
         origin: original.origin,
-        chat_id: 0,
+        chat_id: ChatId(0),
         topic_id: None,
         transport: String::new(),
         status: original.status.clone(),
@@ -96,7 +97,7 @@ mod tests {
     fn unicast(transport: &str) -> Envelope {
         Envelope {
             origin: Origin::Cron,
-            chat_id: 5,
+            chat_id: ChatId(5),
             transport: transport.into(),
             result_text: "hi".into(),
             ..Envelope::default()
@@ -129,7 +130,7 @@ mod tests {
         let Route::Fallback { envelope, target } = route(&unicast("mx"), &served(&["tg"])) else { panic!() };
         assert_eq!(target, Target { transport: "tg".into(), mode: DeliveryMode::Broadcast });
         assert_eq!(envelope.delivery, DeliveryMode::Broadcast);
-        assert_eq!(envelope.chat_id, 0);
+        assert_eq!(envelope.chat_id, ChatId(0));
         assert_eq!(envelope.origin, Origin::Cron);
         assert!(envelope.result_text.starts_with("**Delivery fallback**"));
         assert!(envelope.result_text.ends_with("---\nhi"));

@@ -4,8 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A chat id wide enough for Telegram's signed ids and Matrix's unsigned 64-bit ids.
-pub type EnvelopeChatId = i128;
+use crate::core::session_key::ChatId;
 
 /// Who produced an envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -127,7 +126,7 @@ pub struct Envelope {
     /// Who produced it.
     pub origin: Origin,
     /// Target chat (0 with BROADCAST).
-    pub chat_id: EnvelopeChatId,
+    pub chat_id: ChatId,
     /// Target topic / thread, if any.
     pub topic_id: Option<i64>,
     /// Target transport short name (`tg`, `mx`, `api`); `""` means every transport.
@@ -174,7 +173,7 @@ impl Default for Envelope {
     fn default() -> Self {
         Self {
             origin: Origin::Unknown,
-            chat_id: 0,
+            chat_id: ChatId(0),
             topic_id: None,
             transport: "tg".to_owned(),
             prompt: String::new(),
@@ -214,7 +213,7 @@ impl Envelope {
     }
 
     /// The per-chat ordering key: `(chat_id, topic_id)`, not transport-qualified.
-    pub fn lock_key(&self) -> (EnvelopeChatId, Option<i64>) {
+    pub fn lock_key(&self) -> (ChatId, Option<i64>) {
         (self.chat_id, self.topic_id)
     }
 
@@ -250,7 +249,7 @@ mod tests {
     fn envelope_round_trips_with_wire_names() {
         let env = Envelope {
             origin: Origin::TaskResult,
-            chat_id: 11_157_422_694_161_409_176,
+            chat_id: ChatId::from(11_157_422_694_161_409_176u64),
             delivery: DeliveryMode::Broadcast,
             lock_mode: LockMode::Required,
             ..Envelope::default()
