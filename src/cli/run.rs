@@ -59,6 +59,9 @@ pub fn run(paths: &DuctorPaths, verbose: bool, args: &[String]) -> anyhow::Resul
             return Ok(1);
         }
     };
+    for (path, check) in crate::store::state_files::check_all(paths) {
+        tracing::debug!(path = %path, result = ?check, "State file checked.");
+    }
     let mut settings = ServiceSettings::new(
         paths.clone(),
         config.interagent_port,

@@ -7,3 +7,4 @@ pub mod log_file;
 pub mod outbox_journal;
 pub mod paths;
 pub mod pid_lock;
+pub mod state_files;
