@@ -346,3 +346,32 @@ fn version_and_help() {
     assert_eq!(status.code(), Some(2));
     assert!(err.contains("not available in this build"), "{err}");
 }
+
+#[test]
+fn a_python_written_home_starts_unchanged() {
+    let (_dir, home) = support::temp_home();
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/python-home-0.18.2/home");
+    support::binary::copy_tree(&camino::Utf8PathBuf::from(fixture), &home);
+    let config_before = std::fs::read(home.join("config/config.json")).unwrap();
+    let sessions_before = std::fs::read(home.join("sessions.json")).unwrap();
+    // The fixture's own port; its bot.pid names a process that no longer exists.
+    let port = 18555;
+    let mut service = Service::start(&home, port, &[]);
+    assert_eq!(
+        std::fs::read_to_string(home.join("bot.pid")).unwrap(),
+        service.pid().to_string(),
+        "stale pid taken over"
+    );
+    let (_, out, _) = run(&home, &["status"]);
+    assert!(out.contains("Provider:  codex (codex)"), "{out}");
+    assert!(out.contains("Sub-Agents (1)") && out.contains("helper"), "{out}");
+    service.signal(Signal::SIGTERM);
+    service.wait_exit(Duration::from_secs(6));
+    assert_eq!(std::fs::read(home.join("config/config.json")).unwrap(), config_before, "config not rewritten");
+    assert_eq!(std::fs::read(home.join("sessions.json")).unwrap(), sessions_before, "sessions untouched");
+    let aside = std::fs::read_dir(&home)
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().contains(".corrupt-"));
+    assert!(!aside, "nothing quarantined");
+}
