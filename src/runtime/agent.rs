@@ -148,21 +148,13 @@ impl Actor for Agent {
 }
 
 impl AgentState {
-    async fn react(&mut self, myself: &ActorRef<AgentMsg>, mut reaction: Reaction) {
-        loop {
-            reaction = match reaction {
-                Reaction::RestartNow { child } => self.children.restart(&child, &myself.get_cell()).await,
-                Reaction::RestartAfter { child, delay } => {
-                    myself.send_after(delay, move || AgentMsg::Respawn { child });
-                    return;
-                }
-                Reaction::GaveUp { child, crashes, error } => {
-                    let text = supervision::give_up_notice(&self.args.name, &child, crashes, &error);
-                    self.args.bus.submit_detached(Envelope::supervisor_notice(&text));
-                    return;
-                }
-                Reaction::Stopped { .. } | Reaction::None => return,
-            }
+    async fn react(&mut self, myself: &ActorRef<AgentMsg>, reaction: Reaction) {
+        let respawn = |child| AgentMsg::Respawn { child };
+        if let Some(Reaction::GaveUp { child, crashes, error }) =
+            self.children.carry_out(myself, reaction, respawn).await
+        {
+            let text = supervision::give_up_notice(&self.args.name, &child, crashes, &error);
+            self.args.bus.submit_detached(Envelope::supervisor_notice(&text));
         }
     }
 }

@@ -110,35 +110,26 @@ impl Actor for Root {
 }
 
 impl RootState {
-    async fn react(&mut self, myself: &ActorRef<RootMsg>, mut reaction: Reaction) {
-        loop {
-            reaction = match reaction {
-                Reaction::RestartNow { child } if child == self.main_name => {
-                    tracing::info!(actor = ROOT_PATH, "Main agent asked for a restart; exiting with 42.");
-                    let _ = self.exit.send(EXIT_RESTART);
-                    return;
-                }
-                Reaction::GaveUp { child, crashes, error } if child == self.main_name => {
-                    tracing::error!(actor = ROOT_PATH, crashes, error = %error, "Main agent keeps crashing; exiting with 1.");
-                    let _ = self.exit.send(1);
-                    return;
-                }
-                Reaction::Stopped { child } if child == self.main_name => {
-                    let _ = self.exit.send(0);
-                    return;
-                }
-                Reaction::RestartNow { child } => self.children.restart(&child, &myself.get_cell()).await,
-                Reaction::RestartAfter { child, delay } => {
-                    myself.send_after(delay, move || RootMsg::Respawn { child });
-                    return;
-                }
-                Reaction::GaveUp { child, crashes, error } => {
-                    let text = supervision::give_up_notice(&self.main_name, &child, crashes, &error);
-                    self.main_bus.submit_detached(Envelope::supervisor_notice(&text));
-                    return;
-                }
-                Reaction::Stopped { .. } | Reaction::None => return,
+    async fn react(&mut self, myself: &ActorRef<RootMsg>, reaction: Reaction) {
+        if matches!(&reaction, Reaction::RestartNow { child } if *child == self.main_name) {
+            tracing::info!(actor = ROOT_PATH, "Main agent asked for a restart; exiting with 42.");
+            let _ = self.exit.send(EXIT_RESTART);
+            return;
+        }
+        let respawn = |child| RootMsg::Respawn { child };
+        match self.children.carry_out(myself, reaction, respawn).await {
+            Some(Reaction::GaveUp { child, crashes, error }) if child == self.main_name => {
+                tracing::error!(actor = ROOT_PATH, crashes, error = %error, "Main agent keeps crashing; exiting with 1.");
+                let _ = self.exit.send(1);
             }
+            Some(Reaction::Stopped { child }) if child == self.main_name => {
+                let _ = self.exit.send(0);
+            }
+            Some(Reaction::GaveUp { child, crashes, error }) => {
+                let text = supervision::give_up_notice(&self.main_name, &child, crashes, &error);
+                self.main_bus.submit_detached(Envelope::supervisor_notice(&text));
+            }
+            _ => {}
         }
     }
 }

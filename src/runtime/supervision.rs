@@ -274,6 +274,27 @@ impl ChildSet {
         }
     }
 
+    /// Carries out restarts — now, or after the backoff by sending `respawn(child)` to
+    /// `myself` — and returns what the supervisor must handle itself (a give-up or a stop).
+    pub async fn carry_out<M: ractor::Message>(
+        &mut self,
+        myself: &ActorRef<M>,
+        mut reaction: Reaction,
+        respawn: fn(String) -> M,
+    ) -> Option<Reaction> {
+        loop {
+            reaction = match reaction {
+                Reaction::RestartNow { child } => self.restart(&child, &myself.get_cell()).await,
+                Reaction::RestartAfter { child, delay } => {
+                    myself.send_after(delay, move || respawn(child));
+                    return None;
+                }
+                Reaction::None => return None,
+                settled @ (Reaction::GaveUp { .. } | Reaction::Stopped { .. }) => return Some(settled),
+            }
+        }
+    }
+
     /// Stops every running child, last started first, waiting up to `timeout` for each.
     pub async fn stop_all(&mut self, timeout: Duration) {
         self.shutting_down = true;

@@ -45,65 +45,37 @@ pub trait StateFile: Serialize + DeserializeOwned + Default {
     }
 }
 
-impl StateFile for Sessions {
-    fn path(paths: &DuctorPaths) -> Utf8PathBuf {
-        paths.sessions()
-    }
-    fn read_warnings(&self) -> &[String] {
-        &self.warnings
-    }
+/// `impl StateFile` for a model: its path method on [`DuctorPaths`], and whether it gathers
+/// read warnings.
+macro_rules! state_file {
+    ($model:ty, $path:ident) => {
+        impl StateFile for $model {
+            fn path(paths: &DuctorPaths) -> Utf8PathBuf {
+                paths.$path()
+            }
+        }
+    };
+    ($model:ty, $path:ident, with_warnings) => {
+        impl StateFile for $model {
+            fn path(paths: &DuctorPaths) -> Utf8PathBuf {
+                paths.$path()
+            }
+            fn read_warnings(&self) -> &[String] {
+                &self.warnings
+            }
+        }
+    };
 }
 
-impl StateFile for NamedSessions {
-    fn path(paths: &DuctorPaths) -> Utf8PathBuf {
-        paths.named_sessions()
-    }
-}
-
-impl StateFile for TaskRegistry {
-    fn path(paths: &DuctorPaths) -> Utf8PathBuf {
-        paths.tasks()
-    }
-}
-
-impl StateFile for CronJobs {
-    fn path(paths: &DuctorPaths) -> Utf8PathBuf {
-        paths.cron_jobs()
-    }
-}
-
-impl StateFile for Webhooks {
-    fn path(paths: &DuctorPaths) -> Utf8PathBuf {
-        paths.webhooks()
-    }
-}
-
-impl StateFile for SubAgents {
-    fn path(paths: &DuctorPaths) -> Utf8PathBuf {
-        paths.agents()
-    }
-    fn read_warnings(&self) -> &[String] {
-        &self.warnings
-    }
-}
-
-impl StateFile for ChatActivity {
-    fn path(paths: &DuctorPaths) -> Utf8PathBuf {
-        paths.chat_activity()
-    }
-}
-
-impl StateFile for StartupState {
-    fn path(paths: &DuctorPaths) -> Utf8PathBuf {
-        paths.startup_state()
-    }
-}
-
-impl StateFile for InflightTurns {
-    fn path(paths: &DuctorPaths) -> Utf8PathBuf {
-        paths.inflight_turns()
-    }
-}
+state_file!(Sessions, sessions, with_warnings);
+state_file!(NamedSessions, named_sessions);
+state_file!(TaskRegistry, tasks);
+state_file!(CronJobs, cron_jobs);
+state_file!(Webhooks, webhooks);
+state_file!(SubAgents, agents, with_warnings);
+state_file!(ChatActivity, chat_activity);
+state_file!(StartupState, startup_state);
+state_file!(InflightTurns, inflight_turns);
 
 /// What the start-up check found for one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
