@@ -375,3 +375,15 @@ fn a_python_written_home_starts_unchanged() {
         .any(|e| e.file_name().to_string_lossy().contains(".corrupt-"));
     assert!(!aside, "nothing quarantined");
 }
+
+#[test]
+fn a_taken_internal_api_port_stops_the_start_with_exit_1() {
+    let (_dir, home) = support::temp_home();
+    let blocker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = blocker.local_addr().unwrap().port();
+    write_config(&home, port);
+    let (status, _, err) = run(&home, &[]);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("could not bind") && err.contains(&port.to_string()), "{err}");
+    assert!(!home.join("bot.pid").exists(), "lock released");
+}

@@ -28,6 +28,14 @@ use crate::runtime::supervision::ActorSlot;
 use crate::store::atomic::StoreError;
 use crate::store::outbox_journal::OutboxJournal;
 
+/// Whether a flush also hands the flushed envelopes to the adapters (not while stopping: the
+/// next Bus delivers them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dispatch {
+    Now,
+    Later,
+}
+
 /// Longest wait between two attempts to deliver to a failing adapter.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 
@@ -155,8 +163,8 @@ impl Actor for Bus {
         Ok(state)
     }
 
-    async fn post_stop(&self, _myself: ActorRef<BusMsg>, state: &mut BusState) -> Result<(), ActorProcessingErr> {
-        state.flush_and_answer(&_myself);
+    async fn post_stop(&self, myself: ActorRef<BusMsg>, state: &mut BusState) -> Result<(), ActorProcessingErr> {
+        state.flush(&myself, Dispatch::Later);
         tracing::info!(actor = "bus", agent = %state.args.agent, pending = state.outbox.len(), "Bus stopped.");
         Ok(())
     }
@@ -169,7 +177,7 @@ impl Actor for Bus {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             BusMsg::Submit { envelope, reply } => state.submit(&myself, *envelope, reply),
-            BusMsg::Flush => state.flush_and_answer(&myself),
+            BusMsg::Flush => state.flush(&myself, Dispatch::Now),
             BusMsg::AdapterRegistered { transport } => {
                 let ids: Vec<EnvelopeId> = state
                     .outbox
@@ -224,7 +232,7 @@ impl BusState {
         self.stats.accepted += 1;
         self.waiting.push((id, reply));
         if !self.args.batch_fsync {
-            self.flush_and_answer(myself);
+            self.flush(myself, Dispatch::Now);
         } else if !self.flush_scheduled {
             self.flush_scheduled = true;
             let _ = myself.cast(BusMsg::Flush);
@@ -267,7 +275,9 @@ impl BusState {
         Ok(())
     }
 
-    fn flush_and_answer(&mut self, myself: &ActorRef<BusMsg>) {
+    /// Makes queued records durable, answers the waiting submitters and (unless stopping)
+    /// hands their envelopes to the adapters.
+    fn flush(&mut self, myself: &ActorRef<BusMsg>, dispatch: Dispatch) {
         self.flush_scheduled = false;
         let result = self.journal.flush();
         let waiting = std::mem::take(&mut self.waiting);
@@ -275,7 +285,9 @@ impl BusState {
             Ok(()) => {
                 for (id, reply) in waiting {
                     let _ = reply.send(Ok(id.clone()));
-                    self.dispatch(myself, &id);
+                    if dispatch == Dispatch::Now {
+                        self.dispatch(myself, &id);
+                    }
                 }
                 if let Err(e) = self.journal.maybe_compact(&self.outbox) {
                     tracing::warn!(actor = "bus", error = %e, "Could not compact the outbox journal.");
