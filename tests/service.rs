@@ -230,6 +230,9 @@ fn garbage_envelope_gets_a_clear_error_and_the_service_keeps_running() {
     assert!(body.contains("invalid envelope"), "{body}");
     let (code, _) = request(port, "POST", "/interagent/envelopes?agent=nobody", Some("{}")).unwrap();
     assert_eq!(code, 404);
+    assert_eq!(declared_body_answer(port, 2 * 1024 * 1024), 413, "oversized body refused before it is read");
+    let (code, _) = get(port, "/interagent/nothing-here").unwrap();
+    assert_eq!(code, 404);
     assert_eq!(get(port, "/interagent/health").unwrap().0, 200);
 }
 
@@ -386,4 +389,18 @@ fn a_taken_internal_api_port_stops_the_start_with_exit_1() {
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("could not bind") && err.contains(&port.to_string()), "{err}");
     assert!(!home.join("bot.pid").exists(), "lock released");
+}
+
+/// Sends only the head of a POST declaring a body of `length` bytes; returns the status code.
+fn declared_body_answer(port: u16, length: usize) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let head = format!(
+        "POST /interagent/envelopes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut answer = [0u8; 64];
+    let n = stream.read(&mut answer).unwrap();
+    String::from_utf8_lossy(&answer[..n]).split_whitespace().nth(1).unwrap().parse().unwrap()
 }
