@@ -11,7 +11,7 @@
 //!
 //! Session seam: envelopes with `lock_mode = required` or `needs_injection` must queue behind
 //! the chat's turns and/or run their prompt in the chat's session. The session layer plugs in at
-//! [`Bus::dispatch`]; until it exists such envelopes are delivered as they are, with a log line.
+//! `BusState::dispatch`; until it exists such envelopes are delivered as they are, with a log line.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
