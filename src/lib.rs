@@ -8,6 +8,8 @@
 //! | [`core`]     | pure domain: config model and deep merge, state-file models, Envelope,   |
 //! |              | supervision policy, bus routing, outbox journal records, status views.   |
 //! |              | No tokio, no I/O, no actors — most unit tests live here.                 |
+//! | [`provider`] | the `claude` / `codex` / `gemini` CLIs: argv builders and stream parsers   |
+//! |              | into provider-neutral events (pure).                                     |
 //! | [`store`]    | the home on disk: `DuctorPaths`, atomic JSON writes, corrupt-file        |
 //! |              | quarantine, the PID lock, the outbox journal file, the rotating log.     |
 //! | [`runtime`]  | the ractor actors: Root supervisor, Agent, Bus, InternalApi, and the     |
@@ -25,6 +27,7 @@
 
 pub mod cli;
 pub mod core;
+pub mod provider;
 pub mod runtime;
 pub mod store;
 pub mod transport;

@@ -9,4 +9,7 @@ pub mod outbox;
 pub mod session_key;
 pub mod state;
 pub mod status_view;
+pub mod stream_event;
 pub mod supervision;
+pub mod text;
+pub mod turn_outcome;

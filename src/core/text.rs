@@ -1,0 +1,45 @@
+//! The English text table: every reply ductor writes to a chat, by key (the spec's i18n keys),
+//! so more languages can follow. Placeholders are `{name}`.
+
+/// The English text of `key`; unknown keys give `[MISSING: key]` (as the original does).
+pub fn en(key: &str) -> &'static str {
+    match key {
+        "session.error_header" => "**Something went wrong.**",
+        "session.error_body" => "{model} could not answer this message.",
+        "session.error_auth" => {
+            "The CLI is not logged in or its API key was refused. Log it in again on this machine (for example `claude auth login`, `codex login`, or set the API key), then try again."
+        }
+        "session.error_rate" => {
+            "The provider's rate limit or quota was reached. Wait a moment and try again, or switch the model with /model."
+        }
+        "session.error_context" => {
+            "The conversation no longer fits into the model's context. Start a fresh session with /new."
+        }
+        "session.empty_turn" => "(The model finished without a text answer.)",
+        "timeout.error" => "{model} did not finish within {minutes} min and was stopped.",
+        _ => "[MISSING]",
+    }
+}
+
+/// `key`'s text with `{name}` placeholders filled in.
+pub fn render(key: &str, args: &[(&str, &str)]) -> String {
+    let mut text = en(key).to_owned();
+    if text == "[MISSING]" {
+        return format!("[MISSING: {key}]");
+    }
+    for (name, value) in args {
+        text = text.replace(&format!("{{{name}}}"), value);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_and_missing_keys() {
+        assert_eq!(render("session.error_body", &[("model", "opus")]), "opus could not answer this message.");
+        assert_eq!(render("no.such.key", &[]), "[MISSING: no.such.key]");
+    }
+}

@@ -1,0 +1,112 @@
+//! What the user sees at the end of a turn (core spec §4.2 steps 4–7): the answer, or an error
+//! reply with a classified cause — an auth hint, a rate-limit hint, a context hint — or the
+//! first line of the error detail.
+
+use crate::core::stream_event::TurnResult;
+use crate::core::text::render;
+
+/// Why a turn failed, as far as the user needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorCause {
+    /// Not logged in / key refused (401, unauthorized, ...).
+    Auth,
+    /// Rate limit or quota (429, too many requests, ...).
+    RateLimit,
+    /// The context is full.
+    Context,
+    /// Something else: the first line of the detail (≤ 200 characters).
+    Detail(String),
+}
+
+/// The end of a turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TurnOutcome {
+    /// The answer text.
+    Answer(String),
+    /// Success without text.
+    Empty,
+    /// A failure.
+    Failed(ErrorCause),
+}
+
+const AUTH: [&str; 7] = [
+    "401",
+    "unauthorized",
+    "authentication",
+    "sign in again",
+    "token has been",
+    "api key not valid",
+    "invalid api key",
+];
+const RATE: [&str; 7] =
+    ["429", "rate limit", "too many requests", "quota exceeded", "usage limit", "upgrade to pro", "hit your"];
+const CONTEXT: [&str; 4] = ["context length", "token limit", "maximum context", "too long"];
+
+/// Classifies an error detail (and the HTTP status the CLI reported, if any).
+pub fn classify_error(detail: &str, api_status: Option<u16>) -> ErrorCause {
+    let lower = detail.to_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    if matches!(api_status, Some(401 | 403)) || has(&AUTH) {
+        ErrorCause::Auth
+    } else if api_status == Some(429) || has(&RATE) {
+        ErrorCause::RateLimit
+    } else if has(&CONTEXT) {
+        ErrorCause::Context
+    } else {
+        let first = detail.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("unknown error");
+        ErrorCause::Detail(first.chars().take(200).collect())
+    }
+}
+
+/// The outcome of a folded turn result.
+pub fn outcome(result: &TurnResult) -> TurnOutcome {
+    if result.is_error {
+        TurnOutcome::Failed(classify_error(&result.result, result.api_error_status))
+    } else if result.result.trim().is_empty() {
+        TurnOutcome::Empty
+    } else {
+        TurnOutcome::Answer(result.result.clone())
+    }
+}
+
+/// The reply text for an outcome.
+pub fn reply_text(outcome: &TurnOutcome, model: &str) -> String {
+    match outcome {
+        TurnOutcome::Answer(text) => text.clone(),
+        TurnOutcome::Empty => render("session.empty_turn", &[]),
+        TurnOutcome::Failed(cause) => {
+            let cause = match cause {
+                ErrorCause::Auth => render("session.error_auth", &[]),
+                ErrorCause::RateLimit => render("session.error_rate", &[]),
+                ErrorCause::Context => render("session.error_context", &[]),
+                ErrorCause::Detail(line) => line.clone(),
+            };
+            format!(
+                "{}\n{}\n\n{}",
+                render("session.error_header", &[]),
+                render("session.error_body", &[("model", model)]),
+                cause
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes() {
+        assert_eq!(classify_error("HTTP 429 Too Many Requests", None), ErrorCause::RateLimit);
+        assert_eq!(classify_error("You've hit your usage limit", None), ErrorCause::RateLimit);
+        assert_eq!(classify_error("Invalid API key · Fix external API key", Some(401)), ErrorCause::Auth);
+        assert_eq!(classify_error("prompt is too long: 210000 tokens", None), ErrorCause::Context);
+        assert_eq!(classify_error("\nboom\nmore", None), ErrorCause::Detail("boom".into()));
+    }
+
+    #[test]
+    fn reply_contains_header_body_and_hint() {
+        let text = reply_text(&TurnOutcome::Failed(ErrorCause::RateLimit), "opus");
+        assert!(text.contains("opus could not answer") && text.contains("rate limit"), "{text}");
+    }
+}
