@@ -5,6 +5,7 @@
 pub mod claude;
 pub mod codex;
 pub mod gemini;
+pub mod runner;
 
 use crate::core::stream_event::{StreamEvent, TurnResult};
 
@@ -164,6 +165,9 @@ pub fn fold_events(events: &[StreamEvent], exit: &ExitInfo) -> TurnResult {
         Some(mut result) => {
             if result.session_id.is_none() {
                 result.session_id = session;
+            }
+            if result.returncode.is_none() {
+                result.returncode = exit.code;
             }
             if result.result.is_empty() && !result.is_error {
                 result.result = text;

@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod binary;
+pub mod fake_cli;
 
 use camino::Utf8PathBuf;
 

@@ -1,0 +1,178 @@
+//! A fake `claude` / `codex` / `gemini` for tests and benchmarks: installed under those names
+//! (a symlink or copy on a temporary PATH), it checks its argv against the recorded argv shape
+//! of a fixture in `../shared/fixtures/providers/`, then replays that fixture's stdout, stderr
+//! and exit code.
+//!
+//! Environment:
+//! - `FAKE_CLI_FIXTURES`: the fixtures directory (default `<crate>/../shared/fixtures/providers`).
+//! - `FAKE_CLI_FIXTURE`: the fixture name (default: `resume` when resuming, else `text`).
+//! - `FAKE_CLI_LINE_DELAY_MS`: pause before each stdout line.
+//! - `FAKE_CLI_HOLD_MS`: pause after the last line before exiting (a long turn).
+//! - `FAKE_CLI_GRANDCHILD`: start `sleep 300` as a child first (to test process-group kills);
+//!   its pid is recorded.
+//! - `FAKE_CLI_RECORD`: append one JSON line per run: cli, argv, stdin, cwd, pid, grandchild
+//!   pid, and the `DUCTOR_*` / `GEMINI_*` environment.
+//!
+//! An argv whose shape (flags in order, number of other words) differs from the fixture's
+//! exits 97 with the difference on stderr.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+fn shape(argv: &[String]) -> (Vec<String>, usize) {
+    let flags: Vec<String> = argv.iter().filter(|a| a.starts_with('-') && a.len() > 1).cloned().collect();
+    (flags, argv.len())
+}
+
+/// `argv` without the `flag value` pairs of `extras` that the expected argv does not have.
+fn without_extra_pairs(argv: &[String], expected: &[String], extras: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut skip = false;
+    for arg in argv {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if extras.contains(&arg.as_str()) && !expected.contains(arg) {
+            skip = true;
+            continue;
+        }
+        out.push(arg.clone());
+    }
+    out
+}
+
+/// Splits the shell-quoted argv of a meta file (`\ `, `'…'`, `$'…'`).
+fn shell_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut started = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' if started => {
+                words.push(std::mem::take(&mut current));
+                started = false;
+            }
+            ' ' => {}
+            '\\' => {
+                started = true;
+                if let Some(next) = chars.next() {
+                    current.push(next);
+                }
+            }
+            '$' if chars.peek() == Some(&'\'') => {
+                chars.next();
+                started = true;
+                while let Some(q) = chars.next() {
+                    match q {
+                        '\'' => break,
+                        '\\' => match chars.next() {
+                            Some('n') => current.push('\n'),
+                            Some(other) => current.push(other),
+                            None => {}
+                        },
+                        other => current.push(other),
+                    }
+                }
+            }
+            '\'' => {
+                started = true;
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    current.push(q);
+                }
+            }
+            other => {
+                started = true;
+                current.push(other);
+            }
+        }
+    }
+    if started {
+        words.push(current);
+    }
+    words
+}
+
+fn env_ms(name: &str) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn main() {
+    std::process::exit(run());
+}
+
+fn run() -> i32 {
+    let argv: Vec<String> = std::env::args().collect();
+    let cli = std::path::Path::new(argv.first().map_or("", String::as_str))
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_owned();
+    if !["claude", "codex", "gemini"].contains(&cli.as_str()) {
+        eprintln!("fake-cli: install me as claude, codex or gemini (got {cli:?})");
+        return 96;
+    }
+    let resuming = argv.iter().any(|a| a == "--resume" || a == "resume");
+    let fixture =
+        std::env::var("FAKE_CLI_FIXTURE").unwrap_or_else(|_| if resuming { "resume" } else { "text" }.to_owned());
+    let dir = std::env::var("FAKE_CLI_FIXTURES")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/providers").to_owned());
+    let base = format!("{dir}/{cli}/{fixture}");
+    let meta: serde_json::Value =
+        match std::fs::read_to_string(format!("{base}.meta.json")).map(|t| serde_json::from_str(&t)) {
+            Ok(Ok(meta)) => meta,
+            _ => {
+                eprintln!("fake-cli: no fixture {base}");
+                return 98;
+            }
+        };
+    let mut stdin_text = String::new();
+    if cli == "gemini" {
+        let _ = std::io::stdin().read_to_string(&mut stdin_text);
+    }
+    let grandchild = std::env::var_os("FAKE_CLI_GRANDCHILD")
+        .and_then(|_| std::process::Command::new("sleep").arg("300").spawn().ok())
+        .map(|child| child.id());
+    if let Ok(record) = std::env::var("FAKE_CLI_RECORD") {
+        let env: serde_json::Map<String, serde_json::Value> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("DUCTOR_") || k.starts_with("GEMINI_"))
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
+        let line = serde_json::json!({
+            "cli": cli, "argv": argv, "stdin": stdin_text, "pid": std::process::id(), "grandchild": grandchild,
+            "cwd": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(), "env": env,
+        });
+        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(record) {
+            let _ = writeln!(file, "{line}");
+        }
+    }
+    let expected = shell_words(meta["argv"].as_str().unwrap_or(""));
+    // ductor re-asserts the model and effort when resuming codex (0.18.2 did not): allowed extras.
+    let given = without_extra_pairs(&argv, &expected, &["--model", "-c"]);
+    if shape(&given) != shape(&expected) {
+        eprintln!(
+            "fake-cli: argv shape differs from {fixture}\n  got:      {:?}\n  expected: {:?}",
+            shape(&argv),
+            shape(&expected)
+        );
+        return 97;
+    }
+    let stdout_file = meta["stdout_file"].as_str().unwrap_or("");
+    let stdout = std::fs::read_to_string(format!("{dir}/{cli}/{stdout_file}")).unwrap_or_default();
+    let stderr = std::fs::read_to_string(format!("{base}.stderr.txt")).unwrap_or_default();
+    let delay = Duration::from_millis(env_ms("FAKE_CLI_LINE_DELAY_MS"));
+    let mut out = std::io::stdout().lock();
+    for line in stdout.lines() {
+        std::thread::sleep(delay);
+        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+            return 141;
+        }
+    }
+    eprint!("{stderr}");
+    std::thread::sleep(Duration::from_millis(env_ms("FAKE_CLI_HOLD_MS")));
+    meta["exit_code"].as_i64().and_then(|c| i32::try_from(c).ok()).unwrap_or(0)
+}

@@ -1,0 +1,264 @@
+//! Runs one turn's CLI as a child process in its own process group and streams its events.
+//!
+//! - stdin: the invocation's text (then closed), else `/dev/null`; cwd and environment given.
+//! - stdout is read line by line (at most [`MAX_LINE`] bytes a line) into the provider's parser;
+//!   stderr is drained concurrently and its first [`STDERR_KEEP`] bytes kept.
+//! - [`Control::Interrupt`] sends SIGINT to the CLI itself (not its children);
+//!   [`Control::Stop`] sends SIGTERM to the whole group, then SIGKILL after 2 s.
+//! - A timeout kills the group and ends the turn with a `__TIMEOUT__<seconds>` result.
+//! - The CLI is always waited for, so no zombie is left.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use camino::Utf8PathBuf;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::watch;
+
+use crate::core::stream_event::{StreamEvent, TurnResult};
+use crate::provider::{ExitInfo, Invocation, StreamParser, TurnTranscript, fold_events};
+
+/// Longest stdout line accepted (4 MiB); a longer one ends the turn with an error.
+pub const MAX_LINE: usize = 4 * 1024 * 1024;
+/// Bytes of stderr kept.
+pub const STDERR_KEEP: usize = 2000;
+/// How long stdout is still read after the CLI itself exited.
+pub const LEADER_EXIT_GRACE: Duration = Duration::from_millis(300);
+/// Grace between SIGTERM and SIGKILL on `/stop`.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// What the owner of a running turn asks of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Keep running.
+    Run,
+    /// `/interrupt`: SIGINT to the CLI.
+    Interrupt,
+    /// `/stop`: SIGTERM to the group, SIGKILL after 2 s.
+    Stop,
+}
+
+/// Where and how to run.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// Working directory (the workspace).
+    pub cwd: Utf8PathBuf,
+    /// Variables added to the inherited environment.
+    pub env: Vec<(String, String)>,
+    /// Deadline of the turn.
+    pub timeout: Option<Duration>,
+}
+
+/// Why a turn could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The argv was empty.
+    #[error("nothing to run")]
+    EmptyArgv,
+    /// The CLI could not be started (not installed, not executable, ...).
+    #[error("could not start {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One wake-up of the read loop.
+enum Step {
+    Read(usize),
+    Deadline,
+    Control(bool),
+    LeaderExited,
+    Drained,
+}
+
+/// How the stream ended.
+enum Ending {
+    Eof,
+    TooLong,
+    TimedOut(Duration),
+    Stopped,
+}
+
+/// Runs the invocation; every event is also handed to `on_event` as it arrives.
+pub async fn run_turn(
+    invocation: &Invocation,
+    parser: &mut (dyn StreamParser + Send),
+    settings: &RunSettings,
+    mut control: watch::Receiver<Control>,
+    mut on_event: impl FnMut(&StreamEvent),
+) -> Result<TurnTranscript, RunError> {
+    let (program, args) = invocation.argv.split_first().ok_or(RunError::EmptyArgv)?;
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .current_dir(&settings.cwd)
+        .envs(settings.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(if invocation.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = command.spawn().map_err(|source| RunError::Spawn { program: program.clone(), source })?;
+    let pid = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
+    tracing::debug!(program = %program, pid = ?pid, "Provider process started.");
+
+    if let (Some(text), Some(mut stdin)) = (invocation.stdin.clone(), child.stdin.take()) {
+        tokio::spawn(async move {
+            let _ = stdin.write_all(text.as_bytes()).await;
+            let _ = stdin.shutdown().await;
+        });
+    }
+    let stderr_kept = Arc::new(Mutex::new(Vec::new()));
+    let stderr_task = child.stderr.take().map(|stderr| tokio::spawn(drain_stderr(stderr, Arc::clone(&stderr_kept))));
+    let mut events = Vec::new();
+    let mut ending = Ending::Eof;
+    if let Some(stdout) = child.stdout.take() {
+        let mut reader = BufReader::new(stdout);
+        let deadline = settings.timeout.map(|t| (tokio::time::Instant::now() + t, t));
+        let mut buffer = Vec::new();
+        let mut control_open = true;
+        let mut drain_until: Option<tokio::time::Instant> = None;
+        loop {
+            buffer.clear();
+            let sleep = async {
+                match deadline {
+                    Some((at, _)) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let drained = async {
+                match drain_until {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let step = {
+                let mut limited = (&mut reader).take(MAX_LINE as u64 + 1);
+                tokio::select! {
+                    read = limited.read_until(b'\n', &mut buffer) => Step::Read(read.unwrap_or(0)),
+                    () = sleep => Step::Deadline,
+                    () = drained => Step::Drained,
+                    _ = async {
+                        if drain_until.is_none() { child.wait().await.ok() } else { std::future::pending().await }
+                    } => Step::LeaderExited,
+                    changed = async {
+                        if control_open { control.changed().await.is_ok() } else { std::future::pending().await }
+                    } => Step::Control(changed),
+                }
+            };
+            match step {
+                Step::Read(0) => break,
+                Step::Read(_) if buffer.len() > MAX_LINE && !buffer.ends_with(b"\n") => {
+                    ending = Ending::TooLong;
+                    break;
+                }
+                Step::Read(_) => {
+                    let line = String::from_utf8_lossy(&buffer);
+                    for event in parser.line(line.trim_end()) {
+                        on_event(&event);
+                        events.push(event);
+                    }
+                }
+                Step::Deadline => {
+                    ending = Ending::TimedOut(deadline.map_or(Duration::ZERO, |(_, t)| t));
+                    break;
+                }
+                Step::Control(false) => control_open = false,
+                // The CLI ended but something it started still holds stdout: read what is
+                // already there, then stop waiting for an end of file that may never come.
+                Step::LeaderExited => drain_until = Some(tokio::time::Instant::now() + LEADER_EXIT_GRACE),
+                Step::Drained => break,
+                Step::Control(true) => {
+                    let wanted = *control.borrow_and_update();
+                    match (wanted, pid) {
+                        (Control::Interrupt, Some(pid)) => {
+                            let _ = kill(pid, Signal::SIGINT);
+                        }
+                        (Control::Stop, Some(pid)) => {
+                            stop_group(pid, &mut child).await;
+                            ending = Ending::Stopped;
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    if matches!(ending, Ending::TimedOut(_) | Ending::TooLong)
+        && let Some(pid) = pid
+    {
+        let _ = killpg(pid, Signal::SIGKILL);
+    }
+    let status = child.wait().await.ok();
+    if let Some(task) = stderr_task {
+        // Something the CLI started may still hold stderr open: do not wait for it long.
+        let abort = task.abort_handle();
+        if tokio::time::timeout(LEADER_EXIT_GRACE, task).await.is_err() {
+            abort.abort();
+        }
+    }
+    let stderr = String::from_utf8_lossy(&stderr_kept.lock().unwrap_or_else(PoisonError::into_inner)).into_owned();
+    let code = status.and_then(|s| {
+        use std::os::unix::process::ExitStatusExt;
+        s.code().or_else(|| s.signal().map(|signal| -signal))
+    });
+    let exit = ExitInfo { code, stderr };
+    let tail: Vec<StreamEvent> = match ending {
+        Ending::Eof => parser.finish(&exit),
+        Ending::TooLong => vec![StreamEvent::Result(TurnResult {
+            is_error: true,
+            result: format!(
+                "The CLI printed a line longer than {} MiB; the turn was stopped.",
+                MAX_LINE / (1024 * 1024)
+            ),
+            returncode: exit.code,
+            ..TurnResult::default()
+        })],
+        Ending::TimedOut(limit) => vec![StreamEvent::Result(TurnResult {
+            is_error: true,
+            result: format!("__TIMEOUT__{}", limit.as_secs()),
+            returncode: exit.code,
+            ..TurnResult::default()
+        })],
+        Ending::Stopped => Vec::new(),
+    };
+    for event in tail {
+        on_event(&event);
+        events.push(event);
+    }
+    let result = fold_events(&events, &exit);
+    Ok(TurnTranscript { events, result })
+}
+
+/// SIGTERM to the group; SIGKILL to the group if the CLI is still there after the grace time.
+async fn stop_group(pid: Pid, child: &mut tokio::process::Child) {
+    let _ = killpg(pid, Signal::SIGTERM);
+    if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
+        let _ = killpg(pid, Signal::SIGKILL);
+    } else {
+        // The CLI left; make sure nothing it started survives it.
+        let _ = killpg(pid, Signal::SIGKILL);
+    }
+}
+
+async fn drain_stderr(mut stderr: tokio::process::ChildStderr, kept: Arc<Mutex<Vec<u8>>>) {
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stderr.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
+                let room = STDERR_KEEP.saturating_sub(kept.len());
+                kept.extend_from_slice(&chunk[..n.min(room)]);
+            }
+        }
+    }
+}
