@@ -10,8 +10,8 @@
 //! - `FAKE_CLI_HOLD_MS`: pause after the last line before exiting (a long turn).
 //! - `FAKE_CLI_GRANDCHILD`: start `sleep 300` as a child first (to test process-group kills);
 //!   its pid is recorded.
-//! - `FAKE_CLI_RECORD`: append one JSON line per run: cli, argv, stdin, cwd, pid, grandchild
-//!   pid, and the `DUCTOR_*` / `GEMINI_*` environment.
+//! - `FAKE_CLI_RECORD`: append a JSON line when it starts (cli, argv, stdin, cwd, pid,
+//!   grandchild pid, the `DUCTOR_*` / `GEMINI_*` environment, time) and one when it exits.
 //!
 //! An argv whose shape (flags in order, number of other words) differs from the fixture's
 //! exits 97 with the difference on stderr.
@@ -97,6 +97,17 @@ fn shell_words(text: &str) -> Vec<String> {
     words
 }
 
+/// One `write` of a whole line, so concurrent fake CLIs do not interleave their records.
+fn append_record(path: &str, line: &serde_json::Value) {
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = file.write_all(format!("{line}\n").as_bytes());
+    }
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
+}
+
 fn env_ms(name: &str) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(0)
 }
@@ -143,12 +154,11 @@ fn run() -> i32 {
             .map(|(k, v)| (k, serde_json::Value::String(v)))
             .collect();
         let line = serde_json::json!({
+            "event": "start", "t": now_ms(),
             "cli": cli, "argv": argv, "stdin": stdin_text, "pid": std::process::id(), "grandchild": grandchild,
             "cwd": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(), "env": env,
         });
-        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(record) {
-            let _ = writeln!(file, "{line}");
-        }
+        append_record(&record, &line);
     }
     let expected = shell_words(meta["argv"].as_str().unwrap_or(""));
     // ductor re-asserts the model and effort when resuming codex (0.18.2 did not): allowed extras.
@@ -174,5 +184,8 @@ fn run() -> i32 {
     }
     eprint!("{stderr}");
     std::thread::sleep(Duration::from_millis(env_ms("FAKE_CLI_HOLD_MS")));
+    if let Ok(record) = std::env::var("FAKE_CLI_RECORD") {
+        append_record(&record, &serde_json::json!({"event": "exit", "t": now_ms(), "pid": std::process::id()}));
+    }
     meta["exit_code"].as_i64().and_then(|c| i32::try_from(c).ok()).unwrap_or(0)
 }

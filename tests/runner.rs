@@ -51,7 +51,8 @@ impl Setup {
         std::fs::read_to_string(&self.record)
             .unwrap_or_default()
             .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|r| r["event"] == "start")
             .collect()
     }
 }

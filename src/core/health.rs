@@ -17,6 +17,8 @@ pub enum ActorKind {
     Observer,
     /// The Envelope bus.
     Bus,
+    /// A chat session (`tg:<chat>[:<topic>]`).
+    Session,
     /// A provider run or session.
     Provider,
     /// A sub-agent.
@@ -150,6 +152,7 @@ fn kind_text(kind: ActorKind) -> &'static str {
         ActorKind::Transport => "transport",
         ActorKind::Observer => "observer",
         ActorKind::Bus => "bus",
+        ActorKind::Session => "session",
         ActorKind::Provider => "provider",
         ActorKind::Subagent => "subagent",
         ActorKind::Task => "task",

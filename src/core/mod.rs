@@ -2,6 +2,7 @@
 
 pub mod bus_route;
 pub mod cli_args;
+pub mod command;
 pub mod config;
 pub mod envelope;
 pub mod health;

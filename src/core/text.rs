@@ -17,6 +17,21 @@ pub fn en(key: &str) -> &'static str {
         }
         "session.empty_turn" => "(The model finished without a text answer.)",
         "timeout.error" => "{model} did not finish within {minutes} min and was stopped.",
+        "interrupt.done" => "Interrupted the running turn.",
+        "interrupt.nothing" => "Nothing is running.",
+        "stop.killed" => "**Stopped.** {provider} was stopped; {discarded} queued message(s) discarded.",
+        "stop.nothing" => "Nothing is running.",
+        "abort_all.done" => "**Stopped everything:** {count} running turn(s) in {chats} chat(s).",
+        "abort_all.nothing" => "Nothing is running anywhere.",
+        "queue.waiting" => "Queued: {position} message(s) ahead of this one.",
+        "queue.discarded" => "Discarded (stopped before it ran).",
+        "new.done" => "New session started for {provider}.",
+        "reset.done" => "Session reset for {provider}.",
+        "model.current" => "Model: {model} ({provider}). Switch with /model <id>.",
+        "model.switched" => "Switched to {model} ({provider}).",
+        "status.summary" => {
+            "**Status**\nProvider: {provider}\nModel: {model}\nSession: {session}\nMessages: {messages}\nRunning: {running}"
+        }
         _ => "[MISSING]",
     }
 }

@@ -1,0 +1,479 @@
+//! The Orchestrator actor: routes each chat message to its Session (one per `SessionKey`,
+//! spawned on demand, linked), answers the commands that act at once (`/stop`, `/interrupt`,
+//! `/stop_all`) without queueing, handles `/new`, `/reset`, `/model`, `/status`, builds each
+//! turn (provider and model, resume id, MAINMEMORY on a new session, CLI environment), and
+//! keeps `sessions.json` up to date when turns end.
+//!
+//! Not yet here (providers issue, later sessions): named sessions and `/session`, freshness
+//! rules (§2.2), directives and prompt hooks, selectors and callbacks, `inflight_turns.json`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use camino::Utf8PathBuf;
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tokio::sync::mpsc;
+
+use crate::core::command::{ChatCommand, classify};
+use crate::core::config::Config;
+use crate::core::config::dotenv::env_for_child;
+use crate::core::session_key::SessionKey;
+use crate::core::state::sessions::{ProviderBucket, SessionRecord, Sessions};
+use crate::core::state::timestamp_now;
+use crate::core::text::render;
+use crate::provider::runner::RunSettings;
+use crate::provider::{ProviderKind, TurnSpec, claude, codex, gemini, provider_for};
+use crate::runtime::health_board::HealthBoard;
+use crate::runtime::session::{
+    ReplyTo, Session, SessionArgs, SessionMsg, SessionOutput, StopReport, TurnFinished, TurnPlan, TurnRequest,
+    stop_notice,
+};
+use crate::runtime::supervision::ActorSlot;
+use crate::store::atomic::Loaded;
+use crate::store::config_file::DotEnv;
+use crate::store::paths::DuctorPaths;
+use crate::store::state_files::StateFile;
+
+/// Messages of the Orchestrator.
+#[derive(Debug)]
+pub enum OrchestratorMsg {
+    /// A chat message from a transport; outputs go to `reply`.
+    Message {
+        /// The chat.
+        key: SessionKey,
+        /// Its text.
+        text: String,
+        /// Where its outputs go.
+        reply: ReplyTo,
+    },
+    /// A Session's turn starts: plan it from the current state (internal).
+    Plan {
+        /// The chat.
+        key: SessionKey,
+        /// The prompt.
+        prompt: String,
+        /// The plan.
+        reply: ractor::RpcReplyPort<TurnPlan>,
+    },
+    /// A Session's turn ended (internal).
+    TurnFinished(Box<TurnFinished>),
+}
+
+/// Construction arguments.
+#[derive(Debug, Clone)]
+pub struct OrchestratorArgs {
+    /// The agent's name (`main`).
+    pub agent: String,
+    /// Its home.
+    pub paths: DuctorPaths,
+    /// Its config.
+    pub config: Arc<Config>,
+    /// Its path on the health board (`root/main/orchestrator`).
+    pub board_path: String,
+    /// The health board.
+    pub board: HealthBoard,
+    /// Directories put in front of `PATH` for the CLIs (where `claude` & co. are found).
+    pub cli_path: Vec<Utf8PathBuf>,
+}
+
+/// The Orchestrator actor.
+#[derive(Debug, Default)]
+pub struct Orchestrator;
+
+/// Its state.
+pub struct OrchestratorState {
+    args: OrchestratorArgs,
+    sessions: HashMap<SessionKey, ActorRef<SessionMsg>>,
+    store: Sessions,
+    dotenv: DotEnv,
+}
+
+impl std::fmt::Debug for OrchestratorState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrchestratorState").field("sessions", &self.sessions.len()).finish()
+    }
+}
+
+impl Actor for Orchestrator {
+    type Msg = OrchestratorMsg;
+    type State = OrchestratorState;
+    type Arguments = OrchestratorArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<OrchestratorMsg>,
+        args: OrchestratorArgs,
+    ) -> Result<OrchestratorState, ActorProcessingErr> {
+        let store = match Sessions::load(&args.paths) {
+            Loaded::Found(store) => store,
+            Loaded::Missing | Loaded::Quarantined { .. } => Sessions::default(),
+        };
+        let dotenv = DotEnv::new(&args.paths);
+        Ok(OrchestratorState { args, sessions: HashMap::new(), store, dotenv })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<OrchestratorMsg>,
+        msg: OrchestratorMsg,
+        state: &mut OrchestratorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            OrchestratorMsg::Message { key, text, reply } => state.message(&myself, key, &text, reply).await,
+            OrchestratorMsg::Plan { key, prompt, reply } => {
+                let _ = reply.send(state.plan(&key, prompt));
+            }
+            OrchestratorMsg::TurnFinished(finished) => state.turn_finished(*finished),
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<OrchestratorMsg>,
+        event: SupervisionEvent,
+        state: &mut OrchestratorState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorTerminated(cell, _, _) | SupervisionEvent::ActorFailed(cell, _) = &event {
+            let gone: Vec<SessionKey> =
+                state.sessions.iter().filter(|(_, s)| s.get_id() == cell.get_id()).map(|(k, _)| k.clone()).collect();
+            for key in gone {
+                if let SupervisionEvent::ActorFailed(_, error) = &event {
+                    tracing::error!(actor = %key, error = %error, "Session crashed; the next message starts a fresh one.");
+                }
+                state.sessions.remove(&key);
+                state.args.board.remove(&format!("{}/{}", state.args.board_path, key));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl OrchestratorState {
+    async fn message(&mut self, myself: &ActorRef<OrchestratorMsg>, key: SessionKey, text: &str, reply: ReplyTo) {
+        let notice = |text: String| {
+            let _ = reply.send(SessionOutput::Notice(text));
+        };
+        match classify(text, None) {
+            ChatCommand::Interrupt => {
+                let count = match self.sessions.get(&key) {
+                    Some(session) => ractor::call!(session, |r| SessionMsg::Interrupt { reply: r }).unwrap_or(0),
+                    None => 0,
+                };
+                notice(render(if count > 0 { "interrupt.done" } else { "interrupt.nothing" }, &[]));
+            }
+            ChatCommand::Stop => {
+                let report = self.stop(&key).await;
+                notice(stop_notice(report, self.target(&key).0));
+            }
+            ChatCommand::StopAll => {
+                let keys: Vec<SessionKey> = self.sessions.keys().cloned().collect();
+                let mut stopped = 0;
+                let mut chats = 0;
+                for key in keys {
+                    let report = self.stop(&key).await;
+                    if report.stopped > 0 {
+                        stopped += report.stopped;
+                        chats += 1;
+                    }
+                }
+                notice(if stopped == 0 {
+                    render("abort_all.nothing", &[])
+                } else {
+                    render("abort_all.done", &[("count", &stopped.to_string()), ("chats", &chats.to_string())])
+                });
+            }
+            ChatCommand::New => {
+                let default = provider_for(&self.args.config.model, &[]);
+                self.reset_bucket(&key, default);
+                notice(render("new.done", &[("provider", default.display_name())]));
+            }
+            ChatCommand::Reset => {
+                self.stop(&key).await;
+                let (current, _) = self.target(&key);
+                self.reset_bucket(&key, current);
+                notice(render("reset.done", &[("provider", current.display_name())]));
+            }
+            ChatCommand::Model(None) => {
+                let (kind, model) = self.target(&key);
+                notice(render("model.current", &[("model", &model), ("provider", kind.display_name())]));
+            }
+            ChatCommand::Model(Some(model)) => {
+                let kind = provider_for(&model, &[]);
+                let record = self.record_mut(&key);
+                record.provider = kind.name().to_owned();
+                record.model = model.clone();
+                self.save();
+                notice(render("model.switched", &[("model", &model), ("provider", kind.display_name())]));
+            }
+            ChatCommand::Status => {
+                let (kind, model) = self.target(&key);
+                let record = self.store.get(&key);
+                let bucket = record.and_then(|r| r.bucket(kind.name()));
+                let busy = match self.sessions.get(&key) {
+                    Some(session) => {
+                        ractor::call!(session, |r| SessionMsg::Busy { reply: r }).map(|(b, _)| b).unwrap_or(false)
+                    }
+                    None => false,
+                };
+                let session = bucket.map(|b| b.session_id.as_str()).filter(|s| !s.is_empty()).unwrap_or("none");
+                let messages = bucket.map_or(0, |b| b.message_count).to_string();
+                notice(render(
+                    "status.summary",
+                    &[
+                        ("provider", kind.display_name()),
+                        ("model", &model),
+                        ("session", session),
+                        ("messages", &messages),
+                        ("running", if busy { "yes" } else { "no" }),
+                    ],
+                ));
+            }
+            ChatCommand::Prompt(prompt) => {
+                let request = TurnRequest { prompt, reply };
+                match self.session(myself, &key).await {
+                    Some(session) => {
+                        if let Err(e) = session.cast(SessionMsg::Turn(Box::new(request))) {
+                            tracing::error!(actor = %key, error = %e, "Session did not take the turn.");
+                        }
+                    }
+                    None => {
+                        let _ =
+                            request.reply.send(SessionOutput::Notice("The session could not be started.".to_owned()));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn stop(&mut self, key: &SessionKey) -> StopReport {
+        match self.sessions.get(key) {
+            Some(session) => ractor::call!(session, |r| SessionMsg::Stop { reply: r }).unwrap_or_default(),
+            None => StopReport::default(),
+        }
+    }
+
+    /// The provider and model a chat's next turn uses.
+    fn target(&self, key: &SessionKey) -> (ProviderKind, String) {
+        match self.store.get(key) {
+            Some(record) if !record.model.is_empty() => (provider_for(&record.model, &[]), record.model.clone()),
+            _ => (provider_for(&self.args.config.model, &[]), self.args.config.model.clone()),
+        }
+    }
+
+    fn record_mut(&mut self, key: &SessionKey) -> &mut SessionRecord {
+        if self.store.get(key).is_none() {
+            let now = timestamp_now();
+            let kind = provider_for(&self.args.config.model, &[]);
+            self.store.records.push(SessionRecord {
+                key: key.clone(),
+                topic_name: None,
+                provider: kind.name().to_owned(),
+                model: self.args.config.model.clone(),
+                created_at: now.clone(),
+                last_active: now,
+                provider_sessions: Vec::new(),
+            });
+        }
+        let index = self.store.records.iter().position(|r| &r.key == key).unwrap_or(0);
+        &mut self.store.records[index]
+    }
+
+    fn reset_bucket(&mut self, key: &SessionKey, kind: ProviderKind) {
+        if self.store.get(key).is_none() {
+            return;
+        }
+        let record = self.record_mut(key);
+        record.provider_sessions.retain(|(p, _)| p != kind.name());
+        self.save();
+    }
+
+    fn save(&self) {
+        if let Err(e) = self.store.save(&self.args.paths) {
+            tracing::error!(actor = "orchestrator", error = %e, "Could not save sessions.json.");
+        }
+    }
+
+    async fn session(&mut self, myself: &ActorRef<OrchestratorMsg>, key: &SessionKey) -> Option<ActorRef<SessionMsg>> {
+        if let Some(session) = self.sessions.get(key) {
+            return Some(session.clone());
+        }
+        let me = myself.clone();
+        let planner_ref = myself.clone();
+        let args = SessionArgs {
+            key: key.clone(),
+            board_path: format!("{}/{}", self.args.board_path, key),
+            board: self.args.board.clone(),
+            planner: Arc::new(move |key, prompt| {
+                let orchestrator = planner_ref.clone();
+                Box::pin(async move {
+                    ractor::call!(orchestrator, |reply| OrchestratorMsg::Plan { key, prompt, reply }).ok()
+                })
+            }),
+            on_finished: Arc::new(move |finished| {
+                let _ = me.cast(OrchestratorMsg::TurnFinished(Box::new(finished)));
+            }),
+        };
+        match Actor::spawn_linked(None, Session, args, myself.get_cell()).await {
+            Ok((session, _)) => {
+                self.sessions.insert(key.clone(), session.clone());
+                Some(session)
+            }
+            Err(e) => {
+                tracing::error!(actor = %key, error = %e, "Could not start the session.");
+                None
+            }
+        }
+    }
+
+    /// Builds the turn: provider/model, resume id of the provider's bucket, MAINMEMORY on a
+    /// new session, the CLI's environment.
+    fn plan(&mut self, key: &SessionKey, prompt: String) -> TurnPlan {
+        let (kind, model) = self.target(key);
+        let config = Arc::clone(&self.args.config);
+        let resume = self
+            .store
+            .get(key)
+            .and_then(|r| r.bucket(kind.name()))
+            .map(|b| b.session_id.clone())
+            .filter(|s| !s.is_empty());
+        let append = if resume.is_none() { std::fs::read_to_string(self.args.paths.main_memory()).ok() } else { None };
+        let spec = TurnSpec {
+            prompt,
+            model: model.clone(),
+            permission_mode: config.permission_mode.clone(),
+            append_system_prompt: append.filter(|m| !m.trim().is_empty()),
+            resume,
+            max_turns: config.max_turns,
+            max_budget_usd: config.max_budget_usd,
+            reasoning_effort: config.reasoning_effort.clone(),
+            cli_parameters: match kind {
+                ProviderKind::Claude => config.cli_parameters.claude.clone(),
+                ProviderKind::Codex => config.cli_parameters.codex.clone(),
+                ProviderKind::Gemini => config.cli_parameters.gemini.clone(),
+            },
+            ..TurnSpec::default()
+        };
+        let invocation = match kind {
+            ProviderKind::Claude => claude::turn_invocation(&spec, true),
+            ProviderKind::Codex => codex::turn_invocation(&spec),
+            ProviderKind::Gemini => gemini::turn_invocation(&spec),
+        };
+        let settings = RunSettings {
+            cwd: self.args.paths.workspace(),
+            env: self.child_env(key),
+            timeout: Some(std::time::Duration::from_secs_f64(config.timeouts.normal.max(1.0))),
+        };
+        TurnPlan { kind, model, invocation, settings }
+    }
+
+    /// `DUCTOR_*` variables (core spec §7.7), `.env` secrets ductor's own environment does not
+    /// already have, and the CLI search path.
+    fn child_env(&mut self, key: &SessionKey) -> Vec<(String, String)> {
+        let paths = &self.args.paths;
+        let mut env = vec![
+            ("DUCTOR_AGENT_NAME".to_owned(), self.args.agent.clone()),
+            ("DUCTOR_AGENT_ROLE".to_owned(), if self.args.agent == "main" { "main" } else { "sub" }.to_owned()),
+            ("DUCTOR_INTERAGENT_PORT".to_owned(), self.args.config.interagent_port.to_string()),
+            ("DUCTOR_TRANSPORT".to_owned(), key.transport.clone()),
+            ("DUCTOR_HOME".to_owned(), paths.home().to_string()),
+            ("DUCTOR_SHARED_MEMORY_PATH".to_owned(), paths.shared_memory().to_string()),
+        ];
+        if key.chat_id.get() != 0 {
+            env.push(("DUCTOR_CHAT_ID".to_owned(), key.chat_id.to_string()));
+        }
+        if let Some(topic) = key.topic_id {
+            env.push(("DUCTOR_TOPIC_ID".to_owned(), topic.to_string()));
+        }
+        let transcription = &self.args.config.transcription;
+        for (name, value) in [
+            ("DUCTOR_TRANSCRIBE_COMMAND", &transcription.audio_command),
+            ("DUCTOR_VIDEO_TRANSCRIBE_COMMAND", &transcription.video_command),
+        ] {
+            if !value.is_empty() {
+                env.push((name.to_owned(), value.clone()));
+            }
+        }
+        let secrets = self.dotenv.current().to_vec();
+        env.extend(
+            env_for_child(&secrets, |k| std::env::var_os(k).is_some()).map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        if !self.args.cli_path.is_empty() {
+            let mut dirs: Vec<String> = self.args.cli_path.iter().map(ToString::to_string).collect();
+            if let Ok(path) = std::env::var("PATH") {
+                dirs.push(path);
+            }
+            env.push(("PATH".to_owned(), dirs.join(":")));
+        }
+        env
+    }
+
+    /// Persists what the turn learned, then hands its last output to the chat.
+    fn turn_finished(&mut self, finished: TurnFinished) {
+        if let (Some(kind), Some(session_id)) =
+            (finished.kind, finished.result.session_id.clone().filter(|s| !s.is_empty()))
+        {
+            self.remember(&finished.key, kind, session_id, &finished);
+        }
+        let _ = finished.reply.send(finished.output);
+    }
+
+    fn remember(&mut self, key: &SessionKey, kind: ProviderKind, session_id: String, finished: &TurnFinished) {
+        let now = timestamp_now();
+        let record = self.record_mut(key);
+        record.last_active = now;
+        let provider = kind.name().to_owned();
+        let index = match record.provider_sessions.iter().position(|(p, _)| *p == provider) {
+            Some(index) => index,
+            None => {
+                record.provider_sessions.push((provider, ProviderBucket::default()));
+                record.provider_sessions.len() - 1
+            }
+        };
+        let bucket = &mut record.provider_sessions[index].1;
+        if finished.aborted || finished.result.is_error {
+            // A stopped or failed turn keeps a newly learned id only when the bucket had none.
+            if bucket.session_id.is_empty() {
+                bucket.session_id = session_id;
+            }
+        } else {
+            bucket.session_id = session_id;
+            bucket.message_count += 1;
+            bucket.total_cost_usd += finished.result.total_cost_usd;
+            bucket.total_tokens += finished.result.usage.total();
+        }
+        self.save();
+    }
+}
+
+/// Cloneable handle transports use to talk to an agent's Orchestrator (survives restarts).
+#[derive(Debug, Clone, Default)]
+pub struct OrchestratorHandle {
+    slot: ActorSlot<OrchestratorMsg>,
+}
+
+impl OrchestratorHandle {
+    /// A handle whose Orchestrator is not started yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The slot the supervisor points at each new Orchestrator.
+    pub fn slot(&self) -> ActorSlot<OrchestratorMsg> {
+        self.slot.clone()
+    }
+
+    /// Sends a chat message; returns the stream of its outputs (closed when nothing more comes).
+    pub fn message(&self, key: SessionKey, text: &str) -> mpsc::UnboundedReceiver<SessionOutput> {
+        let (reply, outputs) = mpsc::unbounded_channel();
+        match self.slot.get() {
+            Some(orchestrator) => {
+                let _ = orchestrator.cast(OrchestratorMsg::Message { key, text: text.to_owned(), reply });
+            }
+            None => {
+                let _ = reply.send(SessionOutput::Notice("ductor is starting; try again in a moment.".to_owned()));
+            }
+        }
+        outputs
+    }
+}

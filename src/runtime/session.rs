@@ -1,0 +1,335 @@
+//! The Session actor: one per `SessionKey` (`tg:<chat>[:<topic>]`). It owns the chat's FIFO
+//! queue: one turn at a time, the next starting only when the previous one ended, in arrival
+//! order. `Stop` and `Interrupt` act at once (they are not queued): the turn itself runs in a
+//! task, so the actor's mailbox stays free while a CLI works.
+//!
+//! Each running turn shows in the actor tree as a child named after its CLI (`claude`, ...).
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::{mpsc, watch};
+
+use crate::core::health::ActorKind;
+use crate::core::session_key::SessionKey;
+use crate::core::stream_event::{StreamEvent, TurnResult};
+use crate::core::text::render;
+use crate::core::turn_outcome::{outcome, reply_text};
+use crate::provider::runner::{Control, RunSettings, run_turn};
+use crate::provider::{Invocation, ProviderKind, TurnTranscript};
+use crate::runtime::health_board::HealthBoard;
+
+/// What a chat receives about one of its messages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionOutput {
+    /// Waiting behind `ahead` other messages of this chat.
+    Queued {
+        /// Messages before it.
+        ahead: usize,
+    },
+    /// Its turn started.
+    Started,
+    /// A stream event of the running turn (text deltas, tools, ...).
+    Event(StreamEvent),
+    /// The turn ended: the reply text (answer or error explanation) and the raw result.
+    Finished {
+        /// What to show.
+        text: String,
+        /// The folded result.
+        result: TurnResult,
+    },
+    /// The turn was stopped or interrupted: nothing more comes.
+    Stopped,
+    /// `/stop` removed it from the queue before it ran.
+    Discarded,
+    /// A notice (command answers).
+    Notice(String),
+}
+
+/// Where a message's outputs go (the transport's per-message stream).
+pub type ReplyTo = mpsc::UnboundedSender<SessionOutput>;
+
+/// One message waiting for its turn.
+#[derive(Debug)]
+pub struct TurnRequest {
+    /// The prompt.
+    pub prompt: String,
+    /// Where its outputs go.
+    pub reply: ReplyTo,
+}
+
+/// How a turn runs, decided by the owner when the turn starts (not when it was queued), so a
+/// queued message resumes the session the previous turn created.
+#[derive(Debug, Clone)]
+pub struct TurnPlan {
+    /// The CLI.
+    pub kind: ProviderKind,
+    /// Model (for error replies).
+    pub model: String,
+    /// What to start.
+    pub invocation: Invocation,
+    /// Where and how.
+    pub settings: RunSettings,
+}
+
+/// Plans a turn: `(key, prompt)` → the plan, or `None` when the turn cannot run.
+pub type Planner =
+    Arc<dyn Fn(SessionKey, String) -> Pin<Box<dyn Future<Output = Option<TurnPlan>> + Send>> + Send + Sync>;
+
+/// A finished turn, reported to the owner, which persists the session and then hands `output`
+/// to `reply` (so what the user sees is already on disk).
+#[derive(Debug, Clone)]
+pub struct TurnFinished {
+    /// The chat.
+    pub key: SessionKey,
+    /// The CLI (none when the turn could not be planned).
+    pub kind: Option<ProviderKind>,
+    /// Its result.
+    pub result: TurnResult,
+    /// Whether the user stopped or interrupted it.
+    pub aborted: bool,
+    /// The last output for the message.
+    pub output: SessionOutput,
+    /// Where it goes.
+    pub reply: ReplyTo,
+}
+
+/// What `/stop` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StopReport {
+    /// Running turns stopped (0 or 1).
+    pub stopped: usize,
+    /// Queued messages discarded.
+    pub discarded: usize,
+}
+
+/// Messages of a Session.
+#[derive(Debug)]
+pub enum SessionMsg {
+    /// Queue a turn (FIFO).
+    Turn(Box<TurnRequest>),
+    /// `/interrupt`: SIGINT to the running CLI; the queue is kept. Answers how many.
+    Interrupt {
+        /// Running turns signalled.
+        reply: RpcReplyPort<usize>,
+    },
+    /// `/stop`: stop the running turn and discard the queue.
+    Stop {
+        /// What was done.
+        reply: RpcReplyPort<StopReport>,
+    },
+    /// Whether a turn is running and how many wait.
+    Busy {
+        /// (running, queued).
+        reply: RpcReplyPort<(bool, usize)>,
+    },
+    /// The running turn's task ended (internal).
+    TurnEnded {
+        /// Its plan and transcript, or why it could not run.
+        ended: Result<(ProviderKind, String, TurnTranscript), String>,
+    },
+}
+
+/// Construction arguments.
+#[derive(Clone)]
+pub struct SessionArgs {
+    /// The chat.
+    pub key: SessionKey,
+    /// Its path on the health board.
+    pub board_path: String,
+    /// The health board.
+    pub board: HealthBoard,
+    /// Plans each turn when it starts.
+    pub planner: Planner,
+    /// Called when a turn ended.
+    pub on_finished: Arc<dyn Fn(TurnFinished) + Send + Sync>,
+}
+
+impl std::fmt::Debug for SessionArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionArgs").field("key", &self.key).finish()
+    }
+}
+
+struct Running {
+    control: watch::Sender<Control>,
+    reply: ReplyTo,
+    aborted: bool,
+}
+
+/// The Session actor.
+#[derive(Debug, Default)]
+pub struct Session;
+
+/// Its state.
+pub struct SessionState {
+    args: SessionArgs,
+    queue: VecDeque<TurnRequest>,
+    running: Option<Running>,
+}
+
+impl std::fmt::Debug for SessionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionState").field("key", &self.args.key).field("queued", &self.queue.len()).finish()
+    }
+}
+
+impl Actor for Session {
+    type Msg = SessionMsg;
+    type State = SessionState;
+    type Arguments = SessionArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<SessionMsg>,
+        args: SessionArgs,
+    ) -> Result<SessionState, ActorProcessingErr> {
+        args.board.register(&args.board_path, &args.key.storage_key(), ActorKind::Session);
+        args.board.running(&args.board_path);
+        Ok(SessionState { args, queue: VecDeque::new(), running: None })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<SessionMsg>,
+        state: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(running) = &state.running {
+            let _ = running.control.send(Control::Stop);
+        }
+        for queued in state.queue.drain(..) {
+            let _ = queued.reply.send(SessionOutput::Discarded);
+        }
+        state.args.board.remove(&state.args.board_path);
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SessionMsg>,
+        msg: SessionMsg,
+        state: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SessionMsg::Turn(request) => {
+                if state.running.is_some() {
+                    let _ = request.reply.send(SessionOutput::Queued { ahead: state.queue.len() + 1 });
+                    state.queue.push_back(*request);
+                } else {
+                    state.start(&myself, *request);
+                }
+            }
+            SessionMsg::Interrupt { reply } => {
+                let count = match &mut state.running {
+                    Some(running) => {
+                        running.aborted = true;
+                        let _ = running.control.send(Control::Interrupt);
+                        1
+                    }
+                    None => 0,
+                };
+                let _ = reply.send(count);
+            }
+            SessionMsg::Stop { reply } => {
+                let stopped = match &mut state.running {
+                    Some(running) => {
+                        running.aborted = true;
+                        let _ = running.control.send(Control::Stop);
+                        1
+                    }
+                    None => 0,
+                };
+                let discarded = state.queue.len();
+                for queued in state.queue.drain(..) {
+                    let _ = queued.reply.send(SessionOutput::Discarded);
+                }
+                let _ = reply.send(StopReport { stopped, discarded });
+            }
+            SessionMsg::Busy { reply } => {
+                let _ = reply.send((state.running.is_some(), state.queue.len()));
+            }
+            SessionMsg::TurnEnded { ended } => {
+                state.finish(ended);
+                if let Some(next) = state.queue.pop_front() {
+                    state.start(&myself, next);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SessionState {
+    fn start(&mut self, myself: &ActorRef<SessionMsg>, request: TurnRequest) {
+        let (control, control_rx) = watch::channel(Control::Run);
+        let _ = request.reply.send(SessionOutput::Started);
+        let events = request.reply.clone();
+        let me = myself.clone();
+        let key = self.args.key.clone();
+        let planner = Arc::clone(&self.args.planner);
+        let board = self.args.board.clone();
+        let board_path = self.args.board_path.clone();
+        tracing::debug!(actor = %key, "Turn started.");
+        tokio::spawn(async move {
+            let ended = match planner(key, request.prompt).await {
+                None => Err("the turn could not be prepared".to_owned()),
+                Some(plan) => {
+                    let run_path = format!("{board_path}/{}", plan.kind.name());
+                    board.register(&run_path, plan.kind.name(), ActorKind::Provider);
+                    board.running(&run_path);
+                    let mut parser = plan.kind.stream_parser();
+                    let transcript = run_turn(&plan.invocation, parser.as_mut(), &plan.settings, control_rx, |event| {
+                        let _ = events.send(SessionOutput::Event(event.clone()));
+                    })
+                    .await;
+                    board.remove(&run_path);
+                    transcript.map(|t| (plan.kind, plan.model, t)).map_err(|e| e.to_string())
+                }
+            };
+            let _ = me.cast(SessionMsg::TurnEnded { ended });
+        });
+        self.running = Some(Running { control, reply: request.reply, aborted: false });
+    }
+
+    fn finish(&mut self, ended: Result<(ProviderKind, String, TurnTranscript), String>) {
+        let Some(running) = self.running.take() else { return };
+        let (kind, result, output) = match ended {
+            Ok((kind, model, transcript)) => {
+                let result = transcript.result;
+                let output = if running.aborted {
+                    SessionOutput::Stopped
+                } else {
+                    SessionOutput::Finished { text: reply_text(&outcome(&result), &model), result: result.clone() }
+                };
+                (Some(kind), result, output)
+            }
+            Err(error) => {
+                let result = TurnResult { is_error: true, result: error, ..TurnResult::default() };
+                let output =
+                    SessionOutput::Finished { text: reply_text(&outcome(&result), "the CLI"), result: result.clone() };
+                (None, result, output)
+            }
+        };
+        tracing::debug!(actor = %self.args.key, aborted = running.aborted, is_error = result.is_error, "Turn ended.");
+        (self.args.on_finished)(TurnFinished {
+            key: self.args.key.clone(),
+            kind,
+            result,
+            aborted: running.aborted,
+            output,
+            reply: running.reply,
+        });
+    }
+}
+
+/// The notice for a `/stop`.
+pub fn stop_notice(report: StopReport, provider: ProviderKind) -> String {
+    if report.stopped == 0 && report.discarded == 0 {
+        render("stop.nothing", &[])
+    } else {
+        render("stop.killed", &[("provider", provider.display_name()), ("discarded", &report.discarded.to_string())])
+    }
+}

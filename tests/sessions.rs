@@ -1,0 +1,307 @@
+//! Chats through the Orchestrator with real child processes (the fake CLIs): per-chat FIFO under
+//! load, parallel chats, `/stop` and `/interrupt` acting at once, resume ids from
+//! `sessions.json`, `/new`, `.env` secrets reaching the CLI.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use camino::Utf8PathBuf;
+use ductor::core::config::Config;
+use ductor::core::health::ActorKind;
+use ductor::core::session_key::SessionKey;
+use ductor::core::state::sessions::Sessions;
+use ductor::runtime::health_board::HealthBoard;
+use ductor::runtime::orchestrator::{Orchestrator, OrchestratorArgs, OrchestratorHandle};
+use ductor::runtime::session::SessionOutput;
+use ductor::store::atomic::Loaded;
+use ductor::store::paths::DuctorPaths;
+use ductor::store::state_files::StateFile;
+use ractor::Actor;
+use serde_json::Value;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+struct Chat {
+    _dir: tempfile::TempDir,
+    paths: DuctorPaths,
+    record: Utf8PathBuf,
+    handle: OrchestratorHandle,
+    board: HealthBoard,
+}
+
+/// An orchestrator on a temp home whose `.env` configures the fake CLI.
+async fn chat(fake_env: &[(&str, &str)]) -> Chat {
+    let (dir, home) = support::temp_home();
+    let root = home.parent().unwrap().to_owned();
+    let bin = support::fake_cli::install(&root);
+    let paths = DuctorPaths::at(home.clone());
+    paths.ensure_dirs().unwrap();
+    let record = root.join("record.jsonl");
+    let mut dotenv = format!("FAKE_CLI_RECORD={record}\nMY_SECRET=\"from # dotenv\"\n");
+    for (k, v) in fake_env {
+        dotenv.push_str(&format!("{k}={v}\n"));
+    }
+    std::fs::write(home.join(".env"), dotenv).unwrap();
+    std::fs::write(paths.main_memory(), "# MAINMEMORY\nThe user likes short answers.").unwrap();
+    let board = HealthBoard::new();
+    board.register("root/main/orchestrator", "orchestrator", ActorKind::Observer);
+    let handle = OrchestratorHandle::new();
+    let args = OrchestratorArgs {
+        agent: "main".into(),
+        paths: paths.clone(),
+        config: Arc::new(Config { model: "opus".into(), ..Config::default() }),
+        board_path: "root/main/orchestrator".into(),
+        board: board.clone(),
+        cli_path: vec![bin],
+    };
+    let (orchestrator, _) = Actor::spawn(None, Orchestrator, args).await.unwrap();
+    handle.slot().set(orchestrator);
+    Chat { _dir: dir, paths, record, handle, board }
+}
+
+impl Chat {
+    fn records(&self, event: &str) -> Vec<Value> {
+        std::fs::read_to_string(&self.record)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|r| r["event"] == event)
+            .collect()
+    }
+
+    fn prompts(&self) -> Vec<String> {
+        self.records("start")
+            .iter()
+            .map(|r| r["argv"].as_array().unwrap().last().unwrap().as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// Waits for the last output of a message.
+async fn last(mut outputs: UnboundedReceiver<SessionOutput>) -> Vec<SessionOutput> {
+    let mut all = Vec::new();
+    while let Some(output) = tokio::time::timeout(Duration::from_secs(30), outputs.recv()).await.expect("outputs end") {
+        all.push(output);
+    }
+    all
+}
+
+fn finished_text(outputs: &[SessionOutput]) -> Option<String> {
+    outputs.iter().find_map(|o| if let SessionOutput::Finished { text, .. } = o { Some(text.clone()) } else { None })
+}
+
+fn notice(outputs: &[SessionOutput]) -> String {
+    outputs
+        .iter()
+        .find_map(|o| if let SessionOutput::Notice(text) = o { Some(text.clone()) } else { None })
+        .unwrap_or_default()
+}
+
+fn key(chat: i64) -> SessionKey {
+    SessionKey::new("tg", chat, None)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_messages_to_one_chat_run_one_at_a_time_in_order() {
+    let c = chat(&[("FAKE_CLI_LINE_DELAY_MS", "2")]).await;
+    let receivers: Vec<_> = (0..50).map(|i| c.handle.message(key(1001), &format!("message {i}"))).collect();
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for (i, rx) in receivers.into_iter().enumerate() {
+        let order = Arc::clone(&order);
+        tasks.push(tokio::spawn(async move {
+            let outputs = last(rx).await;
+            assert!(finished_text(&outputs).is_some_and(|t| t.starts_with("FAKE[")), "message {i}: {outputs:?}");
+            if i > 0 {
+                assert!(matches!(outputs[0], SessionOutput::Queued { .. }), "message {i} waited: {:?}", outputs[0]);
+            }
+            order.lock().unwrap().push(i);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), (0..50).collect::<Vec<_>>(), "answers in the order sent");
+    let expected: Vec<String> = (0..50).map(|i| format!("message {i}")).collect();
+    let prompts = c.prompts();
+    assert_eq!(prompts.len(), 50);
+    for (i, p) in prompts.iter().enumerate() {
+        assert!(p.starts_with(&expected[i]), "CLI {i} got {p:?}");
+    }
+    let starts = c.records("start");
+    let exits = c.records("exit");
+    for i in 1..50 {
+        assert!(starts[i]["t"].as_u64() >= exits[i - 1]["t"].as_u64(), "turn {i} started before turn {} ended", i - 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_chats_run_side_by_side_each_in_order() {
+    let c = chat(&[("FAKE_CLI_HOLD_MS", "100")]).await;
+    let mut receivers = Vec::new();
+    for round in 0..5 {
+        for chat_id in 0..20 {
+            receivers.push((
+                chat_id,
+                round,
+                c.handle.message(key(2000 + chat_id), &format!("chat {chat_id} round {round}")),
+            ));
+        }
+    }
+    let started = Instant::now();
+    for (chat_id, round, rx) in receivers {
+        let outputs = last(rx).await;
+        assert!(finished_text(&outputs).is_some(), "chat {chat_id} round {round}: {outputs:?}");
+    }
+    let starts = c.records("start");
+    assert_eq!(starts.len(), 100);
+    for chat_id in 0..20 {
+        let rounds: Vec<String> = starts
+            .iter()
+            .filter_map(|r| r["argv"].as_array().unwrap().last().unwrap().as_str().map(str::to_owned))
+            .filter(|p| p.starts_with(&format!("chat {chat_id} round")))
+            .collect();
+        let expected: Vec<String> = (0..5).map(|r| format!("chat {chat_id} round {r}")).collect();
+        assert_eq!(rounds.iter().map(|p| p.lines().next().unwrap().to_owned()).collect::<Vec<_>>(), expected);
+    }
+    // 100 turns of ≥100 ms each in well under 100 × 100 ms: chats ran in parallel.
+    assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_kills_the_running_turn_at_once_discards_the_queue_and_the_next_message_runs() {
+    let c = chat(&[("FAKE_CLI_HOLD_MS", "60000"), ("FAKE_CLI_GRANDCHILD", "1")]).await;
+    let first = c.handle.message(key(7), "long job");
+    let queued = c.handle.message(key(7), "waiting job");
+    for _ in 0..200 {
+        if !c.records("start").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = c.records("start")[0]["pid"].as_i64().unwrap() as i32;
+    let grandchild = c.records("start")[0]["grandchild"].as_i64().unwrap() as i32;
+    let started = Instant::now();
+    let stop = last(c.handle.message(key(7), "/stop")).await;
+    assert!(notice(&stop).contains("Stopped") && notice(&stop).contains("1 queued"), "{stop:?}");
+    let first = last(first).await;
+    assert!(started.elapsed() < Duration::from_secs(3), "stopped in {:?}", started.elapsed());
+    assert!(first.contains(&SessionOutput::Stopped), "{first:?}");
+    assert!(last(queued).await.contains(&SessionOutput::Discarded));
+    assert!(!ductor::store::pid_lock::is_alive(pid));
+    for _ in 0..100 {
+        if !ductor::store::pid_lock::is_alive(grandchild) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!ductor::store::pid_lock::is_alive(grandchild), "the whole process group is gone");
+    assert_eq!(c.records("start").len(), 1, "the discarded message never ran");
+
+    // A fresh turn afterwards (the hold applies again, so stop it too, but it must start).
+    let next = c.handle.message(key(7), "after stop");
+    for _ in 0..200 {
+        if c.records("start").len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(c.prompts().last().unwrap().lines().next(), Some("after stop"));
+    last(c.handle.message(key(7), "/stop")).await;
+    assert!(last(next).await.contains(&SessionOutput::Stopped));
+    assert!(notice(&last(c.handle.message(key(7), "/stop")).await).contains("Nothing is running"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_all_reaches_every_chat() {
+    let c = chat(&[("FAKE_CLI_HOLD_MS", "60000")]).await;
+    let a = c.handle.message(key(1), "a");
+    let b = c.handle.message(key(2), "b");
+    for _ in 0..200 {
+        if c.records("start").len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reply = last(c.handle.message(key(3), "stop all")).await;
+    assert!(notice(&reply).contains("2 running turn(s) in 2 chat(s)"), "{reply:?}");
+    assert!(last(a).await.contains(&SessionOutput::Stopped));
+    assert!(last(b).await.contains(&SessionOutput::Stopped));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_uses_the_stored_session_id_and_new_starts_over() {
+    let c = chat(&[]).await;
+    let first = last(c.handle.message(key(1001), "Say hello")).await;
+    assert!(finished_text(&first).unwrap().starts_with("FAKE[text]"));
+    let Loaded::Found(sessions) = Sessions::load(&c.paths) else { panic!("sessions.json written") };
+    let bucket = sessions.get(&key(1001)).unwrap().bucket("claude").unwrap().clone();
+    assert_eq!((bucket.session_id.as_str(), bucket.message_count), ("a8c43301-b916-468d-9254-a466e9799860", 1));
+
+    let second = last(c.handle.message(key(1001), "And what did I ask you before?")).await;
+    assert!(finished_text(&second).unwrap().starts_with("FAKE[resume]"), "{second:?}");
+    let argv = c.records("start")[1]["argv"].clone();
+    let argv: Vec<&str> = argv.as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let resume = argv.iter().position(|a| *a == "--resume").expect("--resume passed");
+    assert_eq!(argv[resume + 1], "a8c43301-b916-468d-9254-a466e9799860");
+    assert!(!argv.contains(&"--append-system-prompt"), "MAINMEMORY only on a new session");
+    let first_argv = c.records("start")[0]["argv"].clone();
+    assert!(
+        first_argv.as_array().unwrap().iter().any(|a| a.as_str().unwrap().contains("The user likes short answers"))
+    );
+
+    let new = last(c.handle.message(key(1001), "/new")).await;
+    assert!(notice(&new).contains("New session"), "{new:?}");
+    last(c.handle.message(key(1001), "Say hello")).await;
+    let third = c.records("start")[2]["argv"].clone();
+    assert!(!third.as_array().unwrap().iter().any(|a| a == "--resume"), "fresh after /new");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_gets_ductor_variables_and_dotenv_secrets() {
+    let c = chat(&[]).await;
+    last(c.handle.message(SessionKey::new("tg", -100_123i64, Some(7)), "Say hello")).await;
+    let env = c.records("start")[0]["env"].clone();
+    assert_eq!(env["DUCTOR_CHAT_ID"], "-100123");
+    assert_eq!(env["DUCTOR_TOPIC_ID"], "7");
+    assert_eq!(env["DUCTOR_TRANSPORT"], "tg");
+    assert_eq!(env["DUCTOR_AGENT_NAME"], "main");
+    assert_eq!(env["DUCTOR_HOME"], c.paths.home().as_str());
+    assert_eq!(c.records("start")[0]["cwd"], c.paths.workspace().as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupt_keeps_the_queue() {
+    let _sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).unwrap();
+    let c = chat(&[("FAKE_CLI_HOLD_MS", "1500")]).await;
+    let first = c.handle.message(key(9), "first");
+    let second = c.handle.message(key(9), "second");
+    for _ in 0..200 {
+        if !c.records("start").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reply = last(c.handle.message(key(9), "/interrupt")).await;
+    assert!(notice(&reply).contains("Interrupted"), "{reply:?}");
+    assert!(last(first).await.contains(&SessionOutput::Stopped));
+    assert!(finished_text(&last(second).await).is_some(), "the queued message still ran");
+    let tree = c.board.tree("root/main/orchestrator").unwrap();
+    assert!(tree.find("tg:9").is_some(), "the session shows in the tree by its key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_queued_behind_the_first_resumes_the_session_the_first_created() {
+    let c = chat(&[("FAKE_CLI_HOLD_MS", "200")]).await;
+    let first = c.handle.message(key(42), "Say hello");
+    let second = c.handle.message(key(42), "And what did I ask you before?");
+    assert!(finished_text(&last(first).await).is_some());
+    assert!(finished_text(&last(second).await).unwrap().starts_with("FAKE[resume]"));
+    let argv = c.records("start")[1]["argv"].clone();
+    let argv: Vec<&str> = argv.as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let at = argv.iter().position(|a| *a == "--resume").expect("the queued turn resumes");
+    assert_eq!(argv[at + 1], "a8c43301-b916-468d-9254-a466e9799860");
+}
