@@ -48,6 +48,7 @@ fn status_shows_the_live_actor_tree_and_json_parses() {
         "internal_api (transport)  running",
         "main (agent)  running",
         "bus (bus)  running",
+        "orchestrator (supervisor)  running",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }

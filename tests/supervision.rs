@@ -85,6 +85,9 @@ async fn harness() -> Harness {
         spool: None,
         restart_marker_poll: Duration::from_secs(3600),
         extra_children: vec![flaky],
+        config: std::sync::Arc::new(ductor::core::config::Config::default()),
+        orchestrator: ductor::runtime::orchestrator::OrchestratorHandle::new(),
+        cli_path: Vec::new(),
     };
     board.register("root/main", "main", ActorKind::Agent);
     let (agent, _) = Actor::spawn(None, Agent, args).await.unwrap();

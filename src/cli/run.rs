@@ -62,11 +62,8 @@ pub fn run(paths: &DuctorPaths, verbose: bool, args: &[String]) -> anyhow::Resul
     for (path, check) in crate::store::state_files::check_all(paths) {
         tracing::debug!(path = %path, result = ?check, "State file checked.");
     }
-    let mut settings = ServiceSettings::new(
-        paths.clone(),
-        config.interagent_port,
-        config.transport_short_names().into_iter().map(str::to_owned).collect(),
-    );
+    let served = config.transport_short_names().into_iter().map(str::to_owned).collect();
+    let mut settings = ServiceSettings::new(paths.clone(), std::sync::Arc::new(config), served);
     settings.spool = std::env::var(SPOOL_ENV).ok().filter(|v| !v.is_empty()).map(Utf8PathBuf::from);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

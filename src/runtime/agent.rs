@@ -6,16 +6,19 @@
 //! Asking the Agent to restart (`AgentMsg::RequestRestart`, e.g. from the restart marker) stops
 //! it with the stop reason `restart`; for the main agent the Root turns that into exit code 42.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use camino::Utf8PathBuf;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
+use crate::core::config::Config;
 use crate::core::envelope::Envelope;
 use crate::core::health::ActorKind;
 use crate::core::supervision::{self, RESTART_REASON};
 use crate::runtime::bus::{Bus, BusArgs, BusHandle};
 use crate::runtime::health_board::HealthBoard;
+use crate::runtime::orchestrator::{Orchestrator, OrchestratorArgs, OrchestratorHandle};
 use crate::runtime::restart_marker::{RestartMarker, RestartMarkerArgs};
 use crate::runtime::spool::{Spool, SpoolArgs};
 use crate::runtime::supervision::{ChildSet, ChildSpec, Reaction};
@@ -60,6 +63,12 @@ pub struct AgentArgs {
     pub spool: Option<Utf8PathBuf>,
     /// How often to look for the restart marker.
     pub restart_marker_poll: Duration,
+    /// The agent's config.
+    pub config: Arc<Config>,
+    /// Its Orchestrator handle (survives Orchestrator restarts; given out to transports).
+    pub orchestrator: OrchestratorHandle,
+    /// Directories put in front of `PATH` for the CLIs.
+    pub cli_path: Vec<Utf8PathBuf>,
     /// Extra children (tests and later layers), started after the built-in ones.
     pub extra_children: Vec<ChildSpec>,
 }
@@ -90,6 +99,17 @@ impl Actor for Agent {
             batch_fsync: args.batch_fsync,
         };
         children.add(ChildSpec::actor("bus", ActorKind::Bus, Some(args.bus.slot()), move || (Bus, bus_args.clone())));
+        let orchestrator_args = OrchestratorArgs {
+            agent: args.name.clone(),
+            paths: args.paths.clone(),
+            config: Arc::clone(&args.config),
+            board_path: format!("{}/orchestrator", args.board_path),
+            board: args.board.clone(),
+            cli_path: args.cli_path.clone(),
+        };
+        children.add(ChildSpec::actor("orchestrator", ActorKind::Supervisor, Some(args.orchestrator.slot()), move || {
+            (Orchestrator, orchestrator_args.clone())
+        }));
         if let Some(path) = &args.spool {
             let spool_args = SpoolArgs { path: path.clone(), bus: args.bus.clone() };
             children.add(ChildSpec::actor("spool", ActorKind::Transport, None, move || (Spool, spool_args.clone())));

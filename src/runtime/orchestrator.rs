@@ -112,6 +112,13 @@ impl Actor for Orchestrator {
         Ok(OrchestratorState { args, sessions: HashMap::new(), store, dotenv })
     }
 
+    async fn post_stop(&self, _myself: ActorRef<OrchestratorMsg>, state: &mut OrchestratorState) -> Result<(), ActorProcessingErr> {
+        for (_, session) in state.sessions.drain() {
+            let _ = session.stop_and_wait(None, Some(std::time::Duration::from_secs(3))).await;
+        }
+        Ok(())
+    }
+
     async fn handle(
         &self,
         myself: ActorRef<OrchestratorMsg>,

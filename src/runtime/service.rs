@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use camino::Utf8PathBuf;
@@ -16,7 +17,9 @@ use tokio::sync::mpsc;
 
 use crate::core::supervision::SHUTDOWN_REASON;
 use crate::runtime::agent::AgentArgs;
+use crate::core::config::Config;
 use crate::runtime::bus::BusHandle;
+use crate::runtime::orchestrator::OrchestratorHandle;
 use crate::runtime::health_board::HealthBoard;
 use crate::runtime::internal_api::InternalApiArgs;
 use crate::runtime::root::{Root, RootArgs, RootMsg};
@@ -43,14 +46,20 @@ pub struct ServiceSettings {
     pub restart_marker_poll: Duration,
     /// Extra children of the main agent (tests, later layers).
     pub extra_children: Vec<ChildSpec>,
+    /// The main agent's config.
+    pub config: Arc<Config>,
+    /// Directories put in front of `PATH` for the CLIs.
+    pub cli_path: Vec<Utf8PathBuf>,
 }
 
 impl ServiceSettings {
     /// Settings with the standard timings.
-    pub fn new(paths: DuctorPaths, interagent_port: u16, served: Vec<String>) -> Self {
+    pub fn new(paths: DuctorPaths, config: Arc<Config>, served: Vec<String>) -> Self {
         Self {
             paths,
-            interagent_port,
+            interagent_port: config.interagent_port,
+            config,
+            cli_path: Vec::new(),
             served,
             spool: None,
             batch_fsync: true,
@@ -75,6 +84,7 @@ pub struct Service {
     exit: mpsc::UnboundedReceiver<i32>,
     board: HealthBoard,
     main_bus: BusHandle,
+    orchestrator: OrchestratorHandle,
 }
 
 impl Service {
@@ -84,6 +94,7 @@ impl Service {
             served = ?settings.served, spool = ?settings.spool, "Starting the actor tree.");
         let board = HealthBoard::new();
         let main_bus = BusHandle::new();
+        let orchestrator = OrchestratorHandle::new();
         let (exit_tx, exit_rx) = mpsc::unbounded_channel();
         let mut served = settings.served.clone();
         if settings.spool.is_some() {
@@ -100,6 +111,9 @@ impl Service {
             spool: settings.spool.clone(),
             restart_marker_poll: settings.restart_marker_poll,
             extra_children: settings.extra_children.clone(),
+            config: Arc::clone(&settings.config),
+            orchestrator: orchestrator.clone(),
+            cli_path: settings.cli_path.clone(),
         };
         let api = InternalApiArgs {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, settings.interagent_port)),
@@ -109,7 +123,7 @@ impl Service {
         let args = RootArgs { board: board.clone(), api, main, exit: exit_tx };
         let (root, _join) = Actor::spawn(None, Root, args).await.map_err(|e| ServiceError::Start(root_cause(&e)))?;
         tracing::info!(actor = "root", home = %settings.paths.home(), "Ductor is ready.");
-        Ok(Self { root, exit: exit_rx, board, main_bus })
+        Ok(Self { root, exit: exit_rx, board, main_bus, orchestrator })
     }
 
     /// The health board (the live tree).
@@ -120,6 +134,11 @@ impl Service {
     /// The main agent's Bus.
     pub fn main_bus(&self) -> &BusHandle {
         &self.main_bus
+    }
+
+    /// The main agent's Orchestrator (where transports send chat messages).
+    pub fn orchestrator(&self) -> &OrchestratorHandle {
+        &self.orchestrator
     }
 
     /// Runs until the main agent ends or `shutdown` completes, then stops the tree. Returns the
