@@ -47,6 +47,17 @@ async fn chat(fake_env: &[(&str, &str)]) -> Chat {
     std::fs::write(home.join(".env"), dotenv).unwrap();
     std::fs::write(paths.main_memory(), "# MAINMEMORY\nThe user likes short answers.").unwrap();
     let board = HealthBoard::new();
+    let handle = spawn_orchestrator(&paths, &bin, &board, None).await.1;
+    Chat { _dir: dir, paths, record, handle, board }
+}
+
+/// An Orchestrator on `paths` finding the fake CLIs in `bin`.
+async fn spawn_orchestrator(
+    paths: &DuctorPaths,
+    bin: &Utf8PathBuf,
+    board: &HealthBoard,
+    bus: Option<ductor::runtime::bus::BusHandle>,
+) -> (ractor::ActorRef<ductor::runtime::orchestrator::OrchestratorMsg>, OrchestratorHandle) {
     board.register("root/main/orchestrator", "orchestrator", ActorKind::Observer);
     let handle = OrchestratorHandle::new();
     let args = OrchestratorArgs {
@@ -55,11 +66,12 @@ async fn chat(fake_env: &[(&str, &str)]) -> Chat {
         config: Arc::new(Config { model: "opus".into(), ..Config::default() }),
         board_path: "root/main/orchestrator".into(),
         board: board.clone(),
-        cli_path: vec![bin],
+        cli_path: vec![bin.clone()],
+        bus,
     };
     let (orchestrator, _) = Actor::spawn(None, Orchestrator, args).await.unwrap();
-    handle.slot().set(orchestrator);
-    Chat { _dir: dir, paths, record, handle, board }
+    handle.slot().set(orchestrator.clone());
+    (orchestrator, handle)
 }
 
 impl Chat {
@@ -304,4 +316,77 @@ async fn a_message_queued_behind_the_first_resumes_the_session_the_first_created
     let argv: Vec<&str> = argv.as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
     let at = argv.iter().position(|a| *a == "--resume").expect("the queued turn resumes");
     assert_eq!(argv[at + 1], "a8c43301-b916-468d-9254-a466e9799860");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_cut_by_a_crash_is_reported_once_at_the_next_start() {
+    use ductor::runtime::bus::{Bus, BusArgs, BusHandle};
+    let c = chat(&[("FAKE_CLI_HOLD_MS", "60000")]).await;
+    let _cut = c.handle.message(key(1002), "a long question that will be cut");
+    for _ in 0..200 {
+        if !c.records("start").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let inflight: Value = serde_json::from_str(&std::fs::read_to_string(c.paths.inflight_turns()).unwrap()).unwrap();
+    assert_eq!(inflight["turns"]["1002"]["prompt_preview"], "a long question that will be cut");
+    assert_eq!(inflight["turns"]["1002"]["is_recovery"], false);
+    // The service dies without cleaning up.
+    c.handle.slot().get().unwrap().kill();
+    let pid = c.records("start")[0]["pid"].as_i64().unwrap() as i32;
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+
+    let bus = BusHandle::new();
+    let args = BusArgs {
+        agent: "main".into(),
+        journal: c.paths.outbox(),
+        served: vec!["tg".into()],
+        registry: bus.registry(),
+        batch_fsync: true,
+    };
+    let (bus_actor, _) = Actor::spawn(None, Bus, args).await.unwrap();
+    bus.slot().set(bus_actor);
+    let (tg, mut delivered) = support::adapters::spawn_recorder("tg", &bus).await;
+    let bin = c.record.parent().unwrap().join("fake-bin");
+    let board = HealthBoard::new();
+    let (restarted, _) = spawn_orchestrator(&c.paths, &bin, &board, Some(bus.clone())).await;
+    let notice = tokio::time::timeout(Duration::from_secs(5), delivered.recv()).await.unwrap().unwrap();
+    assert_eq!(notice.chat_id, ductor::core::session_key::ChatId(1002));
+    assert!(notice.result_text.contains("Interrupted Task") && notice.result_text.contains("a long question"));
+    assert!(!c.paths.inflight_turns().exists(), "the record is cleared");
+    restarted.stop_and_wait(None, None).await.unwrap();
+    let (_again, _) = spawn_orchestrator(&c.paths, &bin, &board, Some(bus.clone())).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(tg.delivered().len(), 1, "told once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_homes_cut_turn_is_reported_to_chat_1002() {
+    use ductor::runtime::bus::{Bus, BusArgs, BusHandle};
+    let c = chat(&[]).await;
+    let fixture =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/python-home-0.18.2/home/inflight_turns.json");
+    // The fixture was written at 16:53 on its day; the notice is for turns younger than
+    // 2 × timeouts.normal, so move its start to now.
+    let now = ductor::core::state::timestamp_now();
+    let text = std::fs::read_to_string(fixture).unwrap().replace("2026-11-24T16:53:26.738445+00:00", &now);
+    std::fs::write(c.paths.inflight_turns(), text).unwrap();
+    let bus = BusHandle::new();
+    let args = BusArgs {
+        agent: "main".into(),
+        journal: c.paths.outbox(),
+        served: vec!["tg".into()],
+        registry: bus.registry(),
+        batch_fsync: true,
+    };
+    let (bus_actor, _) = Actor::spawn(None, Bus, args).await.unwrap();
+    bus.slot().set(bus_actor);
+    let (_tg, mut delivered) = support::adapters::spawn_recorder("tg", &bus).await;
+    let bin = c.record.parent().unwrap().join("fake-bin");
+    spawn_orchestrator(&c.paths, &bin, &HealthBoard::new(), Some(bus)).await;
+    let notice = tokio::time::timeout(Duration::from_secs(5), delivered.recv()).await.unwrap().unwrap();
+    assert_eq!((notice.chat_id, notice.transport.as_str()), (ductor::core::session_key::ChatId(1002), "tg"));
+    assert!(notice.result_text.contains("a long question that will be cut"));
+    assert!(!c.paths.inflight_turns().exists());
 }

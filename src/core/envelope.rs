@@ -32,6 +32,8 @@ pub enum Origin {
     Api,
     /// The supervision tree reports something to the agent's users (ductor-rs).
     Supervisor,
+    /// A turn cut by a crash is reported at the next start (ductor-rs).
+    Recovery,
     /// An origin this build does not know (kept when read back from the outbox).
     #[serde(other)]
     Unknown,
@@ -52,6 +54,7 @@ impl Origin {
             Self::User => "user",
             Self::Api => "api",
             Self::Supervisor => "supervisor",
+            Self::Recovery => "recovery",
             Self::Unknown => "unknown",
         }
     }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod envelope;
 pub mod health;
 pub mod outbox;
+pub mod recovery;
 pub mod session_key;
 pub mod state;
 pub mod status_view;

@@ -106,10 +106,14 @@ impl Actor for Agent {
             board_path: format!("{}/orchestrator", args.board_path),
             board: args.board.clone(),
             cli_path: args.cli_path.clone(),
+            bus: Some(args.bus.clone()),
         };
-        children.add(ChildSpec::actor("orchestrator", ActorKind::Supervisor, Some(args.orchestrator.slot()), move || {
-            (Orchestrator, orchestrator_args.clone())
-        }));
+        children.add(ChildSpec::actor(
+            "orchestrator",
+            ActorKind::Supervisor,
+            Some(args.orchestrator.slot()),
+            move || (Orchestrator, orchestrator_args.clone()),
+        ));
         if let Some(path) = &args.spool {
             let spool_args = SpoolArgs { path: path.clone(), bus: args.bus.clone() };
             children.add(ChildSpec::actor("spool", ActorKind::Transport, None, move || (Spool, spool_args.clone())));

@@ -17,12 +17,16 @@ use tokio::sync::mpsc;
 use crate::core::command::{ChatCommand, classify};
 use crate::core::config::Config;
 use crate::core::config::dotenv::env_for_child;
+use crate::core::envelope::{Envelope, Origin};
+use crate::core::recovery;
 use crate::core::session_key::SessionKey;
+use crate::core::state::inflight_turns::{InflightTurn, InflightTurns};
 use crate::core::state::sessions::{ProviderBucket, SessionRecord, Sessions};
 use crate::core::state::timestamp_now;
 use crate::core::text::render;
 use crate::provider::runner::RunSettings;
 use crate::provider::{ProviderKind, TurnSpec, claude, codex, gemini, provider_for};
+use crate::runtime::bus::BusHandle;
 use crate::runtime::health_board::HealthBoard;
 use crate::runtime::session::{
     ReplyTo, Session, SessionArgs, SessionMsg, SessionOutput, StopReport, TurnFinished, TurnPlan, TurnRequest,
@@ -74,6 +78,8 @@ pub struct OrchestratorArgs {
     pub board: HealthBoard,
     /// Directories put in front of `PATH` for the CLIs (where `claude` & co. are found).
     pub cli_path: Vec<Utf8PathBuf>,
+    /// The agent's Bus (recovery notices at start).
+    pub bus: Option<BusHandle>,
 }
 
 /// The Orchestrator actor.
@@ -86,6 +92,7 @@ pub struct OrchestratorState {
     sessions: HashMap<SessionKey, ActorRef<SessionMsg>>,
     store: Sessions,
     dotenv: DotEnv,
+    inflight: InflightTurns,
 }
 
 impl std::fmt::Debug for OrchestratorState {
@@ -109,10 +116,20 @@ impl Actor for Orchestrator {
             Loaded::Missing | Loaded::Quarantined { .. } => Sessions::default(),
         };
         let dotenv = DotEnv::new(&args.paths);
-        Ok(OrchestratorState { args, sessions: HashMap::new(), store, dotenv })
+        let inflight = match InflightTurns::load(&args.paths) {
+            Loaded::Found(inflight) => inflight,
+            Loaded::Missing | Loaded::Quarantined { .. } => InflightTurns::default(),
+        };
+        let state = OrchestratorState { args, sessions: HashMap::new(), store, dotenv, inflight };
+        state.report_interrupted_turns();
+        Ok(state)
     }
 
-    async fn post_stop(&self, _myself: ActorRef<OrchestratorMsg>, state: &mut OrchestratorState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<OrchestratorMsg>,
+        state: &mut OrchestratorState,
+    ) -> Result<(), ActorProcessingErr> {
         for (_, session) in state.sessions.drain() {
             let _ = session.stop_and_wait(None, Some(std::time::Duration::from_secs(3))).await;
         }
@@ -128,7 +145,9 @@ impl Actor for Orchestrator {
         match msg {
             OrchestratorMsg::Message { key, text, reply } => state.message(&myself, key, &text, reply).await,
             OrchestratorMsg::Plan { key, prompt, reply } => {
-                let _ = reply.send(state.plan(&key, prompt));
+                let plan = state.plan(&key, prompt.clone());
+                state.turn_started(&key, &plan, &prompt);
+                let _ = reply.send(plan);
             }
             OrchestratorMsg::TurnFinished(finished) => state.turn_finished(*finished),
         }
@@ -415,8 +434,79 @@ impl OrchestratorState {
         env
     }
 
+    /// At start: every turn a crash cut off gets one "Interrupted Task" notice through the
+    /// Bus; then the record is cleared.
+    fn report_interrupted_turns(&self) {
+        let path = self.args.paths.inflight_turns();
+        if !path.exists() {
+            return;
+        }
+        let notices = recovery::plan(&self.inflight, chrono::Utc::now(), self.args.config.timeouts.normal);
+        for notice in notices {
+            tracing::info!(actor = "orchestrator", chat = %notice.chat_id, "Reporting a turn cut off by the last stop.");
+            match &self.args.bus {
+                Some(bus) => bus.submit_detached(Envelope {
+                    origin: Origin::Recovery,
+                    chat_id: notice.chat_id,
+                    topic_id: notice.topic_id,
+                    transport: notice.transport,
+                    result_text: notice.text,
+                    status: "interrupted".to_owned(),
+                    ..Envelope::default()
+                }),
+                None => tracing::warn!(actor = "orchestrator", "No bus to report the interrupted turn."),
+            }
+        }
+        if let Err(e) = std::fs::remove_file(&path) {
+            tracing::warn!(actor = "orchestrator", path = %path, error = %e, "Could not clear inflight_turns.json.");
+        }
+    }
+
+    /// Records the turn in `inflight_turns.json` (read back after a crash).
+    fn turn_started(&mut self, key: &SessionKey, plan: &TurnPlan, prompt: &str) {
+        let resume = self.store.get(key).and_then(|r| r.bucket(plan.kind.name())).map(|b| b.session_id.clone());
+        let mut extra = serde_json::Map::new();
+        extra.insert("transport".to_owned(), key.transport.clone().into());
+        if let Some(topic) = key.topic_id {
+            extra.insert("topic_id".to_owned(), topic.into());
+        }
+        self.inflight.turns.insert(
+            key.chat_id.to_string(),
+            InflightTurn {
+                chat_id: key.chat_id,
+                provider: plan.kind.name().to_owned(),
+                model: plan.model.clone(),
+                session_id: resume.unwrap_or_default(),
+                prompt_preview: prompt.chars().take(100).collect(),
+                started_at: timestamp_now(),
+                is_recovery: false,
+                path: "normal".to_owned(),
+                extra,
+            },
+        );
+        self.save_inflight();
+    }
+
+    fn save_inflight(&self) {
+        let path = self.args.paths.inflight_turns();
+        let result = if self.inflight.turns.is_empty() {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
+                _ => Ok(()),
+            }
+        } else {
+            self.inflight.save(&self.args.paths).map_err(|e| e.to_string())
+        };
+        if let Err(e) = result {
+            tracing::warn!(actor = "orchestrator", error = %e, "Could not update inflight_turns.json.");
+        }
+    }
+
     /// Persists what the turn learned, then hands its last output to the chat.
     fn turn_finished(&mut self, finished: TurnFinished) {
+        if self.inflight.turns.remove(&finished.key.chat_id.to_string()).is_some() {
+            self.save_inflight();
+        }
         if let (Some(kind), Some(session_id)) =
             (finished.kind, finished.result.session_id.clone().filter(|s| !s.is_empty()))
         {

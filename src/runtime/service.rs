@@ -15,13 +15,13 @@ use camino::Utf8PathBuf;
 use ractor::{Actor, ActorRef};
 use tokio::sync::mpsc;
 
+use crate::core::config::Config;
 use crate::core::supervision::SHUTDOWN_REASON;
 use crate::runtime::agent::AgentArgs;
-use crate::core::config::Config;
 use crate::runtime::bus::BusHandle;
-use crate::runtime::orchestrator::OrchestratorHandle;
 use crate::runtime::health_board::HealthBoard;
 use crate::runtime::internal_api::InternalApiArgs;
+use crate::runtime::orchestrator::OrchestratorHandle;
 use crate::runtime::root::{Root, RootArgs, RootMsg};
 use crate::runtime::supervision::ChildSpec;
 use crate::store::paths::DuctorPaths;
