@@ -49,8 +49,14 @@ async fn bus_throughput(total: usize, submitters: usize, batch_fsync: bool) -> a
     let journal = camino::Utf8PathBuf::from_path_buf(dir.path().join("outbox.jsonl"))
         .map_err(|p| anyhow::anyhow!("not UTF-8: {}", p.display()))?;
     let handle = BusHandle::new();
-    let args =
-        BusArgs { agent: "bench".into(), journal, served: vec!["tg".into()], registry: handle.registry(), batch_fsync };
+    let args = BusArgs {
+        agent: "bench".into(),
+        journal,
+        served: vec!["tg".into()],
+        registry: handle.registry(),
+        batch_fsync,
+        gate: None,
+    };
     let (bus, _) = Actor::spawn(None, Bus, args).await?;
     handle.slot().set(bus.clone());
     let (adapter, _) = Actor::spawn(None, NullAdapter, handle.clone()).await?;

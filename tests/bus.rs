@@ -23,6 +23,7 @@ async fn start_bus(
         served: served.iter().map(|s| (*s).to_owned()).collect(),
         registry: handle.registry(),
         batch_fsync: true,
+        gate: None,
     };
     let (bus, _) = Actor::spawn(None, Bus, args).await.unwrap();
     handle.slot().set(bus.clone());

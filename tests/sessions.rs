@@ -344,6 +344,7 @@ async fn a_turn_cut_by_a_crash_is_reported_once_at_the_next_start() {
         served: vec!["tg".into()],
         registry: bus.registry(),
         batch_fsync: true,
+        gate: None,
     };
     let (bus_actor, _) = Actor::spawn(None, Bus, args).await.unwrap();
     bus.slot().set(bus_actor);
@@ -379,6 +380,7 @@ async fn the_python_homes_cut_turn_is_reported_to_chat_1002() {
         served: vec!["tg".into()],
         registry: bus.registry(),
         batch_fsync: true,
+        gate: None,
     };
     let (bus_actor, _) = Actor::spawn(None, Bus, args).await.unwrap();
     bus.slot().set(bus_actor);
@@ -389,4 +391,116 @@ async fn the_python_homes_cut_turn_is_reported_to_chat_1002() {
     assert_eq!((notice.chat_id, notice.transport.as_str()), (ductor::core::session_key::ChatId(1002), "tg"));
     assert!(notice.result_text.contains("a long question that will be cut"));
     assert!(!c.paths.inflight_turns().exists());
+}
+
+/// A Bus whose session gate is the test's Orchestrator, with a recording `tg` adapter.
+async fn gated_bus(
+    c: &Chat,
+) -> (ductor::runtime::bus::BusHandle, support::adapters::Recorder, UnboundedReceiver<ductor::core::envelope::Envelope>)
+{
+    use ductor::runtime::bus::{Bus, BusArgs, BusHandle};
+    let bus = BusHandle::new();
+    let orchestrator = c.handle.clone();
+    let args = BusArgs {
+        agent: "main".into(),
+        journal: c.paths.outbox(),
+        served: vec!["tg".into()],
+        registry: bus.registry(),
+        batch_fsync: true,
+        gate: Some(Arc::new(move |envelope| {
+            let orchestrator = orchestrator.clone();
+            Box::pin(async move { orchestrator.through_session(envelope).await })
+        })),
+    };
+    let (bus_actor, _) = Actor::spawn(None, Bus, args).await.unwrap();
+    bus.slot().set(bus_actor);
+    let (recorder, delivered) = support::adapters::spawn_recorder("tg", &bus).await;
+    (bus, recorder, delivered)
+}
+
+fn task_result(chat: i64, prompt: &str) -> ductor::core::envelope::Envelope {
+    use ductor::core::envelope::{Envelope, LockMode, Origin};
+    Envelope {
+        origin: Origin::TaskResult,
+        chat_id: ductor::core::session_key::ChatId::from(chat),
+        transport: "tg".into(),
+        prompt: prompt.into(),
+        lock_mode: LockMode::Required,
+        needs_injection: true,
+        ..Envelope::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_injected_task_result_waits_for_the_running_turn_then_its_answer_is_delivered() {
+    let c = chat(&[("FAKE_CLI_HOLD_MS", "700")]).await;
+    let (bus, tg, mut delivered) = gated_bus(&c).await;
+    let user_turn = c.handle.message(key(5), "Say hello");
+    for _ in 0..200 {
+        if !c.records("start").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let id = bus.submit(task_result(5, "Summarise the task result for the user")).await.unwrap();
+    let envelope = tokio::time::timeout(Duration::from_secs(15), delivered.recv()).await.unwrap().unwrap();
+    assert!(finished_text(&last(user_turn).await).is_some());
+    assert_eq!(envelope.envelope_id, id);
+    assert!(!envelope.is_error);
+    assert!(envelope.result_text.starts_with("FAKE[resume]"), "the answer is the text: {}", envelope.result_text);
+    assert!(!envelope.needs_injection, "delivered once injected");
+    let starts = c.records("start");
+    let exits = c.records("exit");
+    assert_eq!(starts.len(), 2);
+    assert!(
+        starts[1]["t"].as_u64() >= exits[0]["t"].as_u64(),
+        "the injection ran after the user's turn, not beside it"
+    );
+    let argv: Vec<String> =
+        starts[1]["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect();
+    assert!(
+        argv.windows(2).any(|w| w[0] == "--resume" && w[1] == "a8c43301-b916-468d-9254-a466e9799860"),
+        "in the active session: {argv:?}"
+    );
+    assert_eq!(tg.delivered().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_injection_delivers_the_error_instead_of_crashing() {
+    let c = chat(&[("FAKE_CLI_FIXTURE", "error500")]).await;
+    let (bus, _tg, mut delivered) = gated_bus(&c).await;
+    bus.submit(task_result(6, "Summarise")).await.unwrap();
+    let envelope = tokio::time::timeout(Duration::from_secs(15), delivered.recv()).await.unwrap().unwrap();
+    assert!(envelope.is_error);
+    assert!(envelope.result_text.contains("API Error: 500"), "{}", envelope.result_text);
+    assert_eq!(last(c.handle.message(key(6), "/status")).await.len(), 1, "the orchestrator still answers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_only_envelope_waits_for_the_turn_without_running_a_cli() {
+    use ductor::core::envelope::{Envelope, LockMode, Origin};
+    let c = chat(&[("FAKE_CLI_HOLD_MS", "600")]).await;
+    let (bus, _tg, mut delivered) = gated_bus(&c).await;
+    let turn = c.handle.message(key(8), "Say hello");
+    for _ in 0..200 {
+        if !c.records("start").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let env = Envelope {
+        origin: Origin::Interagent,
+        chat_id: ductor::core::session_key::ChatId(8),
+        result_text: "answer from another agent".into(),
+        lock_mode: LockMode::Required,
+        ..Envelope::default()
+    };
+    bus.submit(env).await.unwrap();
+    let envelope = tokio::time::timeout(Duration::from_secs(10), delivered.recv()).await.unwrap().unwrap();
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let exit_ms = c.records("exit").first().map(|e| e["t"].as_u64().unwrap());
+    assert!(exit_ms.is_some_and(|t| t <= now_ms), "delivered after the running turn ended");
+    assert_eq!(envelope.result_text, "answer from another agent");
+    assert_eq!(c.records("start").len(), 1, "no CLI for a lock-only envelope");
+    last(turn).await;
 }

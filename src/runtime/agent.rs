@@ -97,6 +97,13 @@ impl Actor for Agent {
             served: args.served.clone(),
             registry: args.bus.registry(),
             batch_fsync: args.batch_fsync,
+            gate: Some({
+                let orchestrator = args.orchestrator.clone();
+                Arc::new(move |envelope| {
+                    let orchestrator = orchestrator.clone();
+                    Box::pin(async move { orchestrator.through_session(envelope).await })
+                })
+            }),
         };
         children.add(ChildSpec::actor("bus", ActorKind::Bus, Some(args.bus.slot()), move || (Bus, bus_args.clone())));
         let orchestrator_args = OrchestratorArgs {

@@ -9,11 +9,14 @@
 //! Delivery is at-least-once across crashes: an adapter that delivered but whose confirmation
 //! did not reach the journal before a crash sees the envelope again (same `envelope_id`).
 //!
-//! Session seam: envelopes with `lock_mode = required` or `needs_injection` must queue behind
-//! the chat's turns and/or run their prompt in the chat's session. The session layer plugs in at
-//! `BusState::dispatch`; until it exists such envelopes are delivered as they are, with a log line.
+//! Session gate: an envelope with `lock_mode = required` or `needs_injection` first goes
+//! through its chat's Session (queued behind the chat's turns; with injection its prompt runs in
+//! the chat's active session and the answer becomes its text), then to the adapters. The
+//! gated envelope replaces the original in the journal, so a restart does not run it twice.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,6 +99,11 @@ pub enum BusMsg {
         /// The adapter.
         transport: String,
     },
+    /// An envelope came back from its chat's session, ready to deliver.
+    Gated {
+        /// The envelope (same id; lock and injection done).
+        envelope: Box<Envelope>,
+    },
     /// Report counters.
     Stats {
         /// Where they go.
@@ -104,7 +112,7 @@ pub enum BusMsg {
 }
 
 /// Construction arguments of the Bus.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BusArgs {
     /// The agent this Bus belongs to (for logs).
     pub agent: String,
@@ -116,7 +124,18 @@ pub struct BusArgs {
     pub registry: AdapterRegistry,
     /// Batch the fsyncs of concurrent submissions (true in production).
     pub batch_fsync: bool,
+    /// Where envelopes that need the chat's session go first (none: delivered as they are).
+    pub gate: Option<SessionGate>,
 }
+
+impl std::fmt::Debug for BusArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BusArgs").field("agent", &self.agent).field("served", &self.served).finish()
+    }
+}
+
+/// Runs an envelope through its chat's session and gives it back ready to deliver.
+pub type SessionGate = Arc<dyn Fn(Envelope) -> Pin<Box<dyn Future<Output = Envelope> + Send>> + Send + Sync>;
 
 /// The Bus actor.
 #[derive(Debug, Default)]
@@ -132,6 +151,7 @@ pub struct BusState {
     flush_scheduled: bool,
     in_flight: HashSet<(EnvelopeId, String)>,
     attempts: HashMap<(EnvelopeId, String), u32>,
+    gating: HashSet<EnvelopeId>,
     stats: BusStats,
 }
 
@@ -152,6 +172,7 @@ impl Actor for Bus {
             flush_scheduled: false,
             in_flight: HashSet::new(),
             attempts: HashMap::new(),
+            gating: HashSet::new(),
             stats: BusStats::default(),
         };
         state.reroute_stale()?;
@@ -193,6 +214,18 @@ impl Actor for Bus {
             BusMsg::Retry { id, transport } => {
                 state.in_flight.remove(&(id.clone(), transport));
                 state.dispatch(&myself, &id);
+            }
+            BusMsg::Gated { envelope } => {
+                let id = envelope.envelope_id.clone();
+                state.gating.remove(&id);
+                if let Some(remaining) = state.outbox.get(&id).map(|p| p.remaining.clone()) {
+                    let record = JournalRecord::Put { envelope: envelope.clone(), targets: remaining.clone() };
+                    if let Err(e) = state.journal.append(&record).and_then(|()| state.journal.flush()) {
+                        tracing::warn!(actor = "bus", envelope_id = %id, error = %e, "Could not record the gated envelope.");
+                    }
+                    state.outbox.put(*envelope, remaining);
+                    state.dispatch(&myself, &id);
+                }
             }
             BusMsg::Stats { reply } => {
                 let stats = BusStats { pending: state.outbox.len(), fsyncs: state.journal.fsyncs(), ..state.stats };
@@ -304,15 +337,23 @@ impl BusState {
     }
 
     /// Hands a pending envelope to each target adapter that is registered and not already busy
-    /// with it. Envelopes for the session layer (lock/injection) are delivered as they are until
-    /// that layer exists.
+    /// with it; one that needs its chat's session goes through the session gate first.
     fn dispatch(&mut self, myself: &ActorRef<BusMsg>, id: &EnvelopeId) {
         let Some(pending) = self.outbox.get(id) else {
             return;
         };
-        if pending.envelope.needs_session() {
-            tracing::debug!(actor = "bus", envelope_id = %id,
-                "Envelope asks for the chat session (lock/injection); no session layer yet, delivering as is.");
+        if pending.envelope.needs_session()
+            && let Some(gate) = self.args.gate.clone()
+        {
+            if self.gating.insert(id.clone()) {
+                let envelope = pending.envelope.clone();
+                let bus = myself.clone();
+                tokio::spawn(async move {
+                    let gated = gate(envelope).await;
+                    let _ = bus.cast(BusMsg::Gated { envelope: Box::new(gated) });
+                });
+            }
+            return;
         }
         let envelope = Arc::new(pending.envelope.clone());
         let targets = pending.remaining.clone();

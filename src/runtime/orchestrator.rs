@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use crate::core::command::{ChatCommand, classify};
 use crate::core::config::Config;
 use crate::core::config::dotenv::env_for_child;
-use crate::core::envelope::{Envelope, Origin};
+use crate::core::envelope::{Envelope, LockMode, Origin};
 use crate::core::recovery;
 use crate::core::session_key::SessionKey;
 use crate::core::state::inflight_turns::{InflightTurn, InflightTurns};
@@ -61,6 +61,14 @@ pub enum OrchestratorMsg {
     },
     /// A Session's turn ended (internal).
     TurnFinished(Box<TurnFinished>),
+    /// An envelope that must go through its chat's session (lock and/or injection); the
+    /// envelope comes back on `done`, ready to deliver.
+    Envelope {
+        /// The envelope.
+        envelope: Box<Envelope>,
+        /// Where it goes back.
+        done: tokio::sync::oneshot::Sender<Envelope>,
+    },
 }
 
 /// Construction arguments.
@@ -150,6 +158,7 @@ impl Actor for Orchestrator {
                 let _ = reply.send(plan);
             }
             OrchestratorMsg::TurnFinished(finished) => state.turn_finished(*finished),
+            OrchestratorMsg::Envelope { envelope, done } => state.envelope(&myself, *envelope, done).await,
         }
         Ok(())
     }
@@ -434,6 +443,61 @@ impl OrchestratorState {
         env
     }
 
+    /// Queues an envelope behind the chat's turns; with `needs_injection` its prompt runs as a
+    /// turn in the chat's active session and the answer becomes its text.
+    async fn envelope(
+        &mut self,
+        myself: &ActorRef<OrchestratorMsg>,
+        mut envelope: Envelope,
+        done: tokio::sync::oneshot::Sender<Envelope>,
+    ) {
+        let transport = if envelope.transport.is_empty() { "tg".to_owned() } else { envelope.transport.clone() };
+        let key = SessionKey { transport, chat_id: envelope.chat_id, topic_id: envelope.topic_id };
+        let Some(session) = self.session(myself, &key).await else {
+            envelope.needs_injection = false;
+            envelope.lock_mode = LockMode::None;
+            let _ = done.send(envelope);
+            return;
+        };
+        if envelope.needs_injection && !envelope.prompt.is_empty() {
+            let (reply, mut outputs) = tokio::sync::mpsc::unbounded_channel();
+            let request = TurnRequest { prompt: envelope.prompt.clone(), reply };
+            let _ = session.cast(SessionMsg::Turn(Box::new(request)));
+            tokio::spawn(async move {
+                let mut answer = None;
+                while let Some(output) = outputs.recv().await {
+                    if let SessionOutput::Finished { text, result } = output {
+                        answer = Some((text, result.is_error));
+                    }
+                }
+                match answer {
+                    Some((text, is_error)) => {
+                        envelope.result_text = text;
+                        envelope.is_error |= is_error;
+                    }
+                    None => {
+                        envelope.is_error = true;
+                        if envelope.result_text.is_empty() {
+                            envelope.result_text = format!("Error processing {} result", envelope.origin);
+                        }
+                    }
+                }
+                envelope.needs_injection = false;
+                envelope.lock_mode = LockMode::None;
+                let _ = done.send(envelope);
+            });
+        } else {
+            let (barrier, reached) = tokio::sync::oneshot::channel();
+            let _ = session.cast(SessionMsg::Barrier { done: barrier });
+            tokio::spawn(async move {
+                let _ = reached.await;
+                envelope.needs_injection = false;
+                envelope.lock_mode = LockMode::None;
+                let _ = done.send(envelope);
+            });
+        }
+    }
+
     /// At start: every turn a crash cut off gets one "Interrupted Task" notice through the
     /// Bus; then the record is cleared.
     fn report_interrupted_turns(&self) {
@@ -558,6 +622,23 @@ impl OrchestratorHandle {
     /// The slot the supervisor points at each new Orchestrator.
     pub fn slot(&self) -> ActorSlot<OrchestratorMsg> {
         self.slot.clone()
+    }
+
+    /// Runs an envelope through its chat's session (queue and/or injection); returns it ready
+    /// to deliver. Without a running Orchestrator it comes back as it was.
+    pub async fn through_session(&self, mut envelope: Envelope) -> Envelope {
+        let Some(orchestrator) = self.slot.get() else {
+            tracing::warn!(actor = "orchestrator", envelope_id = %envelope.envelope_id, "No orchestrator; delivering the envelope as it is.");
+            envelope.needs_injection = false;
+            envelope.lock_mode = LockMode::None;
+            return envelope;
+        };
+        let (done, back) = tokio::sync::oneshot::channel();
+        let original = envelope.clone();
+        if orchestrator.cast(OrchestratorMsg::Envelope { envelope: Box::new(envelope), done }).is_err() {
+            return Envelope { needs_injection: false, lock_mode: LockMode::None, ..original };
+        }
+        back.await.unwrap_or(Envelope { needs_injection: false, lock_mode: LockMode::None, ..original })
     }
 
     /// Sends a chat message; returns the stream of its outputs (closed when nothing more comes).

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::core::health::ActorKind;
 use crate::core::session_key::SessionKey;
@@ -111,6 +111,12 @@ pub struct StopReport {
 pub enum SessionMsg {
     /// Queue a turn (FIFO).
     Turn(Box<TurnRequest>),
+    /// Queue a place in line: `done` fires when everything before it has finished (an
+    /// envelope with `lock_mode = required` waits for the chat's turns this way).
+    Barrier {
+        /// Fired when it is this entry's turn.
+        done: oneshot::Sender<()>,
+    },
     /// `/interrupt`: SIGINT to the running CLI; the queue is kept. Answers how many.
     Interrupt {
         /// Running turns signalled.
@@ -160,6 +166,26 @@ struct Running {
     aborted: bool,
 }
 
+/// An entry of the chat's queue.
+enum Queued {
+    Turn(TurnRequest),
+    Barrier(oneshot::Sender<()>),
+}
+
+impl Queued {
+    /// `/stop` removes it: a turn is discarded, a barrier released.
+    fn discard(self) {
+        match self {
+            Self::Turn(request) => {
+                let _ = request.reply.send(SessionOutput::Discarded);
+            }
+            Self::Barrier(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
 /// The Session actor.
 #[derive(Debug, Default)]
 pub struct Session;
@@ -167,7 +193,7 @@ pub struct Session;
 /// Its state.
 pub struct SessionState {
     args: SessionArgs,
-    queue: VecDeque<TurnRequest>,
+    queue: VecDeque<Queued>,
     running: Option<Running>,
 }
 
@@ -201,7 +227,7 @@ impl Actor for Session {
             let _ = running.control.send(Control::Stop);
         }
         for queued in state.queue.drain(..) {
-            let _ = queued.reply.send(SessionOutput::Discarded);
+            queued.discard();
         }
         state.args.board.remove(&state.args.board_path);
         Ok(())
@@ -215,11 +241,18 @@ impl Actor for Session {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             SessionMsg::Turn(request) => {
-                if state.running.is_some() {
+                if state.running.is_some() || !state.queue.is_empty() {
                     let _ = request.reply.send(SessionOutput::Queued { ahead: state.queue.len() + 1 });
-                    state.queue.push_back(*request);
+                    state.queue.push_back(Queued::Turn(*request));
                 } else {
                     state.start(&myself, *request);
+                }
+            }
+            SessionMsg::Barrier { done } => {
+                if state.running.is_some() || !state.queue.is_empty() {
+                    state.queue.push_back(Queued::Barrier(done));
+                } else {
+                    let _ = done.send(());
                 }
             }
             SessionMsg::Interrupt { reply } => {
@@ -242,9 +275,9 @@ impl Actor for Session {
                     }
                     None => 0,
                 };
-                let discarded = state.queue.len();
+                let discarded = state.queue.iter().filter(|q| matches!(q, Queued::Turn(_))).count();
                 for queued in state.queue.drain(..) {
-                    let _ = queued.reply.send(SessionOutput::Discarded);
+                    queued.discard();
                 }
                 let _ = reply.send(StopReport { stopped, discarded });
             }
@@ -253,9 +286,7 @@ impl Actor for Session {
             }
             SessionMsg::TurnEnded { ended } => {
                 state.finish(ended);
-                if let Some(next) = state.queue.pop_front() {
-                    state.start(&myself, next);
-                }
+                state.start_next(&myself);
             }
         }
         Ok(())
@@ -263,6 +294,21 @@ impl Actor for Session {
 }
 
 impl SessionState {
+    /// Starts the next queued turn, releasing the barriers before it.
+    fn start_next(&mut self, myself: &ActorRef<SessionMsg>) {
+        while let Some(next) = self.queue.pop_front() {
+            match next {
+                Queued::Turn(request) => {
+                    self.start(myself, request);
+                    return;
+                }
+                Queued::Barrier(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
+
     fn start(&mut self, myself: &ActorRef<SessionMsg>, request: TurnRequest) {
         let (control, control_rx) = watch::channel(Control::Run);
         let _ = request.reply.send(SessionOutput::Started);
