@@ -104,6 +104,10 @@ fn append_record(path: &str, line: &serde_json::Value) {
     }
 }
 
+fn now_us() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros())
+}
+
 fn now_ms() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
 }
@@ -154,7 +158,7 @@ fn run() -> i32 {
             .map(|(k, v)| (k, serde_json::Value::String(v)))
             .collect();
         let line = serde_json::json!({
-            "event": "start", "t": now_ms(),
+            "event": "start", "t": now_ms(), "t_us": now_us(),
             "cli": cli, "argv": argv, "stdin": stdin_text, "pid": std::process::id(), "grandchild": grandchild,
             "cwd": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(), "env": env,
         });
@@ -183,6 +187,9 @@ fn run() -> i32 {
         }
     }
     eprint!("{stderr}");
+    if let Ok(record) = std::env::var("FAKE_CLI_RECORD") {
+        append_record(&record, &serde_json::json!({"event": "last_line", "t_us": now_us(), "pid": std::process::id()}));
+    }
     std::thread::sleep(Duration::from_millis(env_ms("FAKE_CLI_HOLD_MS")));
     if let Ok(record) = std::env::var("FAKE_CLI_RECORD") {
         append_record(&record, &serde_json::json!({"event": "exit", "t": now_ms(), "pid": std::process::id()}));
