@@ -34,6 +34,11 @@ struct Chat {
 
 /// An orchestrator on a temp home whose `.env` configures the fake CLI.
 async fn chat(fake_env: &[(&str, &str)]) -> Chat {
+    chat_with(fake_env, Config { model: "opus".into(), ..Config::default() }, None).await
+}
+
+/// The same with a config and a `sessions.json` written before the orchestrator starts.
+async fn chat_with(fake_env: &[(&str, &str)], config: Config, sessions: Option<Value>) -> Chat {
     let (dir, home) = support::temp_home();
     let root = home.parent().unwrap().to_owned();
     let bin = support::fake_cli::install(&root);
@@ -46,8 +51,11 @@ async fn chat(fake_env: &[(&str, &str)]) -> Chat {
     }
     std::fs::write(home.join(".env"), dotenv).unwrap();
     std::fs::write(paths.main_memory(), "# MAINMEMORY\nThe user likes short answers.").unwrap();
+    if let Some(sessions) = sessions {
+        std::fs::write(paths.sessions(), serde_json::to_string_pretty(&sessions).unwrap()).unwrap();
+    }
     let board = HealthBoard::new();
-    let handle = spawn_orchestrator(&paths, &bin, &board, None).await.1;
+    let handle = spawn_orchestrator_with(&paths, &bin, &board, None, config).await.1;
     Chat { _dir: dir, paths, record, handle, board }
 }
 
@@ -58,12 +66,22 @@ async fn spawn_orchestrator(
     board: &HealthBoard,
     bus: Option<ductor::runtime::bus::BusHandle>,
 ) -> (ractor::ActorRef<ductor::runtime::orchestrator::OrchestratorMsg>, OrchestratorHandle) {
+    spawn_orchestrator_with(paths, bin, board, bus, Config { model: "opus".into(), ..Config::default() }).await
+}
+
+async fn spawn_orchestrator_with(
+    paths: &DuctorPaths,
+    bin: &Utf8PathBuf,
+    board: &HealthBoard,
+    bus: Option<ductor::runtime::bus::BusHandle>,
+    config: Config,
+) -> (ractor::ActorRef<ductor::runtime::orchestrator::OrchestratorMsg>, OrchestratorHandle) {
     board.register("root/main/orchestrator", "orchestrator", ActorKind::Observer);
     let handle = OrchestratorHandle::new();
     let args = OrchestratorArgs {
         agent: "main".into(),
         paths: paths.clone(),
-        config: Arc::new(Config { model: "opus".into(), ..Config::default() }),
+        config: Arc::new(config),
         board_path: "root/main/orchestrator".into(),
         board: board.clone(),
         cli_path: vec![bin.clone()],
@@ -503,4 +521,73 @@ async fn a_lock_only_envelope_waits_for_the_turn_without_running_a_cli() {
     assert_eq!(envelope.result_text, "answer from another agent");
     assert_eq!(c.records("start").len(), 1, "no CLI for a lock-only envelope");
     last(turn).await;
+}
+
+fn stored(chat: i64, provider: &str, model: &str, last_active: &str, buckets: Value) -> Value {
+    serde_json::json!({
+        format!("tg:{chat}"): {
+            "transport": "tg", "chat_id": chat, "topic_id": null, "topic_name": null,
+            "provider": provider, "model": model,
+            "created_at": last_active, "last_active": last_active,
+            "provider_sessions": buckets,
+        }
+    })
+}
+
+fn two_buckets() -> Value {
+    serde_json::json!({
+        "claude": {"session_id": "claude-old", "message_count": 3, "total_cost_usd": 0.5, "total_tokens": 10},
+        "codex": {"session_id": "codex-old", "message_count": 2, "total_cost_usd": 0.0, "total_tokens": 7},
+    })
+}
+
+fn saved(c: &Chat, chat: i64) -> Value {
+    let all: Value = serde_json::from_str(&std::fs::read_to_string(c.paths.sessions()).unwrap()).unwrap();
+    all[format!("tg:{chat}")].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_drops_the_default_providers_bucket_and_retargets_reset_drops_the_current_one() {
+    let now = ductor::core::state::timestamp_now();
+    let config = Config { model: "opus".into(), ..Config::default() };
+    let c = chat_with(&[], config.clone(), Some(stored(11, "codex", "gpt-5.5", &now, two_buckets()))).await;
+    assert!(notice(&last(c.handle.message(key(11), "/new")).await).contains("Claude Code"));
+    let record = saved(&c, 11);
+    assert!(record["provider_sessions"].get("claude").is_none(), "{record}");
+    assert_eq!(record["provider_sessions"]["codex"], two_buckets()["codex"], "the codex session is kept as it was");
+    assert_eq!((record["provider"].as_str(), record["model"].as_str()), (Some("claude"), Some("opus")));
+
+    let c = chat_with(&[], config, Some(stored(12, "codex", "gpt-5.5", &now, two_buckets()))).await;
+    assert!(notice(&last(c.handle.message(key(12), "/reset")).await).contains("Codex"));
+    let record = saved(&c, 12);
+    assert!(record["provider_sessions"].get("codex").is_none());
+    assert_eq!(record["provider_sessions"]["claude"], two_buckets()["claude"]);
+    assert_eq!(record["provider"], "codex", "/reset keeps the provider");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_is_not_resumed() {
+    let old = (chrono::Utc::now() - chrono::Duration::hours(25)).format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string();
+    let c = chat_with(
+        &[],
+        Config { model: "opus".into(), ..Config::default() },
+        Some(stored(13, "claude", "opus", &old, two_buckets())),
+    )
+    .await;
+    assert!(finished_text(&last(c.handle.message(key(13), "Say hello")).await).is_some());
+    let argv = c.records("start")[0]["argv"].clone();
+    assert!(!argv.as_array().unwrap().iter().any(|a| a == "--resume"), "25 h idle: a new session");
+    let record = saved(&c, 13);
+    assert!(record["provider_sessions"].get("codex").is_none(), "a stale record is replaced whole");
+    assert_eq!(record["provider_sessions"]["claude"]["message_count"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_used_up_session_starts_over() {
+    let now = ductor::core::state::timestamp_now();
+    let config = Config { model: "opus".into(), max_session_messages: Some(3), ..Config::default() };
+    let c = chat_with(&[], config, Some(stored(14, "claude", "opus", &now, two_buckets()))).await;
+    last(c.handle.message(key(14), "Say hello")).await;
+    let argv = c.records("start")[0]["argv"].clone();
+    assert!(!argv.as_array().unwrap().iter().any(|a| a == "--resume"), "3 of 3 messages used: a new session");
 }

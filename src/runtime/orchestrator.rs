@@ -21,7 +21,7 @@ use crate::core::envelope::{Envelope, LockMode, Origin};
 use crate::core::recovery;
 use crate::core::session_key::SessionKey;
 use crate::core::state::inflight_turns::{InflightTurn, InflightTurns};
-use crate::core::state::sessions::{ProviderBucket, SessionRecord, Sessions};
+use crate::core::state::sessions::{FreshnessRules, ProviderBucket, SessionRecord, Sessions};
 use crate::core::state::timestamp_now;
 use crate::core::text::render;
 use crate::provider::runner::RunSettings;
@@ -219,14 +219,15 @@ impl OrchestratorState {
                 });
             }
             ChatCommand::New => {
-                let default = provider_for(&self.args.config.model, &[]);
-                self.reset_bucket(&key, default);
+                let model = self.args.config.model.clone();
+                let default = provider_for(&model, &[]);
+                self.reset_provider_session(&key, default, &model);
                 notice(render("new.done", &[("provider", default.display_name())]));
             }
             ChatCommand::Reset => {
                 self.stop(&key).await;
-                let (current, _) = self.target(&key);
-                self.reset_bucket(&key, current);
+                let (current, model) = self.target(&key);
+                self.reset_provider_session(&key, current, &model);
                 notice(render("reset.done", &[("provider", current.display_name())]));
             }
             ChatCommand::Model(None) => {
@@ -314,13 +315,43 @@ impl OrchestratorState {
         &mut self.store.records[index]
     }
 
-    fn reset_bucket(&mut self, key: &SessionKey, kind: ProviderKind) {
-        if self.store.get(key).is_none() {
-            return;
-        }
+    /// Drops one provider's bucket (other providers' sessions stay) and targets that
+    /// provider and model; a chat without a record gets an empty one.
+    fn reset_provider_session(&mut self, key: &SessionKey, kind: ProviderKind, model: &str) {
+        let now = timestamp_now();
         let record = self.record_mut(key);
         record.provider_sessions.retain(|(p, _)| p != kind.name());
+        record.provider = kind.name().to_owned();
+        record.model = model.to_owned();
+        record.last_active = now;
         self.save();
+    }
+
+    /// The freshness rules of the config (daily reset in the host's current UTC offset).
+    fn freshness(&self) -> FreshnessRules {
+        let config = &self.args.config;
+        FreshnessRules {
+            max_session_messages: config.max_session_messages,
+            idle_timeout_minutes: config.idle_timeout_minutes,
+            daily_reset: config.daily_reset_enabled.then(|| {
+                let hour = u32::try_from(config.daily_reset_hour.clamp(0, 23)).unwrap_or(4);
+                (hour, *chrono::Local::now().offset())
+            }),
+        }
+    }
+
+    /// A stale session (core spec §2.2) is replaced by a brand-new record without buckets.
+    fn drop_if_stale(&mut self, key: &SessionKey, kind: ProviderKind, model: &str) {
+        let rules = self.freshness();
+        let stale = self.store.get(key).is_some_and(|r| !r.is_fresh(kind.name(), &rules, chrono::Utc::now()));
+        if stale {
+            tracing::info!(actor = %key, "Session expired; starting a new one.");
+            self.store.records.retain(|r| &r.key != key);
+            let record = self.record_mut(key);
+            record.provider = kind.name().to_owned();
+            record.model = model.to_owned();
+            self.save();
+        }
     }
 
     fn save(&self) {
@@ -365,6 +396,7 @@ impl OrchestratorState {
     /// new session, the CLI's environment.
     fn plan(&mut self, key: &SessionKey, prompt: String) -> TurnPlan {
         let (kind, model) = self.target(key);
+        self.drop_if_stale(key, kind, &model);
         let config = Arc::clone(&self.args.config);
         let resume = self
             .store

@@ -42,7 +42,44 @@ pub struct SessionRecord {
     pub provider_sessions: Vec<(String, ProviderBucket)>,
 }
 
+/// When a stored session stops being continued (core spec §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreshnessRules {
+    /// `max_session_messages`: a bucket with this many messages is used up.
+    pub max_session_messages: Option<i64>,
+    /// `idle_timeout_minutes` (0 = never).
+    pub idle_timeout_minutes: i64,
+    /// `daily_reset_hour` in the user's zone, when `daily_reset_enabled`.
+    pub daily_reset: Option<(u32, chrono::FixedOffset)>,
+}
+
 impl SessionRecord {
+    /// Whether the session may be continued with `provider`'s bucket at `now`.
+    pub fn is_fresh(&self, provider: &str, rules: &FreshnessRules, now: chrono::DateTime<chrono::Utc>) -> bool {
+        let Some(last_active) = crate::core::state::parse_timestamp(&self.last_active) else { return false };
+        if let (Some(max), Some(bucket)) = (rules.max_session_messages, self.bucket(provider))
+            && i64::try_from(bucket.message_count).unwrap_or(i64::MAX) >= max
+        {
+            return false;
+        }
+        if rules.idle_timeout_minutes > 0 && now - last_active >= chrono::Duration::minutes(rules.idle_timeout_minutes)
+        {
+            return false;
+        }
+        if let Some((hour, offset)) = rules.daily_reset {
+            let local = now.with_timezone(&offset);
+            let boundary_today = local.date_naive().and_hms_opt(hour.min(23), 0, 0);
+            let boundary = boundary_today.and_then(|b| {
+                let today = b.and_local_timezone(offset).single()?;
+                Some(if local >= today { today } else { today - chrono::Duration::days(1) })
+            });
+            if boundary.is_some_and(|b| last_active < b) {
+                return false;
+            }
+        }
+        true
+    }
+
     /// The bucket of a provider.
     pub fn bucket(&self, provider: &str) -> Option<&ProviderBucket> {
         self.provider_sessions.iter().find(|(p, _)| p == provider).map(|(_, b)| b)
@@ -210,6 +247,49 @@ mod tests {
         let written = sessions.to_value();
         assert!(written.get("tg:123").is_some() && written.get("tg:-100:7").is_some(), "re-keyed");
         assert!(written["tg:123"].get("mood").is_none(), "unknown field dropped");
+    }
+
+    fn record(last_active: &str, messages: u64) -> SessionRecord {
+        SessionRecord {
+            key: SessionKey::new("tg", 1i64, None),
+            topic_name: None,
+            provider: "claude".into(),
+            model: "opus".into(),
+            created_at: last_active.into(),
+            last_active: last_active.into(),
+            provider_sessions: vec![(
+                "claude".into(),
+                ProviderBucket { session_id: "s".into(), message_count: messages, ..ProviderBucket::default() },
+            )],
+        }
+    }
+
+    fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
+        crate::core::state::parse_timestamp(text).unwrap()
+    }
+
+    #[test]
+    fn freshness_rules() {
+        let rules = FreshnessRules { max_session_messages: None, idle_timeout_minutes: 1440, daily_reset: None };
+        let now = at("2026-11-24T12:00:00+00:00");
+        assert!(record("2026-11-24T11:00:00+00:00", 1).is_fresh("claude", &rules, now));
+        assert!(!record("2026-11-23T11:00:00+00:00", 1).is_fresh("claude", &rules, now), "25 h idle");
+        assert!(!record("garbage", 1).is_fresh("claude", &rules, now));
+        let max3 = FreshnessRules { max_session_messages: Some(3), ..rules };
+        assert!(!record("2026-11-24T11:00:00+00:00", 3).is_fresh("claude", &max3, now));
+        assert!(record("2026-11-24T11:00:00+00:00", 3).is_fresh("codex", &max3, now), "other bucket");
+        let berlin = chrono::FixedOffset::east_opt(3600).unwrap();
+        let daily =
+            FreshnessRules { max_session_messages: None, idle_timeout_minutes: 0, daily_reset: Some((4, berlin)) };
+        // 04:00 Berlin = 03:00 UTC.
+        assert!(!record("2026-11-24T02:59:00+00:00", 1).is_fresh("claude", &daily, now), "before today's reset");
+        assert!(record("2026-11-24T03:01:00+00:00", 1).is_fresh("claude", &daily, now));
+        let early = at("2026-11-24T02:00:00+00:00");
+        assert!(
+            record("2026-11-23T03:30:00+00:00", 1).is_fresh("claude", &daily, early),
+            "yesterday's boundary applies before 04:00"
+        );
+        assert!(!record("2026-11-23T02:30:00+00:00", 1).is_fresh("claude", &daily, early));
     }
 
     #[test]
