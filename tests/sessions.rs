@@ -591,3 +591,102 @@ async fn a_used_up_session_starts_over() {
     let argv = c.records("start")[0]["argv"].clone();
     assert!(!argv.as_array().unwrap().iter().any(|a| a == "--resume"), "3 of 3 messages used: a new session");
 }
+
+/// A chat whose Orchestrator delivers through a Bus to a recording `tg` adapter.
+async fn chat_with_bus(
+    fake_env: &[(&str, &str)],
+) -> (Chat, OrchestratorHandle, support::adapters::Recorder, UnboundedReceiver<ductor::core::envelope::Envelope>) {
+    use ductor::runtime::bus::{Bus, BusArgs, BusHandle};
+    let c = chat(fake_env).await;
+    c.handle.slot().get().unwrap().stop_and_wait(None, None).await.unwrap();
+    let bus = BusHandle::new();
+    let args = BusArgs {
+        agent: "main".into(),
+        journal: c.paths.outbox(),
+        served: vec!["tg".into()],
+        registry: bus.registry(),
+        batch_fsync: true,
+        gate: None,
+    };
+    let (bus_actor, _) = Actor::spawn(None, Bus, args).await.unwrap();
+    bus.slot().set(bus_actor);
+    let (recorder, delivered) = support::adapters::spawn_recorder("tg", &bus).await;
+    let bin = c.record.parent().unwrap().join("fake-bin");
+    let (_, handle) = spawn_orchestrator(&c.paths, &bin, &c.board, Some(bus)).await;
+    (c, handle, recorder, delivered)
+}
+
+fn named_file(c: &Chat) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(c.paths.named_sessions()).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_session_runs_in_the_background_and_is_continued_with_its_name() {
+    let (c, handle, _tg, mut delivered) = chat_with_bus(&[("FAKE_CLI_HOLD_MS", "300")]).await;
+    let started = notice(&last(handle.message(key(1001), "/session Say hello")).await);
+    assert!(started.contains("started on Claude Code (opus)"), "{started}");
+    let name = started.split("**").nth(1).unwrap().to_owned();
+    let file = named_file(&c);
+    let entry = &file["sessions"][0];
+    assert_eq!(
+        (entry["name"].as_str(), entry["status"].as_str(), entry["session_id"].as_str()),
+        (Some(name.as_str()), Some("running"), Some(""))
+    );
+    assert_eq!((entry["provider"].as_str(), entry["model"].as_str()), (Some("claude"), Some("opus")));
+
+    let result = tokio::time::timeout(Duration::from_secs(15), delivered.recv()).await.unwrap().unwrap();
+    assert_eq!(result.origin, ductor::core::envelope::Origin::Background);
+    assert_eq!(result.chat_id, ductor::core::session_key::ChatId(1001));
+    assert!(result.result_text.starts_with(&format!("[{name}] Complete")), "{}", result.result_text);
+    assert!(result.result_text.contains("FAKE[text]"));
+    assert_eq!(result.session_name, name);
+    let entry = named_file(&c)["sessions"][0].clone();
+    assert_eq!((entry["status"].as_str(), entry["message_count"].as_u64()), (Some("idle"), Some(1)));
+    assert_eq!(entry["session_id"], "a8c43301-b916-468d-9254-a466e9799860");
+
+    // A foreground follow-up in the chat: resumed, labelled.
+    let follow = last(handle.message(key(1001), &format!("@{name} And what did I ask you before?"))).await;
+    let text = finished_text(&follow).unwrap();
+    assert!(text.starts_with(&format!("**[{name} | Claude Code]**\nFAKE[resume]")), "{text}");
+    let argv = c.records("start")[1]["argv"].clone();
+    let argv: Vec<&str> = argv.as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert!(argv.windows(2).any(|w| w == ["--resume", "a8c43301-b916-468d-9254-a466e9799860"]), "{argv:?}");
+    assert_eq!(named_file(&c)["sessions"][0]["message_count"], 2);
+    let main = Sessions::load(&c.paths);
+    assert!(
+        !matches!(main, Loaded::Found(ref s) if s.get(&key(1001)).is_some()),
+        "the chat's own session is untouched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_runs_at_most_five_background_jobs_and_stop_cancels_them_and_ends_its_sessions() {
+    let (c, handle, _tg, mut delivered) = chat_with_bus(&[("FAKE_CLI_HOLD_MS", "60000")]).await;
+    for i in 0..5 {
+        assert!(notice(&last(handle.message(key(3), &format!("/session job {i}"))).await).contains("started"));
+    }
+    let too_many = notice(&last(handle.message(key(3), "/session job 5")).await);
+    assert!(too_many.contains("5 background jobs"), "{too_many}");
+    last(handle.message(key(3), "/stop")).await;
+    for _ in 0..5 {
+        let cancelled = tokio::time::timeout(Duration::from_secs(10), delivered.recv()).await.unwrap().unwrap();
+        assert!(cancelled.result_text.contains("] Cancelled"), "{}", cancelled.result_text);
+    }
+    assert!(named_file(&c)["sessions"].as_array().unwrap().is_empty(), "/stop ended the chat's named sessions");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_eleventh_named_session_is_refused() {
+    let (c, handle, _tg, mut delivered) = chat_with_bus(&[]).await;
+    for i in 0..10 {
+        let reply = notice(&last(handle.message(key(4), &format!("/session job {i}"))).await);
+        assert!(reply.contains("started"), "{reply}");
+        tokio::time::timeout(Duration::from_secs(10), delivered.recv()).await.unwrap().unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = std::fs::read_to_string(c.paths.named_sessions()).unwrap();
+    let refused = notice(&last(handle.message(key(4), "/session one more")).await);
+    assert!(refused.contains("10 named sessions"), "{refused}");
+    assert_eq!(std::fs::read_to_string(c.paths.named_sessions()).unwrap(), before, "file unchanged");
+    assert_eq!(named_file(&c)["sessions"].as_array().unwrap().len(), 10);
+}

@@ -19,6 +19,8 @@ pub enum ChatCommand {
     Status,
     /// `/model` (selector) or `/model <id>`.
     Model(Option<String>),
+    /// `/session` (help) or `/session <prompt>` (a named background session).
+    Session(Option<String>),
     /// A prompt for the CLI (including unknown `/commands`).
     Prompt(String),
 }
@@ -64,6 +66,11 @@ pub fn classify(text: &str, bot_username: Option<&str>) -> ChatCommand {
         "reset" => return ChatCommand::Reset,
         "status" if rest.is_empty() => return ChatCommand::Status,
         "model" if rest.is_empty() => return ChatCommand::Model(None),
+        "session" if rest.is_empty() => return ChatCommand::Session(None),
+        "session" => {
+            let original = trimmed.split_once(char::is_whitespace).map_or("", |(_, r)| r.trim());
+            return ChatCommand::Session(Some(original.to_owned()));
+        }
         "model" => {
             let original = trimmed.split_once(char::is_whitespace).map_or("", |(_, r)| r.trim());
             return ChatCommand::Model(Some(original.to_owned()));
@@ -97,6 +104,8 @@ mod tests {
         assert_eq!(classify("/new", None), ChatCommand::New);
         assert_eq!(classify("/reset please", None), ChatCommand::Reset);
         assert_eq!(classify("/model gpt-5.5", None), ChatCommand::Model(Some("gpt-5.5".into())));
+        assert_eq!(classify("/session Write a Poem", None), ChatCommand::Session(Some("Write a Poem".into())));
+        assert_eq!(classify("/session", None), ChatCommand::Session(None));
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod command;
 pub mod config;
 pub mod envelope;
 pub mod health;
+pub mod named;
 pub mod outbox;
 pub mod recovery;
 pub mod session_key;

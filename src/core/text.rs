@@ -32,6 +32,12 @@ pub fn en(key: &str) -> &'static str {
         "status.summary" => {
             "**Status**\nProvider: {provider}\nModel: {model}\nSession: {session}\nMessages: {messages}\nRunning: {running}"
         }
+        "session.help" => {
+            "Start a background session: /session <what to do>. Pick the CLI with /session @codex <what to do>. Continue one with @<name> <message>."
+        }
+        "session.started" => "Session **{name}** started on {provider} ({model}). Follow up with `@{name} <message>`.",
+        "session.followup" => "Follow-up sent to **{name}**.",
+        "tasks.too_many" => "This chat has 5 background jobs running already. Wait for one to finish.",
         _ => "[MISSING]",
     }
 }

@@ -18,13 +18,20 @@ use crate::core::command::{ChatCommand, classify};
 use crate::core::config::Config;
 use crate::core::config::dotenv::env_for_child;
 use crate::core::envelope::{Envelope, LockMode, Origin};
+use crate::core::health::ActorKind;
+use crate::core::named::{NamedRegistry, NewNamed, leading_directive};
 use crate::core::recovery;
+use crate::core::session_key::ChatId;
 use crate::core::session_key::SessionKey;
 use crate::core::state::inflight_turns::{InflightTurn, InflightTurns};
+use crate::core::state::named_sessions::{NamedSession, NamedSessions};
 use crate::core::state::sessions::{FreshnessRules, ProviderBucket, SessionRecord, Sessions};
 use crate::core::state::timestamp_now;
+use crate::core::stream_event::TurnResult;
 use crate::core::text::render;
+use crate::core::turn_outcome::{outcome, reply_text};
 use crate::provider::runner::RunSettings;
+use crate::provider::runner::{Control, run_turn};
 use crate::provider::{ProviderKind, TurnSpec, claude, codex, gemini, provider_for};
 use crate::runtime::bus::BusHandle;
 use crate::runtime::health_board::HealthBoard;
@@ -37,6 +44,7 @@ use crate::store::atomic::Loaded;
 use crate::store::config_file::DotEnv;
 use crate::store::paths::DuctorPaths;
 use crate::store::state_files::StateFile;
+use tokio::sync::watch;
 
 /// Messages of the Orchestrator.
 #[derive(Debug)]
@@ -57,10 +65,15 @@ pub enum OrchestratorMsg {
         /// The prompt.
         prompt: String,
         /// The plan.
+        /// The named session it continues, if any.
+        named: Option<String>,
+        /// The plan.
         reply: ractor::RpcReplyPort<TurnPlan>,
     },
     /// A Session's turn ended (internal).
     TurnFinished(Box<TurnFinished>),
+    /// A named session's background turn ended (internal).
+    BackgroundFinished(Box<BackgroundFinished>),
     /// An envelope that must go through its chat's session (lock and/or injection); the
     /// envelope comes back on `done`, ready to deliver.
     Envelope {
@@ -101,6 +114,8 @@ pub struct OrchestratorState {
     store: Sessions,
     dotenv: DotEnv,
     inflight: InflightTurns,
+    named: NamedRegistry,
+    background: HashMap<(ChatId, String), watch::Sender<Control>>,
 }
 
 impl std::fmt::Debug for OrchestratorState {
@@ -128,7 +143,19 @@ impl Actor for Orchestrator {
             Loaded::Found(inflight) => inflight,
             Loaded::Missing | Loaded::Quarantined { .. } => InflightTurns::default(),
         };
-        let state = OrchestratorState { args, sessions: HashMap::new(), store, dotenv, inflight };
+        let named = match NamedSessions::load(&args.paths) {
+            Loaded::Found(file) => NamedRegistry::from_file(file),
+            Loaded::Missing | Loaded::Quarantined { .. } => NamedRegistry::default(),
+        };
+        let state = OrchestratorState {
+            args,
+            sessions: HashMap::new(),
+            store,
+            dotenv,
+            inflight,
+            named,
+            background: HashMap::new(),
+        };
         state.report_interrupted_turns();
         Ok(state)
     }
@@ -152,13 +179,14 @@ impl Actor for Orchestrator {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             OrchestratorMsg::Message { key, text, reply } => state.message(&myself, key, &text, reply).await,
-            OrchestratorMsg::Plan { key, prompt, reply } => {
-                let plan = state.plan(&key, prompt.clone());
+            OrchestratorMsg::Plan { key, prompt, named, reply } => {
+                let plan = state.plan(&key, prompt.clone(), named.as_deref());
                 state.turn_started(&key, &plan, &prompt);
                 let _ = reply.send(plan);
             }
             OrchestratorMsg::TurnFinished(finished) => state.turn_finished(*finished),
             OrchestratorMsg::Envelope { envelope, done } => state.envelope(&myself, *envelope, done).await,
+            OrchestratorMsg::BackgroundFinished(finished) => state.background_finished(*finished),
         }
         Ok(())
     }
@@ -199,6 +227,9 @@ impl OrchestratorState {
             }
             ChatCommand::Stop => {
                 let report = self.stop(&key).await;
+                if key.topic_id.is_none() {
+                    self.end_named_sessions(key.chat_id);
+                }
                 notice(stop_notice(report, self.target(&key).0));
             }
             ChatCommand::StopAll => {
@@ -265,8 +296,29 @@ impl OrchestratorState {
                     ],
                 ));
             }
+            ChatCommand::Session(None) => notice(render("session.help", &[])),
+            ChatCommand::Session(Some(text)) => {
+                let answer = self.session_command(myself, &key, &text);
+                notice(answer);
+            }
             ChatCommand::Prompt(prompt) => {
-                let request = TurnRequest { prompt, reply };
+                let mut named = None;
+                let mut prompt = prompt;
+                if let Some((word, rest)) = leading_directive(&prompt)
+                    && !rest.is_empty()
+                    && self.named.get(key.chat_id, word).is_some()
+                {
+                    let word = word.to_owned();
+                    let rest = rest.to_owned();
+                    if let Err(e) = self.named.mark_running(key.chat_id, &word, &rest) {
+                        notice(e.to_string());
+                        return;
+                    }
+                    self.save_named();
+                    named = Some(word);
+                    prompt = rest;
+                }
+                let request = TurnRequest { prompt, named, reply };
                 match self.session(myself, &key).await {
                     Some(session) => {
                         if let Err(e) = session.cast(SessionMsg::Turn(Box::new(request))) {
@@ -283,6 +335,13 @@ impl OrchestratorState {
     }
 
     async fn stop(&mut self, key: &SessionKey) -> StopReport {
+        let jobs: Vec<(ChatId, String)> =
+            self.background.keys().filter(|(chat, _)| *chat == key.chat_id).cloned().collect();
+        for job in jobs {
+            if let Some(control) = self.background.remove(&job) {
+                let _ = control.send(Control::Stop);
+            }
+        }
         match self.sessions.get(key) {
             Some(session) => ractor::call!(session, |r| SessionMsg::Stop { reply: r }).unwrap_or_default(),
             None => StopReport::default(),
@@ -370,10 +429,10 @@ impl OrchestratorState {
             key: key.clone(),
             board_path: format!("{}/{}", self.args.board_path, key),
             board: self.args.board.clone(),
-            planner: Arc::new(move |key, prompt| {
+            planner: Arc::new(move |key, prompt, named| {
                 let orchestrator = planner_ref.clone();
                 Box::pin(async move {
-                    ractor::call!(orchestrator, |reply| OrchestratorMsg::Plan { key, prompt, reply }).ok()
+                    ractor::call!(orchestrator, |reply| OrchestratorMsg::Plan { key, prompt, named, reply }).ok()
                 })
             }),
             on_finished: Arc::new(move |finished| {
@@ -394,16 +453,27 @@ impl OrchestratorState {
 
     /// Builds the turn: provider/model, resume id of the provider's bucket, MAINMEMORY on a
     /// new session, the CLI's environment.
-    fn plan(&mut self, key: &SessionKey, prompt: String) -> TurnPlan {
-        let (kind, model) = self.target(key);
-        self.drop_if_stale(key, kind, &model);
+    fn plan(&mut self, key: &SessionKey, prompt: String, named: Option<&str>) -> TurnPlan {
+        let named_session = named.and_then(|name| self.named.get(key.chat_id, name)).cloned();
+        let (kind, model, resume) = match &named_session {
+            Some(session) => (
+                provider_named(&session.provider).unwrap_or_else(|| provider_for(&session.model, &[])),
+                session.model.clone(),
+                Some(session.session_id.clone()).filter(|s| !s.is_empty()),
+            ),
+            None => {
+                let (kind, model) = self.target(key);
+                self.drop_if_stale(key, kind, &model);
+                let resume = self
+                    .store
+                    .get(key)
+                    .and_then(|r| r.bucket(kind.name()))
+                    .map(|b| b.session_id.clone())
+                    .filter(|s| !s.is_empty());
+                (kind, model, resume)
+            }
+        };
         let config = Arc::clone(&self.args.config);
-        let resume = self
-            .store
-            .get(key)
-            .and_then(|r| r.bucket(kind.name()))
-            .map(|b| b.session_id.clone())
-            .filter(|s| !s.is_empty());
         let append = if resume.is_none() { std::fs::read_to_string(self.args.paths.main_memory()).ok() } else { None };
         let spec = TurnSpec {
             prompt,
@@ -493,7 +563,7 @@ impl OrchestratorState {
         };
         if envelope.needs_injection && !envelope.prompt.is_empty() {
             let (reply, mut outputs) = tokio::sync::mpsc::unbounded_channel();
-            let request = TurnRequest { prompt: envelope.prompt.clone(), reply };
+            let request = TurnRequest { prompt: envelope.prompt.clone(), named: None, reply };
             let _ = session.cast(SessionMsg::Turn(Box::new(request)));
             tokio::spawn(async move {
                 let mut answer = None;
@@ -603,12 +673,201 @@ impl OrchestratorState {
         if self.inflight.turns.remove(&finished.key.chat_id.to_string()).is_some() {
             self.save_inflight();
         }
-        if let (Some(kind), Some(session_id)) =
+        let mut output = finished.output.clone();
+        if let Some(name) = &finished.named {
+            let chat = finished.key.chat_id;
+            if finished.result.is_error || finished.aborted {
+                self.named.mark_idle(chat, name);
+            } else {
+                self.named.update_after_response(chat, name, finished.result.session_id.as_deref().unwrap_or(""));
+            }
+            self.save_named();
+            if let SessionOutput::Finished { text, result } = output {
+                let provider = finished.kind.map_or("CLI", ProviderKind::display_name);
+                output = SessionOutput::Finished { text: format!("**[{name} | {provider}]**\n{text}"), result };
+            }
+        } else if let (Some(kind), Some(session_id)) =
             (finished.kind, finished.result.session_id.clone().filter(|s| !s.is_empty()))
         {
             self.remember(&finished.key, kind, session_id, &finished);
         }
-        let _ = finished.reply.send(finished.output);
+        let _ = finished.reply.send(output);
+    }
+
+    /// `/stop` outside a forum topic ends the chat's named sessions (they leave the file).
+    fn end_named_sessions(&mut self, chat: ChatId) {
+        let names: Vec<String> = self.named.for_chat(chat).map(|s| s.name.clone()).collect();
+        if names.is_empty() {
+            return;
+        }
+        for name in names {
+            self.named.end(chat, &name);
+        }
+        self.save_named();
+    }
+
+    fn save_named(&self) {
+        if let Err(e) = self.named.to_file().save(&self.args.paths) {
+            tracing::error!(actor = "orchestrator", error = %e, "Could not save named_sessions.json.");
+        }
+    }
+
+    /// `/session <prompt>`: a new named session, or `/session @name <text>` a background
+    /// follow-up of an existing one. Returns the reply.
+    fn session_command(&mut self, myself: &ActorRef<OrchestratorMsg>, key: &SessionKey, text: &str) -> String {
+        let config = Arc::clone(&self.args.config);
+        let mut provider = provider_for(&config.model, &[]);
+        let mut model = config.model.clone();
+        let mut prompt = text.to_owned();
+        if let Some((word, rest)) = leading_directive(text) {
+            if let Some(session) = self.named.get(key.chat_id, word).cloned() {
+                if rest.is_empty() {
+                    return render("session.help", &[]);
+                }
+                return match self.named.mark_running(key.chat_id, &session.name, rest) {
+                    Ok(session) => {
+                        self.save_named();
+                        self.start_background(myself, key, &session, rest.to_owned());
+                        render("session.followup", &[("name", &session.name)])
+                    }
+                    Err(e) => e.to_string(),
+                };
+            }
+            if let Some(kind) = provider_named(word) {
+                provider = kind;
+                model = match kind {
+                    ProviderKind::Claude if provider_for(&config.model, &[]) == ProviderKind::Claude => {
+                        config.model.clone()
+                    }
+                    ProviderKind::Claude => "sonnet".to_owned(),
+                    ProviderKind::Codex | ProviderKind::Gemini => String::new(),
+                };
+                prompt = rest.to_owned();
+            }
+        }
+        if prompt.trim().is_empty() {
+            return render("session.help", &[]);
+        }
+        if self.background.keys().filter(|(chat, _)| *chat == key.chat_id).count() >= MAX_BACKGROUND_PER_CHAT {
+            return render("tasks.too_many", &[]);
+        }
+        let created_at =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let new = NewNamed {
+            chat: key.chat_id,
+            transport: &key.transport,
+            provider: provider.name(),
+            model: &model,
+            prompt: &prompt,
+            created_at,
+        };
+        let created = self.named.create(&new, |n| rand::random_range(0..n));
+        match created {
+            Ok(session) => {
+                self.save_named();
+                self.start_background(myself, key, &session, prompt);
+                let shown = if model.is_empty() { "default model".to_owned() } else { model };
+                render(
+                    "session.started",
+                    &[("name", &session.name), ("provider", provider.display_name()), ("model", &shown)],
+                )
+            }
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Runs a named session's turn in the background (beside the chat's own turns).
+    fn start_background(
+        &mut self,
+        myself: &ActorRef<OrchestratorMsg>,
+        key: &SessionKey,
+        session: &NamedSession,
+        prompt: String,
+    ) {
+        let kind = provider_named(&session.provider).unwrap_or_else(|| provider_for(&session.model, &[]));
+        let config = Arc::clone(&self.args.config);
+        let resume = Some(session.session_id.clone()).filter(|s| !s.is_empty());
+        let append = if resume.is_none() { std::fs::read_to_string(self.args.paths.main_memory()).ok() } else { None };
+        let spec = TurnSpec {
+            prompt,
+            model: session.model.clone(),
+            permission_mode: config.permission_mode.clone(),
+            append_system_prompt: append.filter(|m| !m.trim().is_empty()),
+            resume,
+            reasoning_effort: config.reasoning_effort.clone(),
+            ..TurnSpec::default()
+        };
+        let invocation = match kind {
+            ProviderKind::Claude => claude::turn_invocation(&spec, true),
+            ProviderKind::Codex => codex::turn_invocation(&spec),
+            ProviderKind::Gemini => gemini::turn_invocation(&spec),
+        };
+        let settings = RunSettings {
+            cwd: self.args.paths.workspace(),
+            env: self.child_env(key),
+            timeout: Some(std::time::Duration::from_secs_f64(config.timeouts.background.max(1.0))),
+        };
+        let (control, control_rx) = watch::channel(Control::Run);
+        self.background.insert((key.chat_id, session.name.clone()), control);
+        let board_path = format!("{}/ns:{}", self.args.board_path, session.name);
+        self.args.board.register(&board_path, &format!("ns:{}", session.name), ActorKind::Provider);
+        self.args.board.running(&board_path);
+        let me = myself.clone();
+        let key = key.clone();
+        let name = session.name.clone();
+        let model = session.model.clone();
+        let board = self.args.board.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let mut parser = kind.stream_parser();
+            let result = match run_turn(&invocation, parser.as_mut(), &settings, control_rx, |_| {}).await {
+                Ok(transcript) => transcript.result,
+                Err(e) => TurnResult { is_error: true, result: e.to_string(), ..TurnResult::default() },
+            };
+            board.remove(&board_path);
+            let finished = BackgroundFinished { key, name, kind, model, result, elapsed: started.elapsed() };
+            let _ = me.cast(OrchestratorMsg::BackgroundFinished(Box::new(finished)));
+        });
+    }
+
+    /// A background turn ended: the named session is updated and the result is delivered to
+    /// its chat as a `background` Envelope.
+    fn background_finished(&mut self, finished: BackgroundFinished) {
+        let BackgroundFinished { key, name, kind, model, result, elapsed } = finished;
+        let cancelled = self.background.remove(&(key.chat_id, name.clone())).is_none();
+        self.named.update_after_response(key.chat_id, &name, result.session_id.as_deref().unwrap_or(""));
+        self.save_named();
+        let (word, status) = if cancelled {
+            ("Cancelled", "aborted")
+        } else if result.is_error {
+            ("Failed", "error:cli")
+        } else {
+            ("Complete", "ok")
+        };
+        let body = reply_text(&outcome(&result), &model);
+        let text = format!("[{name}] {word} ({:.0}s)\n\n{body}", elapsed.as_secs_f64());
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("session_name".to_owned(), name.clone().into());
+        let envelope = Envelope {
+            origin: Origin::Background,
+            chat_id: key.chat_id,
+            topic_id: key.topic_id,
+            transport: key.transport.clone(),
+            result_text: text,
+            status: status.to_owned(),
+            is_error: status != "ok",
+            metadata,
+            elapsed_seconds: elapsed.as_secs_f64(),
+            provider: kind.name().to_owned(),
+            model,
+            session_name: name,
+            session_id: result.session_id.unwrap_or_default(),
+            ..Envelope::default()
+        };
+        match &self.args.bus {
+            Some(bus) => bus.submit_detached(envelope),
+            None => tracing::warn!(actor = "orchestrator", "No bus to deliver a background result."),
+        }
     }
 
     fn remember(&mut self, key: &SessionKey, kind: ProviderKind, session_id: String, finished: &TurnFinished) {
@@ -637,6 +896,30 @@ impl OrchestratorState {
         }
         self.save();
     }
+}
+
+/// Background jobs a chat may have at once.
+const MAX_BACKGROUND_PER_CHAT: usize = 5;
+
+/// A provider named by its config name (`claude`, `codex` — also `openai` — or `gemini`).
+fn provider_named(name: &str) -> Option<ProviderKind> {
+    match name {
+        "claude" => Some(ProviderKind::Claude),
+        "codex" | "openai" => Some(ProviderKind::Codex),
+        "gemini" => Some(ProviderKind::Gemini),
+        _ => None,
+    }
+}
+
+/// A named session's background turn that ended.
+#[derive(Debug)]
+pub struct BackgroundFinished {
+    key: SessionKey,
+    name: String,
+    kind: ProviderKind,
+    model: String,
+    result: TurnResult,
+    elapsed: std::time::Duration,
 }
 
 /// Cloneable handle transports use to talk to an agent's Orchestrator (survives restarts).

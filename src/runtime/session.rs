@@ -57,6 +57,8 @@ pub type ReplyTo = mpsc::UnboundedSender<SessionOutput>;
 pub struct TurnRequest {
     /// The prompt.
     pub prompt: String,
+    /// The named session it continues (`@name …`), if any.
+    pub named: Option<String>,
     /// Where its outputs go.
     pub reply: ReplyTo,
 }
@@ -76,8 +78,9 @@ pub struct TurnPlan {
 }
 
 /// Plans a turn: `(key, prompt)` → the plan, or `None` when the turn cannot run.
-pub type Planner =
-    Arc<dyn Fn(SessionKey, String) -> Pin<Box<dyn Future<Output = Option<TurnPlan>> + Send>> + Send + Sync>;
+pub type Planner = Arc<
+    dyn Fn(SessionKey, String, Option<String>) -> Pin<Box<dyn Future<Output = Option<TurnPlan>> + Send>> + Send + Sync,
+>;
 
 /// A finished turn, reported to the owner, which persists the session and then hands `output`
 /// to `reply` (so what the user sees is already on disk).
@@ -91,6 +94,8 @@ pub struct TurnFinished {
     pub result: TurnResult,
     /// Whether the user stopped or interrupted it.
     pub aborted: bool,
+    /// The named session it continued, if any.
+    pub named: Option<String>,
     /// The last output for the message.
     pub output: SessionOutput,
     /// Where it goes.
@@ -163,6 +168,7 @@ impl std::fmt::Debug for SessionArgs {
 struct Running {
     control: watch::Sender<Control>,
     reply: ReplyTo,
+    named: Option<String>,
     aborted: bool,
 }
 
@@ -313,6 +319,8 @@ impl SessionState {
         let (control, control_rx) = watch::channel(Control::Run);
         let _ = request.reply.send(SessionOutput::Started);
         let events = request.reply.clone();
+        let reply = request.reply.clone();
+        let named = request.named.clone();
         let me = myself.clone();
         let key = self.args.key.clone();
         let planner = Arc::clone(&self.args.planner);
@@ -320,7 +328,7 @@ impl SessionState {
         let board_path = self.args.board_path.clone();
         tracing::debug!(actor = %key, "Turn started.");
         tokio::spawn(async move {
-            let ended = match planner(key, request.prompt).await {
+            let ended = match planner(key, request.prompt, request.named).await {
                 None => Err("the turn could not be prepared".to_owned()),
                 Some(plan) => {
                     let run_path = format!("{board_path}/{}", plan.kind.name());
@@ -337,7 +345,7 @@ impl SessionState {
             };
             let _ = me.cast(SessionMsg::TurnEnded { ended });
         });
-        self.running = Some(Running { control, reply: request.reply, aborted: false });
+        self.running = Some(Running { control, reply, named, aborted: false });
     }
 
     fn finish(&mut self, ended: Result<(ProviderKind, String, TurnTranscript), String>) {
@@ -365,6 +373,7 @@ impl SessionState {
             kind,
             result,
             aborted: running.aborted,
+            named: running.named,
             output,
             reply: running.reply,
         });
