@@ -690,3 +690,94 @@ async fn the_eleventh_named_session_is_refused() {
     assert_eq!(std::fs::read_to_string(c.paths.named_sessions()).unwrap(), before, "file unchanged");
     assert_eq!(named_file(&c)["sessions"].as_array().unwrap().len(), 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_switch_in_a_dm_updates_the_config_in_a_topic_only_the_topic() {
+    let c = chat(&[]).await;
+    let config_text = r#"{"model": "opus", "provider": "claude", "telegram_token": "1:x", "mine": {"keep": 1}}"#;
+    std::fs::create_dir_all(c.paths.config_dir()).unwrap();
+    std::fs::write(c.paths.config_file(), config_text).unwrap();
+    let reply = notice(&last(c.handle.message(key(1), "/model sonnet")).await);
+    assert!(reply.contains("opus -> sonnet"), "{reply}");
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(c.paths.config_file()).unwrap()).unwrap();
+    assert_eq!((config["model"].as_str(), config["provider"].as_str()), (Some("sonnet"), Some("claude")));
+    assert_eq!(config["mine"]["keep"], 1, "other keys untouched");
+
+    let before = std::fs::read_to_string(c.paths.config_file()).unwrap();
+    let topic = SessionKey::new("tg", -100_5i64, Some(3));
+    last(c.handle.message(topic.clone(), "Say hello")).await;
+    let reply = notice(&last(c.handle.message(topic.clone(), "/model gpt-5.4")).await);
+    assert!(reply.contains("-> gpt-5.4 (Codex)"), "{reply}");
+    assert_eq!(
+        std::fs::read_to_string(c.paths.config_file()).unwrap(),
+        before,
+        "a topic switch leaves config.json alone"
+    );
+    let all: Value = serde_json::from_str(&std::fs::read_to_string(c.paths.sessions()).unwrap()).unwrap();
+    assert_eq!(
+        (all["tg:-1005:3"]["provider"].as_str(), all["tg:-1005:3"]["model"].as_str()),
+        (Some("codex"), Some("gpt-5.4"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_to_the_running_model_changes_nothing() {
+    let c = chat(&[("FAKE_CLI_HOLD_MS", "800")]).await;
+    let running = c.handle.message(key(2), "Say hello");
+    for _ in 0..200 {
+        if !c.records("start").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reply = notice(&last(c.handle.message(key(2), "/model opus")).await);
+    assert!(reply.contains("already running"), "{reply}");
+    assert!(finished_text(&last(running).await).is_some(), "the turn was not stopped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_session_that_was_running_is_resumed_at_the_next_start() {
+    let (c, _handle, _tg, mut delivered) = chat_with_bus(&[]).await;
+    // named_sessions.json as the service left it when killed mid-job.
+    let file = serde_json::json!({"sessions": [{
+        "name": "keenhawk", "chat_id": 1001, "provider": "claude", "model": "opus",
+        "session_id": "a8c43301-b916-468d-9254-a466e9799860", "prompt_preview": "research",
+        "status": "running", "created_at": 1.0, "message_count": 1,
+        "last_prompt": "And what did I ask you before?", "transport": "tg"
+    }]});
+    std::fs::write(c.paths.named_sessions(), file.to_string()).unwrap();
+    let bus_handle = {
+        use ductor::runtime::bus::{Bus, BusArgs, BusHandle};
+        let bus = BusHandle::new();
+        let args = BusArgs {
+            agent: "main".into(),
+            journal: c.paths.home().join("outbox-2.jsonl"),
+            served: vec!["tg".into()],
+            registry: bus.registry(),
+            batch_fsync: true,
+            gate: None,
+        };
+        let (actor, _) = Actor::spawn(None, Bus, args).await.unwrap();
+        bus.slot().set(actor);
+        bus
+    };
+    let (_tg2, mut delivered2) = support::adapters::spawn_recorder("tg", &bus_handle).await;
+    let bin = c.record.parent().unwrap().join("fake-bin");
+    spawn_orchestrator(&c.paths, &bin, &HealthBoard::new(), Some(bus_handle)).await;
+    let first = tokio::time::timeout(Duration::from_secs(10), delivered2.recv()).await.unwrap().unwrap();
+    assert!(
+        first.result_text.contains("Auto-Recovery") && first.result_text.contains("keenhawk"),
+        "{}",
+        first.result_text
+    );
+    let result = tokio::time::timeout(Duration::from_secs(10), delivered2.recv()).await.unwrap().unwrap();
+    assert!(result.result_text.starts_with("[keenhawk] Complete"), "{}", result.result_text);
+    let argv = c.records("start")[0]["argv"].clone();
+    assert!(
+        argv.as_array()
+            .unwrap()
+            .windows(2)
+            .any(|w| w[0] == "--resume" && w[1] == "a8c43301-b916-468d-9254-a466e9799860")
+    );
+    assert!(delivered.try_recv().is_err(), "the first orchestrator did nothing");
+}

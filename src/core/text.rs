@@ -28,10 +28,12 @@ pub fn en(key: &str) -> &'static str {
         "new.done" => "New session started for {provider}.",
         "reset.done" => "Session reset for {provider}.",
         "model.current" => "Model: {model} ({provider}). Switch with /model <id>.",
-        "model.switched" => "Switched to {model} ({provider}).",
+        "model.switched" => "Model switched: {old} -> {model} ({provider}).",
+        "model.already" => "{model} is already running.",
         "status.summary" => {
             "**Status**\nProvider: {provider}\nModel: {model}\nSession: {session}\nMessages: {messages}\nRunning: {running}"
         }
+        "session.auto_recovery" => "**Auto-Recovery** — resuming background session **{name}**.",
         "session.help" => {
             "Start a background session: /session <what to do>. Pick the CLI with /session @codex <what to do>. Continue one with @<name> <message>."
         }

@@ -41,7 +41,7 @@ use crate::runtime::session::{
 };
 use crate::runtime::supervision::ActorSlot;
 use crate::store::atomic::Loaded;
-use crate::store::config_file::DotEnv;
+use crate::store::config_file::{DotEnv, update_config_keys};
 use crate::store::paths::DuctorPaths;
 use crate::store::state_files::StateFile;
 use tokio::sync::watch;
@@ -131,7 +131,7 @@ impl Actor for Orchestrator {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<OrchestratorMsg>,
+        myself: ActorRef<OrchestratorMsg>,
         args: OrchestratorArgs,
     ) -> Result<OrchestratorState, ActorProcessingErr> {
         let store = match Sessions::load(&args.paths) {
@@ -147,7 +147,7 @@ impl Actor for Orchestrator {
             Loaded::Found(file) => NamedRegistry::from_file(file),
             Loaded::Missing | Loaded::Quarantined { .. } => NamedRegistry::default(),
         };
-        let state = OrchestratorState {
+        let mut state = OrchestratorState {
             args,
             sessions: HashMap::new(),
             store,
@@ -157,6 +157,7 @@ impl Actor for Orchestrator {
             background: HashMap::new(),
         };
         state.report_interrupted_turns();
+        state.resume_named_sessions(&myself);
         Ok(state)
     }
 
@@ -266,12 +267,8 @@ impl OrchestratorState {
                 notice(render("model.current", &[("model", &model), ("provider", kind.display_name())]));
             }
             ChatCommand::Model(Some(model)) => {
-                let kind = provider_for(&model, &[]);
-                let record = self.record_mut(&key);
-                record.provider = kind.name().to_owned();
-                record.model = model.clone();
-                self.save();
-                notice(render("model.switched", &[("model", &model), ("provider", kind.display_name())]));
+                let reply = self.switch_model(&key, &model).await;
+                notice(reply);
             }
             ChatCommand::Status => {
                 let (kind, model) = self.target(&key);
@@ -628,6 +625,34 @@ impl OrchestratorState {
         }
     }
 
+    /// At start: named sessions that were working when ductor stopped (and have a CLI session
+    /// to resume) are told about and their last prompt is sent again in the background
+    /// (ops spec §11.6).
+    fn resume_named_sessions(&mut self, myself: &ActorRef<OrchestratorMsg>) {
+        for (chat, name) in self.named.take_recovered_running() {
+            let Some(session) = self.named.get(chat, &name).cloned() else { continue };
+            if session.session_id.is_empty() || session.last_prompt.is_empty() {
+                continue;
+            }
+            let key = SessionKey { transport: session.transport.clone(), chat_id: chat, topic_id: None };
+            if let Some(bus) = &self.args.bus {
+                bus.submit_detached(Envelope {
+                    origin: Origin::Recovery,
+                    chat_id: chat,
+                    transport: session.transport.clone(),
+                    result_text: render("session.auto_recovery", &[("name", &name)]),
+                    session_name: name.clone(),
+                    ..Envelope::default()
+                });
+            }
+            if let Ok(session) = self.named.mark_running(chat, &name, &session.last_prompt) {
+                self.save_named();
+                let prompt = session.last_prompt.clone();
+                self.start_background(myself, &key, &session, prompt);
+            }
+        }
+    }
+
     /// Records the turn in `inflight_turns.json` (read back after a crash).
     fn turn_started(&mut self, key: &SessionKey, plan: &TurnPlan, prompt: &str) {
         let resume = self.store.get(key).and_then(|r| r.bucket(plan.kind.name())).map(|b| b.session_id.clone());
@@ -692,6 +717,51 @@ impl OrchestratorState {
             self.remember(&finished.key, kind, session_id, &finished);
         }
         let _ = finished.reply.send(output);
+    }
+
+    /// `/model <id>` (core spec §5.3 `switch_model`): the same model changes nothing; another
+    /// one stops the chat's running turns and retargets its session; outside a forum topic it
+    /// also becomes the configured model (`config.json`: `model`, and `provider` when it
+    /// changes; other keys kept).
+    async fn switch_model(&mut self, key: &SessionKey, model: &str) -> String {
+        let in_topic = key.topic_id.is_some();
+        let old = match (in_topic, self.store.get(key)) {
+            (true, Some(record)) if !record.model.is_empty() => record.model.clone(),
+            _ => self.args.config.model.clone(),
+        };
+        let kind = provider_for(model, &[]);
+        if old == model && self.target(key).1 == model {
+            return render("model.already", &[("model", model)]);
+        }
+        let chat_keys: Vec<SessionKey> = self.sessions.keys().filter(|k| k.chat_id == key.chat_id).cloned().collect();
+        for chat_key in chat_keys {
+            self.stop(&chat_key).await;
+        }
+        if self.store.get(key).is_some() {
+            let record = self.record_mut(key);
+            record.provider = kind.name().to_owned();
+            record.model = model.to_owned();
+            self.save();
+        }
+        if !in_topic {
+            let old_provider = provider_for(&self.args.config.model, &[]);
+            let mut updates = vec![("model", serde_json::Value::String(model.to_owned()))];
+            if old_provider != kind {
+                updates.push(("provider", serde_json::Value::String(kind.name().to_owned())));
+            }
+            match update_config_keys(&self.args.paths, &updates) {
+                Ok(_) => {
+                    let mut config = (*self.args.config).clone();
+                    config.model = model.to_owned();
+                    config.provider = kind.name().to_owned();
+                    self.args.config = Arc::new(config);
+                }
+                Err(e) => {
+                    tracing::error!(actor = "orchestrator", error = %e, "Could not save the model to config.json.")
+                }
+            }
+        }
+        render("model.switched", &[("old", &old), ("model", model), ("provider", kind.display_name())])
     }
 
     /// `/stop` outside a forum topic ends the chat's named sessions (they leave the file).

@@ -129,3 +129,25 @@ impl DotEnv {
         &self.secrets
     }
 }
+
+/// Programmatic update (ops spec §2.7): re-reads the file, replaces the given top-level keys,
+/// keeps every other key, and writes atomically — nothing is written when every key already
+/// has its value. Returns whether the file changed.
+pub fn update_config_keys(paths: &DuctorPaths, updates: &[(&str, Value)]) -> Result<bool, ConfigError> {
+    let path = paths.config_file();
+    let mut raw = read_raw_config(&path)?;
+    let Some(map) = raw.as_object_mut() else {
+        return Err(ConfigError::Invalid {
+            path: path.clone(),
+            problem: ConfigProblem::NotAnObject { found: "something else".to_owned() },
+        });
+    };
+    if updates.iter().all(|(key, value)| map.get(*key) == Some(value)) {
+        return Ok(false);
+    }
+    for (key, value) in updates {
+        map.insert((*key).to_owned(), value.clone());
+    }
+    atomic::write_json_atomic(&path, &raw).map_err(|source| ConfigError::Write { path, source })?;
+    Ok(true)
+}
