@@ -704,7 +704,7 @@ async fn model_switch_in_a_dm_updates_the_config_in_a_topic_only_the_topic() {
     assert_eq!(config["mine"]["keep"], 1, "other keys untouched");
 
     let before = std::fs::read_to_string(c.paths.config_file()).unwrap();
-    let topic = SessionKey::new("tg", -100_5i64, Some(3));
+    let topic = SessionKey::new("tg", -1005i64, Some(3));
     last(c.handle.message(topic.clone(), "Say hello")).await;
     let reply = notice(&last(c.handle.message(topic.clone(), "/model gpt-5.4")).await);
     assert!(reply.contains("-> gpt-5.4 (Codex)"), "{reply}");
