@@ -781,3 +781,43 @@ async fn a_named_session_that_was_running_is_resumed_at_the_next_start() {
     );
     assert!(delivered.try_recv().is_err(), "the first orchestrator did nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_answers_at_once_during_a_turn_and_the_info_commands_answer_from_state() {
+    let c = chat(&[("FAKE_CLI_HOLD_MS", "1000")]).await;
+    last(c.handle.message(key(21), "Say hello")).await;
+    let running = c.handle.message(key(21), "And what did I ask you before?");
+    for _ in 0..200 {
+        if c.records("start").len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = Instant::now();
+    let status = notice(&last(c.handle.message(key(21), "/status")).await);
+    assert!(started.elapsed() < Duration::from_millis(500), "not queued behind the turn");
+    for part in [
+        "**Status**",
+        "Session: a8c43301...",
+        "Messages: 1",
+        "Model: opus",
+        "[claude]",
+        "[codex]",
+        "[gemini]",
+        "Stream shows:",
+    ] {
+        assert!(status.contains(part), "missing {part:?} in {status}");
+    }
+    assert!(finished_text(&last(running).await).is_some(), "the running turn was not disturbed");
+    let forwarded = last(c.handle.message(key(21), "/status please")).await;
+    assert!(finished_text(&forwarded).is_some(), "`/status please` goes to the CLI");
+
+    assert!(notice(&last(c.handle.message(key(21), "/memory")).await).contains("The user likes short answers."));
+    assert_eq!(notice(&last(c.handle.message(key(21), "/cron")).await), "No cron jobs.");
+    assert_eq!(notice(&last(c.handle.message(key(21), "/tasks")).await), "No background tasks in this chat.");
+    assert!(notice(&last(c.handle.message(key(21), "/sessions")).await).starts_with("No named sessions"));
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/python-home-0.18.2/home/cron_jobs.json");
+    std::fs::copy(fixture, c.paths.cron_jobs()).unwrap();
+    let cron = notice(&last(c.handle.message(key(21), "/cron")).await);
+    assert!(cron.contains("Daily report `0 9 * * 1-5` on") && cron.contains("Hourly check `15 * * * *` off"), "{cron}");
+}

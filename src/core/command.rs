@@ -21,6 +21,14 @@ pub enum ChatCommand {
     Model(Option<String>),
     /// `/session` (help) or `/session <prompt>` (a named background session).
     Session(Option<String>),
+    /// `/memory`: show MAINMEMORY.md.
+    Memory,
+    /// `/sessions`: the chat's named sessions.
+    Sessions,
+    /// `/cron`: the cron jobs.
+    Cron,
+    /// `/tasks`: the chat's background tasks.
+    Tasks,
     /// A prompt for the CLI (including unknown `/commands`).
     Prompt(String),
 }
@@ -67,6 +75,10 @@ pub fn classify(text: &str, bot_username: Option<&str>) -> ChatCommand {
         "status" if rest.is_empty() => return ChatCommand::Status,
         "model" if rest.is_empty() => return ChatCommand::Model(None),
         "session" if rest.is_empty() => return ChatCommand::Session(None),
+        "memory" if rest.is_empty() => return ChatCommand::Memory,
+        "sessions" if rest.is_empty() => return ChatCommand::Sessions,
+        "cron" if rest.is_empty() => return ChatCommand::Cron,
+        "tasks" if rest.is_empty() => return ChatCommand::Tasks,
         "session" => {
             let original = trimmed.split_once(char::is_whitespace).map_or("", |(_, r)| r.trim());
             return ChatCommand::Session(Some(original.to_owned()));

@@ -1,6 +1,7 @@
 //! Pure domain logic: types and decisions with no I/O, no tokio and no actors.
 
 pub mod bus_route;
+pub mod chat_status;
 pub mod cli_args;
 pub mod command;
 pub mod config;

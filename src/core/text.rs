@@ -30,10 +30,17 @@ pub fn en(key: &str) -> &'static str {
         "model.current" => "Model: {model} ({provider}). Switch with /model <id>.",
         "model.switched" => "Model switched: {old} -> {model} ({provider}).",
         "model.already" => "{model} is already running.",
-        "status.summary" => {
-            "**Status**\nProvider: {provider}\nModel: {model}\nSession: {session}\nMessages: {messages}\nRunning: {running}"
-        }
         "session.auto_recovery" => "**Auto-Recovery** — resuming background session **{name}**.",
+        "status.no_session" => "No session yet: the next message starts one.",
+        "memory.empty" => "Memory is empty. The agent writes what it should remember to memory_system/MAINMEMORY.md.",
+        "memory.header" => "**Memory** (memory_system/MAINMEMORY.md)",
+        "sessions.none" => "No named sessions in this chat. Start one with /session <what to do>.",
+        "sessions.header" => "**Named sessions**",
+        "cron.none" => "No cron jobs.",
+        "cron.header" => "**Cron jobs**",
+        "tasks.none" => "No background tasks in this chat.",
+        "tasks.disabled" => "Background tasks are disabled (tasks.enabled is false).",
+        "tasks.header" => "**Background tasks**",
         "session.help" => {
             "Start a background session: /session <what to do>. Pick the CLI with /session @codex <what to do>. Continue one with @<name> <message>."
         }

@@ -2,6 +2,7 @@
 //! its output is parsed into provider-neutral [`StreamEvent`]s. Pure: the process runner that
 //! executes them lives beside the session actors.
 
+pub mod auth;
 pub mod claude;
 pub mod codex;
 pub mod gemini;

@@ -14,6 +14,7 @@ use camino::Utf8PathBuf;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::mpsc;
 
+use crate::core::chat_status::{ChatStatus, SessionSummary, render_status};
 use crate::core::command::{ChatCommand, classify};
 use crate::core::config::Config;
 use crate::core::config::dotenv::env_for_child;
@@ -23,13 +24,16 @@ use crate::core::named::{NamedRegistry, NewNamed, leading_directive};
 use crate::core::recovery;
 use crate::core::session_key::ChatId;
 use crate::core::session_key::SessionKey;
+use crate::core::state::cron_jobs::CronJobs;
 use crate::core::state::inflight_turns::{InflightTurn, InflightTurns};
 use crate::core::state::named_sessions::{NamedSession, NamedSessions};
 use crate::core::state::sessions::{FreshnessRules, ProviderBucket, SessionRecord, Sessions};
+use crate::core::state::tasks::TaskRegistry;
 use crate::core::state::timestamp_now;
 use crate::core::stream_event::TurnResult;
 use crate::core::text::render;
 use crate::core::turn_outcome::{outcome, reply_text};
+use crate::provider::auth::{AuthProbe, AuthStatus};
 use crate::provider::runner::RunSettings;
 use crate::provider::runner::{Control, run_turn};
 use crate::provider::{ProviderKind, TurnSpec, claude, codex, gemini, provider_for};
@@ -270,28 +274,62 @@ impl OrchestratorState {
                 let reply = self.switch_model(&key, &model).await;
                 notice(reply);
             }
-            ChatCommand::Status => {
-                let (kind, model) = self.target(&key);
-                let record = self.store.get(&key);
-                let bucket = record.and_then(|r| r.bucket(kind.name()));
-                let busy = match self.sessions.get(&key) {
-                    Some(session) => {
-                        ractor::call!(session, |r| SessionMsg::Busy { reply: r }).map(|(b, _)| b).unwrap_or(false)
-                    }
-                    None => false,
+            ChatCommand::Status => notice(self.status_text(&key)),
+            ChatCommand::Memory => notice(match std::fs::read_to_string(self.args.paths.main_memory()) {
+                Ok(text) if !text.trim().is_empty() => format!("{}\n\n{}", render("memory.header", &[]), text.trim()),
+                _ => render("memory.empty", &[]),
+            }),
+            ChatCommand::Sessions => {
+                let lines: Vec<String> = self
+                    .named
+                    .for_chat(key.chat_id)
+                    .map(|s| {
+                        format!(
+                            "• {} [{}] {} ({} messages) — {}",
+                            s.name, s.status, s.provider, s.message_count, s.prompt_preview
+                        )
+                    })
+                    .collect();
+                notice(if lines.is_empty() {
+                    render("sessions.none", &[])
+                } else {
+                    format!("{}\n{}", render("sessions.header", &[]), lines.join("\n"))
+                });
+            }
+            ChatCommand::Cron => {
+                let jobs = match CronJobs::load(&self.args.paths) {
+                    Loaded::Found(file) => file.jobs,
+                    Loaded::Missing | Loaded::Quarantined { .. } => Vec::new(),
                 };
-                let session = bucket.map(|b| b.session_id.as_str()).filter(|s| !s.is_empty()).unwrap_or("none");
-                let messages = bucket.map_or(0, |b| b.message_count).to_string();
-                notice(render(
-                    "status.summary",
-                    &[
-                        ("provider", kind.display_name()),
-                        ("model", &model),
-                        ("session", session),
-                        ("messages", &messages),
-                        ("running", if busy { "yes" } else { "no" }),
-                    ],
-                ));
+                let lines: Vec<String> = jobs
+                    .iter()
+                    .map(|j| format!("• {} `{}` {}", j.title, j.schedule, if j.enabled { "on" } else { "off" }))
+                    .collect();
+                notice(if lines.is_empty() {
+                    render("cron.none", &[])
+                } else {
+                    format!("{}\n{}", render("cron.header", &[]), lines.join("\n"))
+                });
+            }
+            ChatCommand::Tasks => {
+                if !self.args.config.tasks.enabled {
+                    notice(render("tasks.disabled", &[]));
+                    return;
+                }
+                let tasks = match TaskRegistry::load(&self.args.paths) {
+                    Loaded::Found(file) => file.tasks,
+                    Loaded::Missing | Loaded::Quarantined { .. } => Vec::new(),
+                };
+                let lines: Vec<String> = tasks
+                    .iter()
+                    .filter(|t| t.chat_id == key.chat_id)
+                    .map(|t| format!("• {} {} [{}] {}", t.task_id, t.name, t.status, t.provider))
+                    .collect();
+                notice(if lines.is_empty() {
+                    render("tasks.none", &[])
+                } else {
+                    format!("{}\n{}", render("tasks.header", &[]), lines.join("\n"))
+                });
             }
             ChatCommand::Session(None) => notice(render("session.help", &[])),
             ChatCommand::Session(Some(text)) => {
@@ -717,6 +755,58 @@ impl OrchestratorState {
             self.remember(&finished.key, kind, session_id, &finished);
         }
         let _ = finished.reply.send(output);
+    }
+
+    /// The `/status` reply (core spec §5.4).
+    fn status_text(&self, key: &SessionKey) -> String {
+        let (kind, model) = self.target(key);
+        let record = self.store.get(key);
+        let session =
+            record.and_then(|r| r.bucket(kind.name())).filter(|b| !b.session_id.is_empty()).map(|b| SessionSummary {
+                session_id: b.session_id.clone(),
+                messages: b.message_count,
+                tokens: b.total_tokens,
+                cost_usd: b.total_cost_usd,
+            });
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let background = self
+            .named
+            .for_chat(key.chat_id)
+            .filter(|s| self.background.contains_key(&(key.chat_id, s.name.clone())))
+            .map(|s| (s.name.clone(), s.last_prompt.clone(), (now - s.created_at).max(0.0) as u64))
+            .collect();
+        let home = std::env::var("HOME").unwrap_or_default();
+        let env = |name: &str| std::env::var(name).ok();
+        let probe = AuthProbe {
+            home: Utf8PathBuf::from(home),
+            env: &env,
+            gemini_api_key: self.args.config.gemini_api_key.clone(),
+        };
+        let auth = [ProviderKind::Claude, ProviderKind::Codex, ProviderKind::Gemini]
+            .into_iter()
+            .map(|kind| {
+                let status = probe.status(kind);
+                let age = match status {
+                    AuthStatus::Authenticated { age_s } => age_s,
+                    AuthStatus::Installed | AuthStatus::NotFound => None,
+                };
+                (kind.name().to_owned(), status.word().to_owned(), age)
+            })
+            .collect();
+        let streaming = &self.args.config.streaming;
+        render_status(&ChatStatus {
+            topic_name: record.and_then(|r| r.topic_name.clone()),
+            session,
+            model,
+            configured_model: self.args.config.model.clone(),
+            background,
+            auth,
+            streaming: (
+                streaming.show_reasoning_stream,
+                streaming.show_tool_progress,
+                streaming.show_thinking_indicator,
+            ),
+        })
     }
 
     /// `/model <id>` (core spec §5.3 `switch_model`): the same model changes nothing; another
