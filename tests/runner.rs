@@ -39,7 +39,7 @@ impl Setup {
             ("DUCTOR_CHAT_ID".to_owned(), "1001".to_owned()),
         ];
         env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        RunSettings { cwd: self.workspace.clone(), env, timeout }
+        RunSettings { cwd: self.workspace.clone(), env, timeout, extension: None }
     }
 
     fn invocation(&self, mut inv: Invocation) -> Invocation {
@@ -230,4 +230,34 @@ async fn wait_dead(pid: i32) -> bool {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     false
+}
+
+#[tokio::test]
+async fn an_active_cli_gets_its_deadline_extended_a_silent_one_times_out() {
+    use ductor::provider::runner::Extension;
+    let s = setup();
+    let mut settings =
+        s.settings(&[("FAKE_CLI_FIXTURE", "tool"), ("FAKE_CLI_LINE_DELAY_MS", "1000")], Some(Duration::from_secs(2)));
+    settings.extension = Some(Extension { by: Duration::from_secs(2), max: 3 });
+    let mut sp = spec("Run echo hi in the shell and tell me what it printed", "opus");
+    sp.append_system_prompt = Some("# MAINMEMORY\nThe user likes short answers. (fake memory for tests)".into());
+    let inv = s.invocation(claude::turn_invocation(&sp, true));
+    let (_tx, rx) = watch::channel(Control::Run);
+    let mut parser = ProviderKind::Claude.stream_parser();
+    let t = run_turn(&inv, parser.as_mut(), &settings, rx, |_| {}).await.unwrap();
+    assert!(
+        !t.result.is_error,
+        "6 lines a second apart finish under a 2 s deadline extended by activity: {:?}",
+        t.result
+    );
+
+    let mut silent = s.settings(&[("FAKE_CLI_LINE_DELAY_MS", "60000")], Some(Duration::from_secs(2)));
+    silent.extension = Some(Extension { by: Duration::from_secs(2), max: 3 });
+    let (_tx, rx) = watch::channel(Control::Run);
+    let started = Instant::now();
+    let mut parser = ProviderKind::Claude.stream_parser();
+    let inv = s.invocation(claude::turn_invocation(&spec("Say hello", "opus"), true));
+    let t = run_turn(&inv, parser.as_mut(), &silent, rx, |_| {}).await.unwrap();
+    assert_eq!(t.result.result, "__TIMEOUT__2", "a CLI that prints nothing gets no extension");
+    assert!(started.elapsed() < Duration::from_secs(4), "timed out at ~2 s: {:?}", started.elapsed());
 }

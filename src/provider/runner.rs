@@ -50,6 +50,26 @@ pub struct RunSettings {
     pub env: Vec<(String, String)>,
     /// Deadline of the turn.
     pub timeout: Option<Duration>,
+    /// Extensions of the deadline while the CLI keeps printing (core spec §7.11).
+    pub extension: Option<Extension>,
+}
+
+/// Deadline extension on activity: when the deadline passes and the CLI printed something in
+/// the last [`ACTIVE_WITHIN`], the deadline moves `by` further, at most `max` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extension {
+    /// How much each extension adds.
+    pub by: Duration,
+    /// Extensions at most.
+    pub max: u32,
+}
+
+/// Output this recent counts as activity.
+pub const ACTIVE_WITHIN: Duration = Duration::from_secs(30);
+
+/// Whether a deadline that just passed is extended (never for a CLI that printed nothing).
+fn extends(extension: Option<Extension>, used: u32, since_activity: Option<Duration>) -> bool {
+    extension.is_some_and(|e| used < e.max && since_activity.is_some_and(|since| since <= ACTIVE_WITHIN))
 }
 
 /// Why a turn could not run at all.
@@ -121,7 +141,9 @@ pub async fn run_turn(
     let mut ending = Ending::Eof;
     if let Some(stdout) = child.stdout.take() {
         let mut reader = BufReader::new(stdout);
-        let deadline = settings.timeout.map(|t| (tokio::time::Instant::now() + t, t));
+        let mut deadline = settings.timeout.map(|t| (tokio::time::Instant::now() + t, t));
+        let mut last_activity: Option<tokio::time::Instant> = None;
+        let mut extensions_used = 0u32;
         let mut buffer = Vec::new();
         let mut control_open = true;
         let mut drain_until: Option<tokio::time::Instant> = None;
@@ -160,6 +182,7 @@ pub async fn run_turn(
                     break;
                 }
                 Step::Read(_) => {
+                    last_activity = Some(tokio::time::Instant::now());
                     let line = String::from_utf8_lossy(&buffer);
                     for event in parser.line(line.trim_end()) {
                         on_event(&event);
@@ -167,6 +190,14 @@ pub async fn run_turn(
                     }
                 }
                 Step::Deadline => {
+                    if extends(settings.extension, extensions_used, last_activity.map(|at| at.elapsed()))
+                        && let (Some(extension), Some((_, total))) = (settings.extension, deadline)
+                    {
+                        extensions_used += 1;
+                        deadline = Some((tokio::time::Instant::now() + extension.by, total + extension.by));
+                        tracing::debug!(extensions_used, "The CLI is active; deadline extended.");
+                        continue;
+                    }
                     ending = Ending::TimedOut(deadline.map_or(Duration::ZERO, |(_, t)| t));
                     break;
                 }
@@ -260,5 +291,20 @@ async fn drain_stderr(mut stderr: tokio::process::ChildStderr, kept: Arc<Mutex<V
                 kept.extend_from_slice(&chunk[..n.min(room)]);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extension_needs_budget_and_recent_output() {
+        let e = Some(Extension { by: Duration::from_secs(120), max: 3 });
+        assert!(extends(e, 0, Some(Duration::from_secs(5))));
+        assert!(!extends(e, 3, Some(Duration::from_secs(5))), "budget used up");
+        assert!(!extends(e, 0, Some(Duration::from_secs(31))), "silent for too long");
+        assert!(!extends(e, 0, None), "nothing printed at all");
+        assert!(!extends(None, 0, Some(Duration::ZERO)));
     }
 }

@@ -35,7 +35,7 @@ use crate::core::text::render;
 use crate::core::turn_outcome::{outcome, reply_text};
 use crate::provider::auth::{AuthProbe, AuthStatus};
 use crate::provider::runner::RunSettings;
-use crate::provider::runner::{Control, run_turn};
+use crate::provider::runner::{Control, Extension, run_turn};
 use crate::provider::{ProviderKind, TurnSpec, claude, codex, gemini, provider_for};
 use crate::runtime::bus::BusHandle;
 use crate::runtime::health_board::HealthBoard;
@@ -535,6 +535,7 @@ impl OrchestratorState {
             cwd: self.args.paths.workspace(),
             env: self.child_env(key),
             timeout: Some(std::time::Duration::from_secs_f64(config.timeouts.normal.max(1.0))),
+            extension: extension_of(&config),
         };
         TurnPlan { kind, model, invocation, settings }
     }
@@ -966,6 +967,7 @@ impl OrchestratorState {
             cwd: self.args.paths.workspace(),
             env: self.child_env(key),
             timeout: Some(std::time::Duration::from_secs_f64(config.timeouts.background.max(1.0))),
+            extension: extension_of(&config),
         };
         let (control, control_rx) = watch::channel(Control::Run);
         self.background.insert((key.chat_id, session.name.clone()), control);
@@ -1056,6 +1058,15 @@ impl OrchestratorState {
         }
         self.save();
     }
+}
+
+/// The deadline extension of the config's `timeouts` (none when `extend_on_activity` is off).
+fn extension_of(config: &Config) -> Option<Extension> {
+    let timeouts = &config.timeouts;
+    timeouts.extend_on_activity.then(|| Extension {
+        by: std::time::Duration::from_secs_f64(timeouts.activity_extension.max(0.0)),
+        max: u32::try_from(timeouts.max_extensions.max(0)).unwrap_or(0),
+    })
 }
 
 /// Background jobs a chat may have at once.
