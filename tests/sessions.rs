@@ -821,3 +821,28 @@ async fn status_answers_at_once_during_a_turn_and_the_info_commands_answer_from_
     let cron = notice(&last(c.handle.message(key(21), "/cron")).await);
     assert!(cron.contains("Daily report `0 9 * * 1-5` on") && cron.contains("Hourly check `15 * * * *` off"), "{cron}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_directive_switches_the_chat_and_sticks_hooks_go_with_the_prompt() {
+    let c = chat(&[]).await;
+    let info = notice(&last(c.handle.message(key(31), "@sonnet")).await);
+    assert!(info.contains("@sonnet <your message>"), "{info}");
+    assert!(!c.paths.sessions().exists(), "a lone directive changes nothing");
+
+    assert!(finished_text(&last(c.handle.message(key(31), "@sonnet Say hello")).await).is_some());
+    let first: Vec<String> =
+        c.records("start")[0]["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect();
+    assert!(first.windows(2).any(|w| w == ["--model", "sonnet"]), "{first:?}");
+    let prompt = first.last().unwrap();
+    assert!(
+        prompt.starts_with("Say hello\n\n## BACKGROUND TASKS"),
+        "directive stripped, brief appended on a new session: {prompt:?}"
+    );
+    assert_eq!(saved(&c, 31)["model"], "sonnet");
+
+    last(c.handle.message(key(31), "And what did I ask you before?")).await;
+    let second: Vec<String> =
+        c.records("start")[1]["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect();
+    assert!(second.windows(2).any(|w| w == ["--model", "sonnet"]), "the directive stuck: {second:?}");
+    assert_eq!(second.last().unwrap(), "And what did I ask you before?", "no hook on the 2nd message");
+}

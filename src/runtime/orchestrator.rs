@@ -18,9 +18,11 @@ use crate::core::chat_status::{ChatStatus, SessionSummary, render_status};
 use crate::core::command::{ChatCommand, classify};
 use crate::core::config::Config;
 use crate::core::config::dotenv::env_for_child;
+use crate::core::directive;
 use crate::core::envelope::{Envelope, LockMode, Origin};
 use crate::core::health::ActorKind;
 use crate::core::named::{NamedRegistry, NewNamed, leading_directive};
+use crate::core::prompt_hooks;
 use crate::core::recovery;
 use crate::core::session_key::ChatId;
 use crate::core::session_key::SessionKey;
@@ -40,8 +42,8 @@ use crate::provider::{ProviderKind, TurnSpec, claude, codex, gemini, provider_fo
 use crate::runtime::bus::BusHandle;
 use crate::runtime::health_board::HealthBoard;
 use crate::runtime::session::{
-    ReplyTo, Session, SessionArgs, SessionMsg, SessionOutput, StopReport, TurnFinished, TurnPlan, TurnRequest,
-    stop_notice,
+    ReplyTo, Session, SessionArgs, SessionMsg, SessionOutput, StopReport, TurnFinished, TurnFlow, TurnPlan,
+    TurnRequest, stop_notice,
 };
 use crate::runtime::supervision::ActorSlot;
 use crate::store::atomic::Loaded;
@@ -69,8 +71,8 @@ pub enum OrchestratorMsg {
         /// The prompt.
         prompt: String,
         /// The plan.
-        /// The named session it continues, if any.
-        named: Option<String>,
+        /// Which flow the turn belongs to.
+        flow: TurnFlow,
         /// The plan.
         reply: ractor::RpcReplyPort<TurnPlan>,
     },
@@ -184,8 +186,8 @@ impl Actor for Orchestrator {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             OrchestratorMsg::Message { key, text, reply } => state.message(&myself, key, &text, reply).await,
-            OrchestratorMsg::Plan { key, prompt, named, reply } => {
-                let plan = state.plan(&key, prompt.clone(), named.as_deref());
+            OrchestratorMsg::Plan { key, prompt, flow, reply } => {
+                let plan = state.plan(&key, prompt.clone(), &flow);
                 state.turn_started(&key, &plan, &prompt);
                 let _ = reply.send(plan);
             }
@@ -336,24 +338,28 @@ impl OrchestratorState {
                 let answer = self.session_command(myself, &key, &text);
                 notice(answer);
             }
-            ChatCommand::Prompt(prompt) => {
-                let mut named = None;
-                let mut prompt = prompt;
-                if let Some((word, rest)) = leading_directive(&prompt)
-                    && !rest.is_empty()
-                    && self.named.get(key.chat_id, word).is_some()
-                {
-                    let word = word.to_owned();
-                    let rest = rest.to_owned();
-                    if let Err(e) = self.named.mark_running(key.chat_id, &word, &rest) {
+            ChatCommand::Prompt(text) => {
+                let parsed = directive::parse(&text, is_known_model);
+                let prompt = if parsed.cleaned.is_empty() { text.clone() } else { parsed.cleaned.clone() };
+                let named = parsed
+                    .raw
+                    .first()
+                    .map(|(name, _)| name.clone())
+                    .filter(|name| self.named.get(key.chat_id, name).is_some());
+                let flow = if let Some(name) = named {
+                    if let Err(e) = self.named.mark_running(key.chat_id, &name, &prompt) {
                         notice(e.to_string());
                         return;
                     }
                     self.save_named();
-                    named = Some(word);
-                    prompt = rest;
-                }
-                let request = TurnRequest { prompt, named, reply };
+                    TurnFlow::Named(name)
+                } else if let (Some(model), true) = (&parsed.model, parsed.cleaned.is_empty()) {
+                    notice(render("model.directive_only", &[("model", model)]));
+                    return;
+                } else {
+                    TurnFlow::Normal { model: parsed.model.clone() }
+                };
+                let request = TurnRequest { prompt, flow, reply };
                 match self.session(myself, &key).await {
                     Some(session) => {
                         if let Err(e) = session.cast(SessionMsg::Turn(Box::new(request))) {
@@ -464,10 +470,10 @@ impl OrchestratorState {
             key: key.clone(),
             board_path: format!("{}/{}", self.args.board_path, key),
             board: self.args.board.clone(),
-            planner: Arc::new(move |key, prompt, named| {
+            planner: Arc::new(move |key, prompt, flow| {
                 let orchestrator = planner_ref.clone();
                 Box::pin(async move {
-                    ractor::call!(orchestrator, |reply| OrchestratorMsg::Plan { key, prompt, named, reply }).ok()
+                    ractor::call!(orchestrator, |reply| OrchestratorMsg::Plan { key, prompt, flow, reply }).ok()
                 })
             }),
             on_finished: Arc::new(move |finished| {
@@ -488,8 +494,18 @@ impl OrchestratorState {
 
     /// Builds the turn: provider/model, resume id of the provider's bucket, MAINMEMORY on a
     /// new session, the CLI's environment.
-    fn plan(&mut self, key: &SessionKey, prompt: String, named: Option<&str>) -> TurnPlan {
-        let named_session = named.and_then(|name| self.named.get(key.chat_id, name)).cloned();
+    fn plan(&mut self, key: &SessionKey, prompt: String, flow: &TurnFlow) -> TurnPlan {
+        if let TurnFlow::Normal { model: Some(model) } = flow {
+            // An `@model` directive retargets the chat's session, sticky until changed.
+            let record = self.record_mut(key);
+            record.provider = provider_for(model, &[]).name().to_owned();
+            record.model = model.clone();
+            self.save();
+        }
+        let named_session = match flow {
+            TurnFlow::Named(name) => self.named.get(key.chat_id, name).cloned(),
+            TurnFlow::Normal { .. } | TurnFlow::Injection => None,
+        };
         let (kind, model, resume) = match &named_session {
             Some(session) => (
                 provider_named(&session.provider).unwrap_or_else(|| provider_for(&session.model, &[])),
@@ -510,6 +526,16 @@ impl OrchestratorState {
         };
         let config = Arc::clone(&self.args.config);
         let append = if resume.is_none() { std::fs::read_to_string(self.args.paths.main_memory()).ok() } else { None };
+        let prompt = match flow {
+            TurnFlow::Normal { .. } => {
+                let count = self.store.get(key).and_then(|r| r.bucket(kind.name())).map_or(0, |b| b.message_count);
+                let reflection = &config.memory_reflection;
+                let reflection =
+                    reflection.enabled.then_some((reflection.every_n_messages, reflection.prompt.as_str()));
+                prompt_hooks::with_hooks(&prompt, &prompt_hooks::suffixes(count, resume.is_none(), reflection))
+            }
+            TurnFlow::Named(_) | TurnFlow::Injection => prompt,
+        };
         let spec = TurnSpec {
             prompt,
             model: model.clone(),
@@ -599,7 +625,7 @@ impl OrchestratorState {
         };
         if envelope.needs_injection && !envelope.prompt.is_empty() {
             let (reply, mut outputs) = tokio::sync::mpsc::unbounded_channel();
-            let request = TurnRequest { prompt: envelope.prompt.clone(), named: None, reply };
+            let request = TurnRequest { prompt: envelope.prompt.clone(), flow: TurnFlow::Injection, reply };
             let _ = session.cast(SessionMsg::Turn(Box::new(request)));
             tokio::spawn(async move {
                 let mut answer = None;
@@ -738,7 +764,7 @@ impl OrchestratorState {
             self.save_inflight();
         }
         let mut output = finished.output.clone();
-        if let Some(name) = &finished.named {
+        if let TurnFlow::Named(name) = &finished.flow {
             let chat = finished.key.chat_id;
             if finished.result.is_error || finished.aborted {
                 self.named.mark_idle(chat, name);
@@ -1067,6 +1093,20 @@ fn extension_of(config: &Config) -> Option<Extension> {
         by: std::time::Duration::from_secs_f64(timeouts.activity_extension.max(0.0)),
         max: u32::try_from(timeouts.max_extensions.max(0)).unwrap_or(0),
     })
+}
+
+/// Codex models known without a model cache (core spec §7.10 fallback).
+const CODEX_FALLBACK_MODELS: [&str; 4] = ["gpt-5.3-codex", "gpt-5.4", "gpt-5.2-codex", "gpt-5.1-codex-mini"];
+
+/// Whether a directive key names a model (Claude aliases, Gemini aliases and ids, the Codex
+/// fallback list; the model caches extend this later).
+fn is_known_model(key: &str) -> bool {
+    use crate::provider::{CLAUDE_MODELS, GEMINI_ALIASES};
+    CLAUDE_MODELS.contains(&key)
+        || GEMINI_ALIASES.contains(&key)
+        || CODEX_FALLBACK_MODELS.contains(&key)
+        || key.starts_with("claude-")
+        || key.starts_with("gemini-")
 }
 
 /// Background jobs a chat may have at once.

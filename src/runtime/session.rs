@@ -57,8 +57,8 @@ pub type ReplyTo = mpsc::UnboundedSender<SessionOutput>;
 pub struct TurnRequest {
     /// The prompt.
     pub prompt: String,
-    /// The named session it continues (`@name …`), if any.
-    pub named: Option<String>,
+    /// Which flow the turn belongs to.
+    pub flow: TurnFlow,
     /// Where its outputs go.
     pub reply: ReplyTo,
 }
@@ -78,9 +78,22 @@ pub struct TurnPlan {
 }
 
 /// Plans a turn: `(key, prompt)` → the plan, or `None` when the turn cannot run.
-pub type Planner = Arc<
-    dyn Fn(SessionKey, String, Option<String>) -> Pin<Box<dyn Future<Output = Option<TurnPlan>> + Send>> + Send + Sync,
->;
+pub type Planner =
+    Arc<dyn Fn(SessionKey, String, TurnFlow) -> Pin<Box<dyn Future<Output = Option<TurnPlan>> + Send>> + Send + Sync>;
+
+/// Which conversation a turn belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TurnFlow {
+    /// The chat's own session; `model` is an `@model` directive's override.
+    Normal {
+        /// The model the directive asked for.
+        model: Option<String>,
+    },
+    /// A named session (`@name …`).
+    Named(String),
+    /// A Bus envelope's prompt, run in the chat's active session (no prompt hooks).
+    Injection,
+}
 
 /// A finished turn, reported to the owner, which persists the session and then hands `output`
 /// to `reply` (so what the user sees is already on disk).
@@ -94,8 +107,8 @@ pub struct TurnFinished {
     pub result: TurnResult,
     /// Whether the user stopped or interrupted it.
     pub aborted: bool,
-    /// The named session it continued, if any.
-    pub named: Option<String>,
+    /// Which flow the turn belonged to.
+    pub flow: TurnFlow,
     /// The last output for the message.
     pub output: SessionOutput,
     /// Where it goes.
@@ -168,7 +181,7 @@ impl std::fmt::Debug for SessionArgs {
 struct Running {
     control: watch::Sender<Control>,
     reply: ReplyTo,
-    named: Option<String>,
+    flow: TurnFlow,
     aborted: bool,
 }
 
@@ -320,7 +333,7 @@ impl SessionState {
         let _ = request.reply.send(SessionOutput::Started);
         let events = request.reply.clone();
         let reply = request.reply.clone();
-        let named = request.named.clone();
+        let flow = request.flow.clone();
         let me = myself.clone();
         let key = self.args.key.clone();
         let planner = Arc::clone(&self.args.planner);
@@ -328,7 +341,7 @@ impl SessionState {
         let board_path = self.args.board_path.clone();
         tracing::debug!(actor = %key, "Turn started.");
         tokio::spawn(async move {
-            let ended = match planner(key, request.prompt, request.named).await {
+            let ended = match planner(key, request.prompt, request.flow).await {
                 None => Err("the turn could not be prepared".to_owned()),
                 Some(plan) => {
                     let run_path = format!("{board_path}/{}", plan.kind.name());
@@ -345,7 +358,7 @@ impl SessionState {
             };
             let _ = me.cast(SessionMsg::TurnEnded { ended });
         });
-        self.running = Some(Running { control, reply, named, aborted: false });
+        self.running = Some(Running { control, reply, flow, aborted: false });
     }
 
     fn finish(&mut self, ended: Result<(ProviderKind, String, TurnTranscript), String>) {
@@ -373,7 +386,7 @@ impl SessionState {
             kind,
             result,
             aborted: running.aborted,
-            named: running.named,
+            flow: running.flow,
             output,
             reply: running.reply,
         });
