@@ -20,8 +20,7 @@ fn is_key_char(c: char) -> bool {
 pub fn parse(text: &str, is_known_model: impl Fn(&str) -> bool) -> Directives {
     let mut directives = Directives::default();
     let mut rest = text.trim_start();
-    loop {
-        let Some(after_at) = rest.strip_prefix('@') else { break };
+    while let Some(after_at) = rest.strip_prefix('@') {
         if !after_at.starts_with(|c: char| c.is_ascii_alphabetic()) {
             break;
         }
