@@ -846,3 +846,21 @@ async fn a_model_directive_switches_the_chat_and_sticks_hooks_go_with_the_prompt
     assert!(second.windows(2).any(|w| w == ["--model", "sonnet"]), "the directive stuck: {second:?}");
     assert_eq!(second.last().unwrap(), "And what did I ask you before?", "no hook on the 2nd message");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_in_one_forum_topic_leaves_the_other_topic_running() {
+    let c = chat(&[("FAKE_CLI_HOLD_MS", "1500")]).await;
+    let topic_a = SessionKey::new("tg", -100_200i64, Some(1));
+    let topic_b = SessionKey::new("tg", -100_200i64, Some(2));
+    let a = c.handle.message(topic_a.clone(), "a");
+    let b = c.handle.message(topic_b.clone(), "b");
+    for _ in 0..200 {
+        if c.records("start").len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    last(c.handle.message(topic_a, "/stop")).await;
+    assert!(last(a).await.contains(&SessionOutput::Stopped));
+    assert!(finished_text(&last(b).await).is_some(), "topic B finished normally");
+}

@@ -226,17 +226,30 @@ impl OrchestratorState {
         };
         match classify(text, None) {
             ChatCommand::Interrupt => {
-                let count = match self.sessions.get(&key) {
-                    Some(session) => ractor::call!(session, |r| SessionMsg::Interrupt { reply: r }).unwrap_or(0),
-                    None => 0,
-                };
+                // Every topic of the chat: SIGINT to each running CLI; queues are kept.
+                let mut count = 0;
+                for session in self.sessions.iter().filter(|(k, _)| k.chat_id == key.chat_id).map(|(_, s)| s.clone()) {
+                    count += ractor::call!(session, |r| SessionMsg::Interrupt { reply: r }).unwrap_or(0);
+                }
                 notice(render(if count > 0 { "interrupt.done" } else { "interrupt.nothing" }, &[]));
             }
             ChatCommand::Stop => {
-                let report = self.stop(&key).await;
-                if key.topic_id.is_none() {
+                // In a forum topic only that topic; elsewhere every session of the chat, its
+                // background jobs and its named sessions.
+                let report = if key.topic_id.is_some() {
+                    self.stop(&key).await
+                } else {
+                    let keys: Vec<SessionKey> =
+                        self.sessions.keys().filter(|k| k.chat_id == key.chat_id).cloned().collect();
+                    let mut total = self.stop(&key).await;
+                    for other in keys.iter().filter(|k| **k != key) {
+                        let report = self.stop(other).await;
+                        total.stopped += report.stopped;
+                        total.discarded += report.discarded;
+                    }
                     self.end_named_sessions(key.chat_id);
-                }
+                    total
+                };
                 notice(stop_notice(report, self.target(&key).0));
             }
             ChatCommand::StopAll => {
