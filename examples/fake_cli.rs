@@ -16,7 +16,12 @@
 //! An argv whose shape (flags in order, number of other words) differs from the fixture's
 //! exits 97 with the difference on stderr.
 
+#[path = "../tests/support/shell_words.rs"]
+mod shell_words;
+
 use std::io::{Read, Write};
+
+use shell_words::shell_words;
 use std::time::Duration;
 
 fn shape(argv: &[String]) -> (Vec<String>, usize) {
@@ -40,61 +45,6 @@ fn without_extra_pairs(argv: &[String], expected: &[String], extras: &[&str]) ->
         out.push(arg.clone());
     }
     out
-}
-
-/// Splits the shell-quoted argv of a meta file (`\ `, `'…'`, `$'…'`).
-fn shell_words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let mut started = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' if started => {
-                words.push(std::mem::take(&mut current));
-                started = false;
-            }
-            ' ' => {}
-            '\\' => {
-                started = true;
-                if let Some(next) = chars.next() {
-                    current.push(next);
-                }
-            }
-            '$' if chars.peek() == Some(&'\'') => {
-                chars.next();
-                started = true;
-                while let Some(q) = chars.next() {
-                    match q {
-                        '\'' => break,
-                        '\\' => match chars.next() {
-                            Some('n') => current.push('\n'),
-                            Some(other) => current.push(other),
-                            None => {}
-                        },
-                        other => current.push(other),
-                    }
-                }
-            }
-            '\'' => {
-                started = true;
-                for q in chars.by_ref() {
-                    if q == '\'' {
-                        break;
-                    }
-                    current.push(q);
-                }
-            }
-            other => {
-                started = true;
-                current.push(other);
-            }
-        }
-    }
-    if started {
-        words.push(current);
-    }
-    words
 }
 
 /// One `write` of a whole line, so concurrent fake CLIs do not interleave their records.

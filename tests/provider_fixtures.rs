@@ -3,10 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use ductor::core::stream_event::StreamEvent;
 use ductor::core::turn_outcome::{ErrorCause, TurnOutcome, outcome, reply_text};
 use ductor::provider::{self, ExitInfo, ProviderKind, TurnSpec, TurnTranscript, claude, codex, gemini};
 use serde_json::Value;
+use support::shell_words::shell_words;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/providers");
 const MEM: &str = "# MAINMEMORY\nThe user likes short answers. (fake memory for tests)";
@@ -52,63 +55,6 @@ fn init(t: &TurnTranscript) -> Option<String> {
     t.events
         .iter()
         .find_map(|e| if let StreamEvent::SystemInit { session_id } = e { Some(session_id.clone()) } else { None })
-}
-
-/// Splits the shell-quoted argv of the meta files (`\ `, `'…'`, `$'…\n…'`).
-fn shell_words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let mut started = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' => {
-                if started {
-                    words.push(std::mem::take(&mut current));
-                    started = false;
-                }
-            }
-            '\\' => {
-                started = true;
-                if let Some(next) = chars.next() {
-                    current.push(next);
-                }
-            }
-            '$' if chars.peek() == Some(&'\'') => {
-                chars.next();
-                started = true;
-                while let Some(q) = chars.next() {
-                    match q {
-                        '\'' => break,
-                        '\\' => match chars.next() {
-                            Some('n') => current.push('\n'),
-                            Some('t') => current.push('\t'),
-                            Some(other) => current.push(other),
-                            None => {}
-                        },
-                        other => current.push(other),
-                    }
-                }
-            }
-            '\'' => {
-                started = true;
-                for q in chars.by_ref() {
-                    if q == '\'' {
-                        break;
-                    }
-                    current.push(q);
-                }
-            }
-            other => {
-                started = true;
-                current.push(other);
-            }
-        }
-    }
-    if started {
-        words.push(current);
-    }
-    words
 }
 
 fn spec(prompt: &str, model: &str) -> TurnSpec {

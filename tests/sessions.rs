@@ -14,6 +14,7 @@ use ductor::core::config::Config;
 use ductor::core::health::ActorKind;
 use ductor::core::session_key::SessionKey;
 use ductor::core::state::sessions::Sessions;
+use ductor::runtime::bus::{Bus, BusArgs, BusHandle};
 use ductor::runtime::health_board::HealthBoard;
 use ductor::runtime::orchestrator::{Orchestrator, OrchestratorArgs, OrchestratorHandle};
 use ductor::runtime::session::SessionOutput;
@@ -338,7 +339,6 @@ async fn a_message_queued_behind_the_first_resumes_the_session_the_first_created
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_turn_cut_by_a_crash_is_reported_once_at_the_next_start() {
-    use ductor::runtime::bus::{Bus, BusArgs, BusHandle};
     let c = chat(&[("FAKE_CLI_HOLD_MS", "60000")]).await;
     let _cut = c.handle.message(key(1002), "a long question that will be cut");
     for _ in 0..200 {
@@ -355,17 +355,7 @@ async fn a_turn_cut_by_a_crash_is_reported_once_at_the_next_start() {
     let pid = c.records("start")[0]["pid"].as_i64().unwrap() as i32;
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
 
-    let bus = BusHandle::new();
-    let args = BusArgs {
-        agent: "main".into(),
-        journal: c.paths.outbox(),
-        served: vec!["tg".into()],
-        registry: bus.registry(),
-        batch_fsync: true,
-        gate: None,
-    };
-    let (bus_actor, _) = Actor::spawn(None, Bus, args).await.unwrap();
-    bus.slot().set(bus_actor);
+    let bus = spawn_bus(c.paths.outbox(), None).await;
     let (tg, mut delivered) = support::adapters::spawn_recorder("tg", &bus).await;
     let bin = c.record.parent().unwrap().join("fake-bin");
     let board = HealthBoard::new();
@@ -382,7 +372,6 @@ async fn a_turn_cut_by_a_crash_is_reported_once_at_the_next_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_homes_cut_turn_is_reported_to_chat_1002() {
-    use ductor::runtime::bus::{Bus, BusArgs, BusHandle};
     let c = chat(&[]).await;
     let fixture =
         concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/python-home-0.18.2/home/inflight_turns.json");
@@ -391,17 +380,7 @@ async fn the_python_homes_cut_turn_is_reported_to_chat_1002() {
     let now = ductor::core::state::timestamp_now();
     let text = std::fs::read_to_string(fixture).unwrap().replace("2026-11-24T16:53:26.738445+00:00", &now);
     std::fs::write(c.paths.inflight_turns(), text).unwrap();
-    let bus = BusHandle::new();
-    let args = BusArgs {
-        agent: "main".into(),
-        journal: c.paths.outbox(),
-        served: vec!["tg".into()],
-        registry: bus.registry(),
-        batch_fsync: true,
-        gate: None,
-    };
-    let (bus_actor, _) = Actor::spawn(None, Bus, args).await.unwrap();
-    bus.slot().set(bus_actor);
+    let bus = spawn_bus(c.paths.outbox(), None).await;
     let (_tg, mut delivered) = support::adapters::spawn_recorder("tg", &bus).await;
     let bin = c.record.parent().unwrap().join("fake-bin");
     spawn_orchestrator(&c.paths, &bin, &HealthBoard::new(), Some(bus)).await;
@@ -411,12 +390,30 @@ async fn the_python_homes_cut_turn_is_reported_to_chat_1002() {
     assert!(!c.paths.inflight_turns().exists());
 }
 
+/// A Bus on `journal` delivering to the adapters registered on it later.
+async fn spawn_bus(
+    journal: Utf8PathBuf,
+    gate: Option<ductor::runtime::bus::SessionGate>,
+) -> ductor::runtime::bus::BusHandle {
+    let bus = BusHandle::new();
+    let args = BusArgs {
+        agent: "main".into(),
+        journal,
+        served: vec!["tg".into()],
+        registry: bus.registry(),
+        batch_fsync: true,
+        gate,
+    };
+    let (actor, _) = Actor::spawn(None, Bus, args).await.unwrap();
+    bus.slot().set(actor);
+    bus
+}
+
 /// A Bus whose session gate is the test's Orchestrator, with a recording `tg` adapter.
 async fn gated_bus(
     c: &Chat,
 ) -> (ductor::runtime::bus::BusHandle, support::adapters::Recorder, UnboundedReceiver<ductor::core::envelope::Envelope>)
 {
-    use ductor::runtime::bus::{Bus, BusArgs, BusHandle};
     let bus = BusHandle::new();
     let orchestrator = c.handle.clone();
     let args = BusArgs {
@@ -596,20 +593,9 @@ async fn a_used_up_session_starts_over() {
 async fn chat_with_bus(
     fake_env: &[(&str, &str)],
 ) -> (Chat, OrchestratorHandle, support::adapters::Recorder, UnboundedReceiver<ductor::core::envelope::Envelope>) {
-    use ductor::runtime::bus::{Bus, BusArgs, BusHandle};
     let c = chat(fake_env).await;
     c.handle.slot().get().unwrap().stop_and_wait(None, None).await.unwrap();
-    let bus = BusHandle::new();
-    let args = BusArgs {
-        agent: "main".into(),
-        journal: c.paths.outbox(),
-        served: vec!["tg".into()],
-        registry: bus.registry(),
-        batch_fsync: true,
-        gate: None,
-    };
-    let (bus_actor, _) = Actor::spawn(None, Bus, args).await.unwrap();
-    bus.slot().set(bus_actor);
+    let bus = spawn_bus(c.paths.outbox(), None).await;
     let (recorder, delivered) = support::adapters::spawn_recorder("tg", &bus).await;
     let bin = c.record.parent().unwrap().join("fake-bin");
     let (_, handle) = spawn_orchestrator(&c.paths, &bin, &c.board, Some(bus)).await;
@@ -747,18 +733,7 @@ async fn a_named_session_that_was_running_is_resumed_at_the_next_start() {
     }]});
     std::fs::write(c.paths.named_sessions(), file.to_string()).unwrap();
     let bus_handle = {
-        use ductor::runtime::bus::{Bus, BusArgs, BusHandle};
-        let bus = BusHandle::new();
-        let args = BusArgs {
-            agent: "main".into(),
-            journal: c.paths.home().join("outbox-2.jsonl"),
-            served: vec!["tg".into()],
-            registry: bus.registry(),
-            batch_fsync: true,
-            gate: None,
-        };
-        let (actor, _) = Actor::spawn(None, Bus, args).await.unwrap();
-        bus.slot().set(actor);
+        let bus = spawn_bus(c.paths.home().join("outbox-2.jsonl"), None).await;
         bus
     };
     let (_tg2, mut delivered2) = support::adapters::spawn_recorder("tg", &bus_handle).await;

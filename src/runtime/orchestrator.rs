@@ -38,7 +38,7 @@ use crate::core::turn_outcome::{outcome, reply_text};
 use crate::provider::auth::{AuthProbe, AuthStatus};
 use crate::provider::runner::RunSettings;
 use crate::provider::runner::{Control, Extension, run_turn};
-use crate::provider::{ProviderKind, TurnSpec, claude, codex, gemini, provider_for};
+use crate::provider::{Invocation, ProviderKind, TurnSpec, claude, codex, gemini, provider_for};
 use crate::runtime::bus::BusHandle;
 use crate::runtime::health_board::HealthBoard;
 use crate::runtime::session::{
@@ -565,18 +565,20 @@ impl OrchestratorState {
             },
             ..TurnSpec::default()
         };
-        let invocation = match kind {
-            ProviderKind::Claude => claude::turn_invocation(&spec, true),
-            ProviderKind::Codex => codex::turn_invocation(&spec),
-            ProviderKind::Gemini => gemini::turn_invocation(&spec),
-        };
-        let settings = RunSettings {
+        let invocation = turn_invocation(kind, &spec);
+        let settings = self.run_settings(key, config.timeouts.normal);
+        TurnPlan { kind, model, invocation, settings }
+    }
+
+    /// Where and how a turn of this chat runs: the workspace, the CLI environment, the
+    /// deadline (seconds) and its extension on activity.
+    fn run_settings(&mut self, key: &SessionKey, timeout_s: f64) -> RunSettings {
+        RunSettings {
             cwd: self.args.paths.workspace(),
             env: self.child_env(key),
-            timeout: Some(std::time::Duration::from_secs_f64(config.timeouts.normal.max(1.0))),
-            extension: extension_of(&config),
-        };
-        TurnPlan { kind, model, invocation, settings }
+            timeout: Some(std::time::Duration::from_secs_f64(timeout_s.max(1.0))),
+            extension: extension_of(&self.args.config),
+        }
     }
 
     /// `DUCTOR_*` variables (core spec §7.7), `.env` secrets ductor's own environment does not
@@ -997,17 +999,8 @@ impl OrchestratorState {
             reasoning_effort: config.reasoning_effort.clone(),
             ..TurnSpec::default()
         };
-        let invocation = match kind {
-            ProviderKind::Claude => claude::turn_invocation(&spec, true),
-            ProviderKind::Codex => codex::turn_invocation(&spec),
-            ProviderKind::Gemini => gemini::turn_invocation(&spec),
-        };
-        let settings = RunSettings {
-            cwd: self.args.paths.workspace(),
-            env: self.child_env(key),
-            timeout: Some(std::time::Duration::from_secs_f64(config.timeouts.background.max(1.0))),
-            extension: extension_of(&config),
-        };
+        let invocation = turn_invocation(kind, &spec);
+        let settings = self.run_settings(key, config.timeouts.background);
         let (control, control_rx) = watch::channel(Control::Run);
         self.background.insert((key.chat_id, session.name.clone()), control);
         let board_path = format!("{}/ns:{}", self.args.board_path, session.name);
@@ -1096,6 +1089,15 @@ impl OrchestratorState {
             bucket.total_tokens += finished.result.usage.total();
         }
         self.save();
+    }
+}
+
+/// The streaming invocation of a turn for the CLI.
+fn turn_invocation(kind: ProviderKind, spec: &TurnSpec) -> Invocation {
+    match kind {
+        ProviderKind::Claude => claude::turn_invocation(spec, true),
+        ProviderKind::Codex => codex::turn_invocation(spec),
+        ProviderKind::Gemini => gemini::turn_invocation(spec),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod adapters;
 pub mod binary;
 pub mod fake_cli;
+pub mod shell_words;
 
 use camino::Utf8PathBuf;
 
