@@ -414,21 +414,12 @@ async fn gated_bus(
     c: &Chat,
 ) -> (ductor::runtime::bus::BusHandle, support::adapters::Recorder, UnboundedReceiver<ductor::core::envelope::Envelope>)
 {
-    let bus = BusHandle::new();
     let orchestrator = c.handle.clone();
-    let args = BusArgs {
-        agent: "main".into(),
-        journal: c.paths.outbox(),
-        served: vec!["tg".into()],
-        registry: bus.registry(),
-        batch_fsync: true,
-        gate: Some(Arc::new(move |envelope| {
-            let orchestrator = orchestrator.clone();
-            Box::pin(async move { orchestrator.through_session(envelope).await })
-        })),
-    };
-    let (bus_actor, _) = Actor::spawn(None, Bus, args).await.unwrap();
-    bus.slot().set(bus_actor);
+    let gate: ductor::runtime::bus::SessionGate = Arc::new(move |envelope| {
+        let orchestrator = orchestrator.clone();
+        Box::pin(async move { orchestrator.through_session(envelope).await })
+    });
+    let bus = spawn_bus(c.paths.outbox(), Some(gate)).await;
     let (recorder, delivered) = support::adapters::spawn_recorder("tg", &bus).await;
     (bus, recorder, delivered)
 }
@@ -732,10 +723,7 @@ async fn a_named_session_that_was_running_is_resumed_at_the_next_start() {
         "last_prompt": "And what did I ask you before?", "transport": "tg"
     }]});
     std::fs::write(c.paths.named_sessions(), file.to_string()).unwrap();
-    let bus_handle = {
-        let bus = spawn_bus(c.paths.home().join("outbox-2.jsonl"), None).await;
-        bus
-    };
+    let bus_handle = spawn_bus(c.paths.home().join("outbox-2.jsonl"), None).await;
     let (_tg2, mut delivered2) = support::adapters::spawn_recorder("tg", &bus_handle).await;
     let bin = c.record.parent().unwrap().join("fake-bin");
     spawn_orchestrator(&c.paths, &bin, &HealthBoard::new(), Some(bus_handle)).await;
