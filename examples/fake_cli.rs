@@ -107,8 +107,9 @@ fn run() -> i32 {
             .filter(|(k, _)| k.starts_with("DUCTOR_") || k.starts_with("GEMINI_"))
             .map(|(k, v)| (k, serde_json::Value::String(v)))
             .collect();
+        let system_md = std::env::var("GEMINI_SYSTEM_MD").ok().and_then(|p| std::fs::read_to_string(p).ok());
         let line = serde_json::json!({
-            "event": "start", "t": now_ms(), "t_us": now_us(),
+            "event": "start", "system_md": system_md, "t": now_ms(), "t_us": now_us(),
             "cli": cli, "argv": argv, "stdin": stdin_text, "pid": std::process::id(), "grandchild": grandchild,
             "cwd": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(), "env": env,
         });

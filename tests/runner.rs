@@ -39,7 +39,7 @@ impl Setup {
             ("DUCTOR_CHAT_ID".to_owned(), "1001".to_owned()),
         ];
         env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        RunSettings { cwd: self.workspace.clone(), env, timeout, extension: None }
+        RunSettings { cwd: self.workspace.clone(), env, timeout, extension: None, temp_files: Vec::new() }
     }
 
     fn invocation(&self, mut inv: Invocation) -> Invocation {

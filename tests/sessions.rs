@@ -827,3 +827,17 @@ async fn stop_in_one_forum_topic_leaves_the_other_topic_running() {
     assert!(last(a).await.contains(&SessionOutput::Stopped));
     assert!(finished_text(&last(b).await).is_some(), "topic B finished normally");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemini_gets_memory_through_a_system_prompt_file_that_is_gone_afterwards() {
+    let c = chat_with(&[], Config { model: "gemini-2.5-pro".into(), ..Config::default() }, None).await;
+    let outputs = last(c.handle.message(key(51), "Say hello")).await;
+    assert!(finished_text(&outputs).is_some_and(|t| t.starts_with("FAKE[text]")), "{outputs:?}");
+    let start = &c.records("start")[0];
+    assert_eq!(start["cli"], "gemini");
+    assert!(start["stdin"].as_str().unwrap().starts_with("Say hello"), "prompt on stdin");
+    assert!(start["system_md"].as_str().unwrap().contains("The user likes short answers."), "{start}");
+    let file = start["env"]["GEMINI_SYSTEM_MD"].as_str().unwrap();
+    assert!(!std::path::Path::new(file).exists(), "removed after the run");
+    assert_eq!(start["env"]["DUCTOR_CHAT_ID"], "51", "DUCTOR_* variables reach gemini too");
+}

@@ -52,6 +52,8 @@ pub struct RunSettings {
     pub timeout: Option<Duration>,
     /// Extensions of the deadline while the CLI keeps printing (core spec §7.11).
     pub extension: Option<Extension>,
+    /// Files that exist only for this run (Gemini's system prompt); removed when it ends.
+    pub temp_files: Vec<Utf8PathBuf>,
 }
 
 /// Deadline extension on activity: when the deadline passes and the CLI printed something in
@@ -125,7 +127,13 @@ pub async fn run_turn(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = command.spawn().map_err(|source| RunError::Spawn { program: program.clone(), source })?;
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(source) => {
+            remove_temp_files(&settings.temp_files);
+            return Err(RunError::Spawn { program: program.clone(), source });
+        }
+    };
     let pid = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
     tracing::debug!(program = %program, pid = ?pid, "Provider process started.");
 
@@ -266,7 +274,18 @@ pub async fn run_turn(
         events.push(event);
     }
     let result = fold_events(&events, &exit);
+    remove_temp_files(&settings.temp_files);
     Ok(TurnTranscript { events, result })
+}
+
+fn remove_temp_files(files: &[Utf8PathBuf]) {
+    for file in files {
+        if let Err(e) = std::fs::remove_file(file)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %file, error = %e, "Could not remove a temporary file.");
+        }
+    }
 }
 
 /// SIGTERM to the group; SIGKILL to the group if the CLI is still there after the grace time.

@@ -566,7 +566,8 @@ impl OrchestratorState {
             ..TurnSpec::default()
         };
         let invocation = turn_invocation(kind, &spec);
-        let settings = self.run_settings(key, config.timeouts.normal);
+        let mut settings = self.run_settings(key, config.timeouts.normal);
+        gemini_system_prompt(kind, &spec, &mut settings);
         TurnPlan { kind, model, invocation, settings }
     }
 
@@ -578,6 +579,7 @@ impl OrchestratorState {
             env: self.child_env(key),
             timeout: Some(std::time::Duration::from_secs_f64(timeout_s.max(1.0))),
             extension: extension_of(&self.args.config),
+            temp_files: Vec::new(),
         }
     }
 
@@ -1000,7 +1002,8 @@ impl OrchestratorState {
             ..TurnSpec::default()
         };
         let invocation = turn_invocation(kind, &spec);
-        let settings = self.run_settings(key, config.timeouts.background);
+        let mut settings = self.run_settings(key, config.timeouts.background);
+        gemini_system_prompt(kind, &spec, &mut settings);
         let (control, control_rx) = watch::channel(Control::Run);
         self.background.insert((key.chat_id, session.name.clone()), control);
         let board_path = format!("{}/ns:{}", self.args.board_path, session.name);
@@ -1089,6 +1092,32 @@ impl OrchestratorState {
             bucket.total_tokens += finished.result.usage.total();
         }
         self.save();
+    }
+}
+
+/// Gemini has no prompt flags: a system/append prompt goes into a temporary file named by
+/// `GEMINI_SYSTEM_MD` (it replaces Gemini's own system prompt), removed after the run.
+fn gemini_system_prompt(kind: ProviderKind, spec: &TurnSpec, settings: &mut RunSettings) {
+    if kind != ProviderKind::Gemini {
+        return;
+    }
+    let text: Vec<&str> = [spec.system_prompt.as_deref(), spec.append_system_prompt.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter(|t| !t.trim().is_empty())
+        .collect();
+    if text.is_empty() {
+        return;
+    }
+    let dir = std::env::temp_dir();
+    let file = dir.join(format!("gemini_system_{:016x}.md", rand::random::<u64>()));
+    let Ok(path) = Utf8PathBuf::from_path_buf(file) else { return };
+    match std::fs::write(&path, text.join("\n\n")) {
+        Ok(()) => {
+            settings.env.push(("GEMINI_SYSTEM_MD".to_owned(), path.to_string()));
+            settings.temp_files.push(path);
+        }
+        Err(e) => tracing::warn!(path = %path, error = %e, "Could not write Gemini's system prompt file."),
     }
 }
 
