@@ -841,3 +841,74 @@ async fn gemini_gets_memory_through_a_system_prompt_file_that_is_gone_afterwards
     assert!(!std::path::Path::new(file).exists(), "removed after the run");
     assert_eq!(start["env"]["DUCTOR_CHAT_ID"], "51", "DUCTOR_* variables reach gemini too");
 }
+
+/// A fixtures directory where resuming a claude session fails as Claude does for an unknown
+/// session id, and a new session works.
+fn fixtures_with_unknown_session(root: &Utf8PathBuf, fresh_also_fails: bool) -> Utf8PathBuf {
+    let real = Utf8PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/providers/claude"));
+    let dir = root.join("custom-fixtures/claude");
+    std::fs::create_dir_all(&dir).unwrap();
+    let invalid = |name: &str, argv: &str| {
+        let meta = serde_json::json!({"exit_code": 1, "argv": argv, "stdout_file": format!("{name}.jsonl")});
+        std::fs::write(dir.join(format!("{name}.meta.json")), meta.to_string()).unwrap();
+        std::fs::write(dir.join(format!("{name}.jsonl")), "").unwrap();
+        std::fs::write(dir.join(format!("{name}.stderr.txt")), "No conversation found with session ID: stale-id\n")
+            .unwrap();
+    };
+    let resume_argv: Value =
+        serde_json::from_str(&std::fs::read_to_string(real.join("resume.meta.json")).unwrap()).unwrap();
+    invalid("resume", resume_argv["argv"].as_str().unwrap());
+    for file in ["text.meta.json", "text.jsonl", "text.stderr.txt"] {
+        std::fs::copy(real.join(file), dir.join(file)).unwrap();
+    }
+    if fresh_also_fails {
+        let text_argv: Value =
+            serde_json::from_str(&std::fs::read_to_string(real.join("text.meta.json")).unwrap()).unwrap();
+        invalid("text", text_argv["argv"].as_str().unwrap());
+    }
+    root.join("custom-fixtures")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_the_cli_no_longer_knows_is_retried_once_fresh() {
+    let (dir, _) = support::temp_home();
+    let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+    let fixtures = fixtures_with_unknown_session(&root, false);
+    let now = ductor::core::state::timestamp_now();
+    let buckets = serde_json::json!({"claude": {"session_id": "stale-id", "message_count": 4, "total_cost_usd": 0.1, "total_tokens": 9}});
+    let c = chat_with(
+        &[("FAKE_CLI_FIXTURES", fixtures.as_str())],
+        Config { model: "opus".into(), ..Config::default() },
+        Some(stored(61, "claude", "opus", &now, buckets)),
+    )
+    .await;
+    let outputs = last(c.handle.message(key(61), "Say hello")).await;
+    let text = finished_text(&outputs).unwrap();
+    assert!(text.starts_with("_The previous session could not be resumed"), "{text}");
+    assert!(text.contains("FAKE[text]"), "{text}");
+    let starts = c.records("start");
+    assert_eq!(starts.len(), 2, "one retry");
+    assert!(starts[0]["argv"].as_array().unwrap().iter().any(|a| a == "stale-id"));
+    assert!(!starts[1]["argv"].as_array().unwrap().iter().any(|a| a == "--resume"), "the retry starts fresh");
+    assert_eq!(saved(&c, 61)["provider_sessions"]["claude"]["session_id"], "a8c43301-b916-468d-9254-a466e9799860");
+    drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_fresh_retry_fails_too_the_user_is_told_once() {
+    let (dir, _) = support::temp_home();
+    let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+    let fixtures = fixtures_with_unknown_session(&root, true);
+    let now = ductor::core::state::timestamp_now();
+    let buckets = serde_json::json!({"claude": {"session_id": "stale-id", "message_count": 4, "total_cost_usd": 0.1, "total_tokens": 9}});
+    let c = chat_with(
+        &[("FAKE_CLI_FIXTURES", fixtures.as_str())],
+        Config { model: "opus".into(), ..Config::default() },
+        Some(stored(62, "claude", "opus", &now, buckets)),
+    )
+    .await;
+    let text = finished_text(&last(c.handle.message(key(62), "Say hello")).await).unwrap();
+    assert!(text.contains("could not be resumed, and a new one failed too"), "{text}");
+    assert_eq!(c.records("start").len(), 2, "no retry loop");
+    drop(dir);
+}

@@ -156,6 +156,11 @@ impl NamedRegistry {
         }
     }
 
+    /// A chat's session by name, for changes the registry has no rule for.
+    pub fn get_mut_session(&mut self, chat: ChatId, name: &str) -> Option<&mut NamedSession> {
+        self.get_mut(chat, name)
+    }
+
     /// After a failure: idle again, nothing counted.
     pub fn mark_idle(&mut self, chat: ChatId, name: &str) {
         if let Some(session) = self.get_mut(chat, name) {

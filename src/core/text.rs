@@ -42,6 +42,8 @@ pub fn en(key: &str) -> &'static str {
         "tasks.none" => "No background tasks in this chat.",
         "tasks.disabled" => "Background tasks are disabled (tasks.enabled is false).",
         "tasks.header" => "**Background tasks**",
+        "session.recovered" => "_The previous session could not be resumed; continuing in a new one._",
+        "session.recovery_failed" => "The session could not be resumed, and a new one failed too. Try /new.",
         "session.help" => {
             "Start a background session: /session <what to do>. Pick the CLI with /session @codex <what to do>. Continue one with @<name> <message>."
         }

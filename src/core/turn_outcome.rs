@@ -42,6 +42,34 @@ const RATE: [&str; 7] =
     ["429", "rate limit", "too many requests", "quota exceeded", "usage limit", "upgrade to pro", "hit your"];
 const CONTEXT: [&str; 4] = ["context length", "token limit", "maximum context", "too long"];
 
+/// Why a failed turn is retried once in a fresh session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// The CLI does not know the session it was asked to resume.
+    InvalidSession,
+    /// The CLI was killed from outside (SIGKILL, e.g. the OOM killer).
+    Killed,
+}
+
+const INVALID_SESSION: [&str; 5] =
+    ["invalid session", "session not found", "no conversation found", "no rollout found", "thread/resume failed"];
+
+/// Whether a failed turn goes through the recovery gate (core spec §4.2 step 2). A timeout is
+/// not a kill from outside.
+pub fn needs_recovery(result: &TurnResult) -> Option<Recovery> {
+    if !result.is_error || result.result.starts_with("__TIMEOUT__") {
+        return None;
+    }
+    let lower = result.result.to_lowercase();
+    if INVALID_SESSION.iter().any(|marker| lower.contains(marker)) {
+        Some(Recovery::InvalidSession)
+    } else if result.returncode == Some(-9) {
+        Some(Recovery::Killed)
+    } else {
+        None
+    }
+}
+
 /// Classifies an error detail (and the HTTP status the CLI reported, if any).
 pub fn classify_error(detail: &str, api_status: Option<u16>) -> ErrorCause {
     let lower = detail.to_lowercase();

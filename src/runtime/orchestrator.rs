@@ -73,6 +73,8 @@ pub enum OrchestratorMsg {
         /// The plan.
         /// Which flow the turn belongs to.
         flow: TurnFlow,
+        /// Drop the CLI session first (recovery gate).
+        fresh: bool,
         /// The plan.
         reply: ractor::RpcReplyPort<TurnPlan>,
     },
@@ -186,7 +188,10 @@ impl Actor for Orchestrator {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             OrchestratorMsg::Message { key, text, reply } => state.message(&myself, key, &text, reply).await,
-            OrchestratorMsg::Plan { key, prompt, flow, reply } => {
+            OrchestratorMsg::Plan { key, prompt, flow, fresh, reply } => {
+                if fresh {
+                    state.forget_cli_session(&key, &flow);
+                }
                 let plan = state.plan(&key, prompt.clone(), &flow);
                 state.turn_started(&key, &plan, &prompt);
                 let _ = reply.send(plan);
@@ -440,6 +445,22 @@ impl OrchestratorState {
         self.save();
     }
 
+    /// Drops the CLI session a turn would resume (the recovery gate's fresh start).
+    fn forget_cli_session(&mut self, key: &SessionKey, flow: &TurnFlow) {
+        match flow {
+            TurnFlow::Named(name) => {
+                if let Some(stored) = self.named.get_mut_session(key.chat_id, name) {
+                    stored.session_id.clear();
+                    self.save_named();
+                }
+            }
+            TurnFlow::Normal { .. } | TurnFlow::Injection => {
+                let (kind, model) = self.target(key);
+                self.reset_provider_session(key, kind, &model);
+            }
+        }
+    }
+
     /// The freshness rules of the config (daily reset in the host's current UTC offset).
     fn freshness(&self) -> FreshnessRules {
         let config = &self.args.config;
@@ -483,10 +504,10 @@ impl OrchestratorState {
             key: key.clone(),
             board_path: format!("{}/{}", self.args.board_path, key),
             board: self.args.board.clone(),
-            planner: Arc::new(move |key, prompt, flow| {
+            planner: Arc::new(move |key, prompt, flow, fresh| {
                 let orchestrator = planner_ref.clone();
                 Box::pin(async move {
-                    ractor::call!(orchestrator, |reply| OrchestratorMsg::Plan { key, prompt, flow, reply }).ok()
+                    ractor::call!(orchestrator, |reply| OrchestratorMsg::Plan { key, prompt, flow, fresh, reply }).ok()
                 })
             }),
             on_finished: Arc::new(move |finished| {

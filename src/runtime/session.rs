@@ -17,7 +17,7 @@ use crate::core::health::ActorKind;
 use crate::core::session_key::SessionKey;
 use crate::core::stream_event::{StreamEvent, TurnResult};
 use crate::core::text::render;
-use crate::core::turn_outcome::{outcome, reply_text};
+use crate::core::turn_outcome::{Recovery, needs_recovery, outcome, reply_text};
 use crate::provider::runner::{Control, RunSettings, run_turn};
 use crate::provider::{Invocation, ProviderKind, TurnTranscript};
 use crate::runtime::health_board::HealthBoard;
@@ -77,9 +77,11 @@ pub struct TurnPlan {
     pub settings: RunSettings,
 }
 
-/// Plans a turn: `(key, prompt)` → the plan, or `None` when the turn cannot run.
-pub type Planner =
-    Arc<dyn Fn(SessionKey, String, TurnFlow) -> Pin<Box<dyn Future<Output = Option<TurnPlan>> + Send>> + Send + Sync>;
+/// Plans a turn: `(key, prompt, flow, fresh)` → the plan (`fresh`: drop the CLI session first,
+/// for the recovery gate), or `None` when the turn cannot run.
+pub type Planner = Arc<
+    dyn Fn(SessionKey, String, TurnFlow, bool) -> Pin<Box<dyn Future<Output = Option<TurnPlan>> + Send>> + Send + Sync,
+>;
 
 /// Which conversation a turn belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,10 +343,11 @@ impl SessionState {
         let board_path = self.args.board_path.clone();
         tracing::debug!(actor = %key, "Turn started.");
         tokio::spawn(async move {
-            let ended = match planner(key, request.prompt, request.flow).await {
-                None => Err("the turn could not be prepared".to_owned()),
-                Some(plan) => {
-                    let run_path = format!("{board_path}/{}", plan.kind.name());
+            let run = |plan: TurnPlan, control_rx: watch::Receiver<Control>| {
+                let events = events.clone();
+                let board = board.clone();
+                let run_path = format!("{board_path}/{}", plan.kind.name());
+                async move {
                     board.register(&run_path, plan.kind.name(), ActorKind::Provider);
                     board.running(&run_path);
                     let mut parser = plan.kind.stream_parser();
@@ -356,6 +359,34 @@ impl SessionState {
                     transcript.map(|t| (plan.kind, plan.model, t)).map_err(|e| e.to_string())
                 }
             };
+            let mut ended = match planner(key.clone(), request.prompt.clone(), request.flow.clone(), false).await {
+                None => Err("the turn could not be prepared".to_owned()),
+                Some(plan) => run(plan, control_rx.clone()).await,
+            };
+            // Recovery gate (core spec §4.2): a session the CLI no longer knows, or a CLI killed
+            // from outside, is retried once in a fresh session — unless the user stopped it.
+            let recovery = match &ended {
+                Ok((_, _, transcript)) if *control_rx.borrow() == Control::Run => needs_recovery(&transcript.result),
+                _ => None,
+            };
+            if let Some(kind) = recovery {
+                tracing::info!(actor = %key, reason = ?kind, "Retrying the turn in a fresh session.");
+                if kind == Recovery::InvalidSession {
+                    let notice = format!("{}\n\n", render("session.recovered", &[]));
+                    let _ = events.send(SessionOutput::Event(StreamEvent::TextDelta { text: notice }));
+                }
+                if let Some(plan) = planner(key, request.prompt, request.flow, true).await {
+                    ended = run(plan, control_rx).await.map(|(kind, model, mut transcript)| {
+                        if needs_recovery(&transcript.result) == Some(Recovery::InvalidSession) {
+                            transcript.result.result = render("session.recovery_failed", &[]);
+                        } else if !transcript.result.is_error {
+                            transcript.result.result =
+                                format!("{}\n\n{}", render("session.recovered", &[]), transcript.result.result);
+                        }
+                        (kind, model, transcript)
+                    });
+                }
+            }
             let _ = me.cast(SessionMsg::TurnEnded { ended });
         });
         self.running = Some(Running { control, reply, flow, aborted: false });
