@@ -912,3 +912,22 @@ async fn when_the_fresh_retry_fails_too_the_user_is_told_once() {
     assert_eq!(c.records("start").len(), 2, "no retry loop");
     drop(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_selector_buttons_switch_and_navigate() {
+    let c = chat(&[]).await;
+    let outputs = last(c.handle.callback(key(71), "ms:p:claude")).await;
+    let [SessionOutput::Menu(menu)] = outputs.as_slice() else { panic!("{outputs:?}") };
+    assert!(menu.text.starts_with("**Model Selector**\nCurrent: opus"), "{}", menu.text);
+    let data: Vec<&str> = menu.buttons[0].iter().map(|b| b.callback_data.as_str()).collect();
+    assert_eq!(data, ["ms:m:haiku", "ms:m:sonnet", "ms:m:sonnet[1m]", "ms:m:opus", "ms:m:opus[1m]", "ms:m:fable"]);
+    assert_eq!(menu.buttons[1][0].callback_data, "ms:b:root");
+
+    let switched = notice(&last(c.handle.callback(key(71), "ms:m:sonnet")).await);
+    assert!(switched.contains("opus -> sonnet"), "{switched}");
+    let effort = last(c.handle.callback(key(71), "ms:m:gpt-5.4")).await;
+    let [SessionOutput::Menu(menu)] = effort.as_slice() else { panic!("{effort:?}") };
+    assert_eq!(menu.buttons[0].iter().map(|b| b.text.as_str()).collect::<Vec<_>>(), ["Low", "Medium", "High", "XHigh"]);
+    assert_eq!(notice(&last(c.handle.callback(key(71), "ms:what")).await), "Unknown selector action.");
+    assert_eq!(notice(&last(c.handle.callback(key(71), "zz:1")).await), "Unknown selector action.");
+}

@@ -12,6 +12,7 @@ pub mod named;
 pub mod outbox;
 pub mod prompt_hooks;
 pub mod recovery;
+pub mod selector;
 pub mod session_key;
 pub mod state;
 pub mod status_view;

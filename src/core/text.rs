@@ -44,6 +44,7 @@ pub fn en(key: &str) -> &'static str {
         "tasks.header" => "**Background tasks**",
         "session.recovered" => "_The previous session could not be resumed; continuing in a new one._",
         "session.recovery_failed" => "The session could not be resumed, and a new one failed too. Try /new.",
+        "selector.unknown" => "Unknown selector action.",
         "session.help" => {
             "Start a background session: /session <what to do>. Pick the CLI with /session @codex <what to do>. Continue one with @<name> <message>."
         }

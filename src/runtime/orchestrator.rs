@@ -24,6 +24,7 @@ use crate::core::health::ActorKind;
 use crate::core::named::{NamedRegistry, NewNamed, leading_directive};
 use crate::core::prompt_hooks;
 use crate::core::recovery;
+use crate::core::selector::{self, ModelStep, SelectorContext};
 use crate::core::session_key::ChatId;
 use crate::core::session_key::SessionKey;
 use crate::core::state::cron_jobs::CronJobs;
@@ -62,6 +63,15 @@ pub enum OrchestratorMsg {
         /// Its text.
         text: String,
         /// Where its outputs go.
+        reply: ReplyTo,
+    },
+    /// A button was pressed (callback data of a menu this chat was shown).
+    Callback {
+        /// The chat.
+        key: SessionKey,
+        /// The button's callback data (`ms:…`).
+        data: String,
+        /// Where the answer goes.
         reply: ReplyTo,
     },
     /// A Session's turn starts: plan it from the current state (internal).
@@ -188,6 +198,10 @@ impl Actor for Orchestrator {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             OrchestratorMsg::Message { key, text, reply } => state.message(&myself, key, &text, reply).await,
+            OrchestratorMsg::Callback { key, data, reply } => {
+                let output = state.callback(&key, &data).await;
+                let _ = reply.send(output);
+            }
             OrchestratorMsg::Plan { key, prompt, flow, fresh, reply } => {
                 if fresh {
                     state.forget_cli_session(&key, &flow);
@@ -287,8 +301,8 @@ impl OrchestratorState {
                 notice(render("reset.done", &[("provider", current.display_name())]));
             }
             ChatCommand::Model(None) => {
-                let (kind, model) = self.target(&key);
-                notice(render("model.current", &[("model", &model), ("provider", kind.display_name())]));
+                let step = selector::start(&self.selector_context(&key));
+                let _ = reply.send(self.model_step(&key, step).await);
             }
             ChatCommand::Model(Some(model)) => {
                 let reply = self.switch_model(&key, &model).await;
@@ -822,6 +836,56 @@ impl OrchestratorState {
         let _ = finished.reply.send(output);
     }
 
+    /// What the model selector needs: current and configured model, logged-in CLIs, known models.
+    fn selector_context(&self, key: &SessionKey) -> SelectorContext {
+        let (_, model) = self.target(key);
+        SelectorContext {
+            current_model: model,
+            configured_model: key.topic_id.is_none().then(|| self.args.config.model.clone()),
+            authenticated: self
+                .auth_statuses()
+                .into_iter()
+                .filter(|(_, status)| matches!(status, AuthStatus::Authenticated { .. }))
+                .map(|(kind, _)| kind.name().to_owned())
+                .collect(),
+            codex_models: CODEX_FALLBACK_MODELS.iter().map(|m| ((*m).to_owned(), (*m).to_owned())).collect(),
+            gemini_models: Vec::new(),
+        }
+    }
+
+    /// A pressed button.
+    async fn callback(&mut self, key: &SessionKey, data: &str) -> SessionOutput {
+        if data.starts_with("ms:") {
+            let step = selector::press(&self.selector_context(key), data);
+            self.model_step(key, step).await
+        } else {
+            SessionOutput::Notice(render("selector.unknown", &[]))
+        }
+    }
+
+    async fn model_step(&mut self, key: &SessionKey, step: ModelStep) -> SessionOutput {
+        match step {
+            ModelStep::Show(menu) => SessionOutput::Menu(menu),
+            ModelStep::Say(text) => SessionOutput::Notice(text),
+            ModelStep::Switch { model, .. } => SessionOutput::Notice(self.switch_model(key, &model).await),
+        }
+    }
+
+    /// Each CLI's login state (core spec §7.9).
+    fn auth_statuses(&self) -> Vec<(ProviderKind, AuthStatus)> {
+        let home = std::env::var("HOME").unwrap_or_default();
+        let env = |name: &str| std::env::var(name).ok();
+        let probe = AuthProbe {
+            home: Utf8PathBuf::from(home),
+            env: &env,
+            gemini_api_key: self.args.config.gemini_api_key.clone(),
+        };
+        [ProviderKind::Claude, ProviderKind::Codex, ProviderKind::Gemini]
+            .into_iter()
+            .map(|kind| (kind, probe.status(kind)))
+            .collect()
+    }
+
     /// The `/status` reply (core spec §5.4).
     fn status_text(&self, key: &SessionKey) -> String {
         let (kind, model) = self.target(key);
@@ -840,17 +904,10 @@ impl OrchestratorState {
             .filter(|s| self.background.contains_key(&(key.chat_id, s.name.clone())))
             .map(|s| (s.name.clone(), s.last_prompt.clone(), (now - s.created_at).max(0.0) as u64))
             .collect();
-        let home = std::env::var("HOME").unwrap_or_default();
-        let env = |name: &str| std::env::var(name).ok();
-        let probe = AuthProbe {
-            home: Utf8PathBuf::from(home),
-            env: &env,
-            gemini_api_key: self.args.config.gemini_api_key.clone(),
-        };
-        let auth = [ProviderKind::Claude, ProviderKind::Codex, ProviderKind::Gemini]
+        let auth = self
+            .auth_statuses()
             .into_iter()
-            .map(|kind| {
-                let status = probe.status(kind);
+            .map(|(kind, status)| {
                 let age = match status {
                     AuthStatus::Authenticated { age_s } => age_s,
                     AuthStatus::Installed | AuthStatus::NotFound => None,
@@ -1230,6 +1287,20 @@ impl OrchestratorHandle {
             return Envelope { needs_injection: false, lock_mode: LockMode::None, ..original };
         }
         back.await.unwrap_or(Envelope { needs_injection: false, lock_mode: LockMode::None, ..original })
+    }
+
+    /// A pressed button's callback data; returns the answer (a menu or a notice).
+    pub fn callback(&self, key: SessionKey, data: &str) -> mpsc::UnboundedReceiver<SessionOutput> {
+        let (reply, outputs) = mpsc::unbounded_channel();
+        match self.slot.get() {
+            Some(orchestrator) => {
+                let _ = orchestrator.cast(OrchestratorMsg::Callback { key, data: data.to_owned(), reply });
+            }
+            None => {
+                let _ = reply.send(SessionOutput::Notice("ductor is starting; try again in a moment.".to_owned()));
+            }
+        }
+        outputs
     }
 
     /// Sends a chat message; returns the stream of its outputs (closed when nothing more comes).

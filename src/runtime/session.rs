@@ -47,6 +47,8 @@ pub enum SessionOutput {
     Discarded,
     /// A notice (command answers).
     Notice(String),
+    /// A menu of buttons (selectors); a press comes back as its callback data.
+    Menu(crate::core::selector::Menu),
 }
 
 /// Where a message's outputs go (the transport's per-message stream).
