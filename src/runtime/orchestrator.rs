@@ -305,7 +305,7 @@ impl OrchestratorState {
                 let _ = reply.send(self.model_step(&key, step).await);
             }
             ChatCommand::Model(Some(model)) => {
-                let reply = self.switch_model(&key, &model).await;
+                let reply = self.switch_model(&key, &model, None).await;
                 notice(reply);
             }
             ChatCommand::Status => notice(self.status_text(&key)),
@@ -867,7 +867,9 @@ impl OrchestratorState {
         match step {
             ModelStep::Show(menu) => SessionOutput::Menu(menu),
             ModelStep::Say(text) => SessionOutput::Notice(text),
-            ModelStep::Switch { model, .. } => SessionOutput::Notice(self.switch_model(key, &model).await),
+            ModelStep::Switch { model, effort } => {
+                SessionOutput::Notice(self.switch_model(key, &model, effort.as_deref()).await)
+            }
         }
     }
 
@@ -935,14 +937,14 @@ impl OrchestratorState {
     /// one stops the chat's running turns and retargets its session; outside a forum topic it
     /// also becomes the configured model (`config.json`: `model`, and `provider` when it
     /// changes; other keys kept).
-    async fn switch_model(&mut self, key: &SessionKey, model: &str) -> String {
+    async fn switch_model(&mut self, key: &SessionKey, model: &str, effort: Option<&str>) -> String {
         let in_topic = key.topic_id.is_some();
         let old = match (in_topic, self.store.get(key)) {
             (true, Some(record)) if !record.model.is_empty() => record.model.clone(),
             _ => self.args.config.model.clone(),
         };
         let kind = provider_for(model, &[]);
-        if old == model && self.target(key).1 == model {
+        if old == model && self.target(key).1 == model && effort.is_none() {
             return render("model.already", &[("model", model)]);
         }
         let chat_keys: Vec<SessionKey> = self.sessions.keys().filter(|k| k.chat_id == key.chat_id).cloned().collect();
@@ -961,11 +963,17 @@ impl OrchestratorState {
             if old_provider != kind {
                 updates.push(("provider", serde_json::Value::String(kind.name().to_owned())));
             }
+            if let Some(effort) = effort {
+                updates.push(("reasoning_effort", serde_json::Value::String(effort.to_owned())));
+            }
             match update_config_keys(&self.args.paths, &updates) {
                 Ok(_) => {
                     let mut config = (*self.args.config).clone();
                     config.model = model.to_owned();
                     config.provider = kind.name().to_owned();
+                    if let Some(effort) = effort {
+                        config.reasoning_effort = effort.to_owned();
+                    }
                     self.args.config = Arc::new(config);
                 }
                 Err(e) => {
