@@ -778,7 +778,9 @@ async fn status_answers_at_once_during_a_turn_and_the_info_commands_answer_from_
     assert!(notice(&last(c.handle.message(key(21), "/memory")).await).contains("The user likes short answers."));
     assert_eq!(notice(&last(c.handle.message(key(21), "/cron")).await), "No cron jobs.");
     assert_eq!(notice(&last(c.handle.message(key(21), "/tasks")).await), "No background tasks in this chat.");
-    assert!(notice(&last(c.handle.message(key(21), "/sessions")).await).starts_with("No named sessions"));
+    let sessions = last(c.handle.message(key(21), "/sessions")).await;
+    let [SessionOutput::Menu(menu)] = sessions.as_slice() else { panic!("{sessions:?}") };
+    assert!(menu.text.contains("No topic or named sessions"), "{}", menu.text);
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/python-home-0.18.2/home/cron_jobs.json");
     std::fs::copy(fixture, c.paths.cron_jobs()).unwrap();
     let cron = notice(&last(c.handle.message(key(21), "/cron")).await);
@@ -930,4 +932,23 @@ async fn model_selector_buttons_switch_and_navigate() {
     assert_eq!(menu.buttons[0].iter().map(|b| b.text.as_str()).collect::<Vec<_>>(), ["Low", "Medium", "High", "XHigh"]);
     assert_eq!(notice(&last(c.handle.callback(key(71), "ms:what")).await), "Unknown selector action.");
     assert_eq!(notice(&last(c.handle.callback(key(71), "zz:1")).await), "Unknown selector action.");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_selector_lists_and_ends_named_sessions() {
+    let (c, handle, _tg, mut delivered) = chat_with_bus(&[]).await;
+    let started = notice(&last(handle.message(key(81), "/session Say hello")).await);
+    let name = started.split("**").nth(1).unwrap().to_owned();
+    tokio::time::timeout(Duration::from_secs(10), delivered.recv()).await.unwrap().unwrap();
+    let outputs = last(handle.message(key(81), "/sessions")).await;
+    let [SessionOutput::Menu(menu)] = outputs.as_slice() else { panic!("{outputs:?}") };
+    assert!(menu.text.contains(&format!("**{name}** — claude/opus · idle · 1 messages")), "{}", menu.text);
+    assert_eq!(menu.buttons[0][0].callback_data, format!("nsc:end:{name}"));
+    let outputs = last(handle.callback(key(81), &format!("nsc:end:{name}"))).await;
+    let [SessionOutput::Menu(menu)] = outputs.as_slice() else { panic!("{outputs:?}") };
+    assert!(menu.text.starts_with(&format!("Ended session {name}.")), "{}", menu.text);
+    assert!(named_file(&c)["sessions"].as_array().unwrap().is_empty());
+    let outputs = last(handle.callback(key(81), "nsc:endall")).await;
+    let [SessionOutput::Menu(menu)] = outputs.as_slice() else { panic!("{outputs:?}") };
+    assert!(menu.text.starts_with("There were no sessions to end."), "{}", menu.text);
 }

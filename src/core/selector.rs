@@ -205,3 +205,133 @@ mod tests {
         assert!(matches!(press(&c, "nsc:x"), ModelStep::Say(_)));
     }
 }
+
+/// A topic session of the chat in the session selector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicLine {
+    /// Topic name or `Topic #<id>`.
+    pub label: String,
+    /// Provider/model.
+    pub target: String,
+    /// Messages.
+    pub messages: u64,
+    /// Cost.
+    pub cost_usd: f64,
+}
+
+/// A named session in the session selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedLine {
+    /// Its name.
+    pub name: String,
+    /// Provider/model.
+    pub target: String,
+    /// `idle` / `running`.
+    pub status: String,
+    /// Messages.
+    pub messages: u64,
+    /// Age text (`45s`, `2m`, …).
+    pub age: String,
+    /// First prompt, shortened.
+    pub preview: String,
+}
+
+/// The session selector (`nsc:`): the chat's topic sessions and named sessions, an end button
+/// per named session, refresh, and end-all when there are several; `note` goes first.
+pub fn sessions_menu(topics: &[TopicLine], named: &[NamedLine], note: Option<&str>) -> Menu {
+    let mut text = String::new();
+    if let Some(note) = note {
+        text.push_str(note);
+        text.push_str("\n\n");
+    }
+    text.push_str("**Sessions**");
+    if topics.is_empty() && named.is_empty() {
+        text.push_str("\nNo topic or named sessions in this chat.");
+    }
+    for topic in topics {
+        text.push_str(&format!(
+            "\n• {} — {} · {} messages · ${:.4}",
+            topic.label, topic.target, topic.messages, topic.cost_usd
+        ));
+    }
+    for session in named {
+        text.push_str(&format!(
+            "\n• **{}** — {} · {} · {} messages · {} · {}",
+            session.name, session.target, session.status, session.messages, session.age, session.preview
+        ));
+    }
+    let mut buttons: ButtonGrid =
+        named.iter().map(|s| vec![button(&format!("End {}", s.name), format!("nsc:end:{}", s.name))]).collect();
+    let mut last_row = vec![button("Refresh", "nsc:r".to_owned())];
+    if named.len() > 1 {
+        last_row.push(button("End all", "nsc:endall".to_owned()));
+    }
+    buttons.push(last_row);
+    Menu { text, buttons }
+}
+
+/// A pressed `nsc:` button.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionsAction {
+    /// End one named session.
+    End(String),
+    /// End all of the chat's named sessions.
+    EndAll,
+    /// Show the list again.
+    Refresh,
+    /// Not an `nsc:` action this build knows.
+    Unknown,
+}
+
+/// Parses `nsc:` callback data.
+pub fn sessions_action(data: &str) -> SessionsAction {
+    match data.strip_prefix("nsc:") {
+        Some("r") => SessionsAction::Refresh,
+        Some("endall") => SessionsAction::EndAll,
+        Some(rest) => match rest.strip_prefix("end:") {
+            Some(name) if !name.is_empty() => SessionsAction::End(name.to_owned()),
+            _ => SessionsAction::Unknown,
+        },
+        None => SessionsAction::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod sessions_tests {
+    use super::*;
+
+    #[test]
+    fn menu_and_actions() {
+        let named = vec![
+            NamedLine {
+                name: "redowl".into(),
+                target: "claude/opus".into(),
+                status: "idle".into(),
+                messages: 2,
+                age: "3m".into(),
+                preview: "poem".into(),
+            },
+            NamedLine {
+                name: "calmfox".into(),
+                target: "codex/gpt-5.4".into(),
+                status: "running".into(),
+                messages: 0,
+                age: "5s".into(),
+                preview: "fix".into(),
+            },
+        ];
+        let topics =
+            vec![TopicLine { label: "Topic #7".into(), target: "claude/sonnet".into(), messages: 1, cost_usd: 0.0012 }];
+        let menu = sessions_menu(&topics, &named, Some("Ended redowl."));
+        assert!(menu.text.starts_with("Ended redowl.\n\n**Sessions**"));
+        assert!(menu.text.contains("Topic #7 — claude/sonnet · 1 messages · $0.0012"));
+        let data: Vec<Vec<&str>> =
+            menu.buttons.iter().map(|r| r.iter().map(|b| b.callback_data.as_str()).collect()).collect();
+        assert_eq!(data, vec![vec!["nsc:end:redowl"], vec!["nsc:end:calmfox"], vec!["nsc:r", "nsc:endall"]]);
+        assert_eq!(sessions_action("nsc:end:redowl"), SessionsAction::End("redowl".into()));
+        assert_eq!(sessions_action("nsc:endall"), SessionsAction::EndAll);
+        assert_eq!(sessions_action("nsc:r"), SessionsAction::Refresh);
+        assert_eq!(sessions_action("nsc:end:"), SessionsAction::Unknown);
+        assert_eq!(sessions_action("ms:r"), SessionsAction::Unknown);
+    }
+}

@@ -14,7 +14,7 @@ use camino::Utf8PathBuf;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::mpsc;
 
-use crate::core::chat_status::{ChatStatus, SessionSummary, render_status};
+use crate::core::chat_status::{ChatStatus, SessionSummary, age_text, render_status};
 use crate::core::command::{ChatCommand, classify};
 use crate::core::config::Config;
 use crate::core::config::dotenv::env_for_child;
@@ -24,7 +24,7 @@ use crate::core::health::ActorKind;
 use crate::core::named::{NamedRegistry, NewNamed, leading_directive};
 use crate::core::prompt_hooks;
 use crate::core::recovery;
-use crate::core::selector::{self, ModelStep, SelectorContext};
+use crate::core::selector::{self, Menu, ModelStep, NamedLine, SelectorContext, SessionsAction, TopicLine};
 use crate::core::session_key::ChatId;
 use crate::core::session_key::SessionKey;
 use crate::core::state::cron_jobs::CronJobs;
@@ -314,21 +314,7 @@ impl OrchestratorState {
                 _ => render("memory.empty", &[]),
             }),
             ChatCommand::Sessions => {
-                let lines: Vec<String> = self
-                    .named
-                    .for_chat(key.chat_id)
-                    .map(|s| {
-                        format!(
-                            "• {} [{}] {} ({} messages) — {}",
-                            s.name, s.status, s.provider, s.message_count, s.prompt_preview
-                        )
-                    })
-                    .collect();
-                notice(if lines.is_empty() {
-                    render("sessions.none", &[])
-                } else {
-                    format!("{}\n{}", render("sessions.header", &[]), lines.join("\n"))
-                });
+                let _ = reply.send(SessionOutput::Menu(self.sessions_menu(&key, None)));
             }
             ChatCommand::Cron => {
                 let jobs = match CronJobs::load(&self.args.paths) {
@@ -858,6 +844,26 @@ impl OrchestratorState {
         if data.starts_with("ms:") {
             let step = selector::press(&self.selector_context(key), data);
             self.model_step(key, step).await
+        } else if data.starts_with("nsc:") {
+            let note = match selector::sessions_action(data) {
+                SessionsAction::Refresh => None,
+                SessionsAction::End(name) => Some(if self.end_named_session(key.chat_id, &name) {
+                    render("sessions.ended_one", &[("name", &name)])
+                } else {
+                    render("sessions.ended_not_found", &[("name", &name)])
+                }),
+                SessionsAction::EndAll => {
+                    let count = self.named.for_chat(key.chat_id).count();
+                    self.end_named_sessions(key.chat_id);
+                    Some(if count == 0 {
+                        render("sessions.ended_all_none", &[])
+                    } else {
+                        render("sessions.ended_all", &[("count", &count.to_string())])
+                    })
+                }
+                SessionsAction::Unknown => Some(render("selector.unknown", &[])),
+            };
+            SessionOutput::Menu(self.sessions_menu(key, note.as_deref()))
         } else {
             SessionOutput::Notice(render("selector.unknown", &[]))
         }
@@ -987,13 +993,58 @@ impl OrchestratorState {
     /// `/stop` outside a forum topic ends the chat's named sessions (they leave the file).
     fn end_named_sessions(&mut self, chat: ChatId) {
         let names: Vec<String> = self.named.for_chat(chat).map(|s| s.name.clone()).collect();
-        if names.is_empty() {
-            return;
-        }
         for name in names {
-            self.named.end(chat, &name);
+            self.end_named_session(chat, &name);
         }
-        self.save_named();
+    }
+
+    /// Ends one named session: its background job is cancelled and it leaves the file.
+    fn end_named_session(&mut self, chat: ChatId, name: &str) -> bool {
+        if let Some(control) = self.background.remove(&(chat, name.to_owned())) {
+            let _ = control.send(Control::Stop);
+        }
+        let ended = self.named.end(chat, name);
+        if ended {
+            self.save_named();
+        }
+        ended
+    }
+
+    /// The session selector of a chat (`nsc:`).
+    fn sessions_menu(&self, key: &SessionKey, note: Option<&str>) -> Menu {
+        let rules = self.freshness();
+        let now = chrono::Utc::now();
+        let topics: Vec<TopicLine> = self
+            .store
+            .records
+            .iter()
+            .filter(|r| r.key.chat_id == key.chat_id && r.key.topic_id.is_some())
+            .filter(|r| r.is_fresh(&r.provider, &rules, now))
+            .map(|r| {
+                let bucket = r.bucket(&r.provider);
+                TopicLine {
+                    label: r.topic_name.clone().unwrap_or_else(|| format!("Topic #{}", r.key.topic_id.unwrap_or(0))),
+                    target: format!("{}/{}", r.provider, r.model),
+                    messages: bucket.map_or(0, |b| b.message_count),
+                    cost_usd: bucket.map_or(0.0, |b| b.total_cost_usd),
+                }
+            })
+            .collect();
+        let unix_now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let named: Vec<NamedLine> = self
+            .named
+            .for_chat(key.chat_id)
+            .map(|s| NamedLine {
+                name: s.name.clone(),
+                target: format!("{}/{}", s.provider, if s.model.is_empty() { "default" } else { &s.model }),
+                status: s.status.clone(),
+                messages: s.message_count,
+                age: age_text((unix_now - s.created_at).max(0.0) as u64),
+                preview: s.prompt_preview.clone(),
+            })
+            .collect();
+        selector::sessions_menu(&topics, &named, note)
     }
 
     fn save_named(&self) {
