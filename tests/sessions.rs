@@ -747,7 +747,7 @@ async fn a_named_session_that_was_running_is_resumed_at_the_next_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_answers_at_once_during_a_turn_and_the_info_commands_answer_from_state() {
-    let c = chat(&[("FAKE_CLI_HOLD_MS", "1000")]).await;
+    let c = chat(&[("FAKE_CLI_HOLD_MS", "3000")]).await;
     last(c.handle.message(key(21), "Say hello")).await;
     let running = c.handle.message(key(21), "And what did I ask you before?");
     for _ in 0..200 {
@@ -758,7 +758,7 @@ async fn status_answers_at_once_during_a_turn_and_the_info_commands_answer_from_
     }
     let started = Instant::now();
     let status = notice(&last(c.handle.message(key(21), "/status")).await);
-    assert!(started.elapsed() < Duration::from_millis(500), "not queued behind the turn");
+    assert!(started.elapsed() < Duration::from_millis(1500), "not queued behind the 3-s turn: {:?}", started.elapsed());
     for part in [
         "**Status**",
         "Session: a8c43301...",
