@@ -952,3 +952,18 @@ async fn the_session_selector_lists_and_ends_named_sessions() {
     let [SessionOutput::Menu(menu)] = outputs.as_slice() else { panic!("{outputs:?}") };
     assert!(menu.text.starts_with("There were no sessions to end."), "{}", menu.text);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diagnose_shows_version_models_and_the_end_of_the_log() {
+    let c = chat(&[]).await;
+    std::fs::create_dir_all(c.paths.logs_dir()).unwrap();
+    let lines: String = (0..60).map(|i| format!("2026-11-24 10:00:{i:02} [INFO] ductor: line {i}\n")).collect();
+    std::fs::write(c.paths.log_file(), lines).unwrap();
+    let text = notice(&last(c.handle.message(key(91), "/diagnose")).await);
+    assert!(text.contains(&format!("ductor {}", env!("CARGO_PKG_VERSION"))), "{text}");
+    assert!(text.contains("Configured: opus"), "{text}");
+    assert!(
+        text.contains("line 59") && text.contains("line 10") && !text.contains("line 9\n"),
+        "last 50 lines: {text}"
+    );
+}

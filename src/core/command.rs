@@ -29,6 +29,8 @@ pub enum ChatCommand {
     Cron,
     /// `/tasks`: the chat's background tasks.
     Tasks,
+    /// `/diagnose`: version, models, agent health and the end of the log.
+    Diagnose,
     /// A prompt for the CLI (including unknown `/commands`).
     Prompt(String),
 }
@@ -79,6 +81,7 @@ pub fn classify(text: &str, bot_username: Option<&str>) -> ChatCommand {
         "sessions" if rest.is_empty() => return ChatCommand::Sessions,
         "cron" if rest.is_empty() => return ChatCommand::Cron,
         "tasks" if rest.is_empty() => return ChatCommand::Tasks,
+        "diagnose" if rest.is_empty() => return ChatCommand::Diagnose,
         "session" => {
             let original = trimmed.split_once(char::is_whitespace).map_or("", |(_, r)| r.trim());
             return ChatCommand::Session(Some(original.to_owned()));

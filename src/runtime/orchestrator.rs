@@ -316,6 +316,7 @@ impl OrchestratorState {
             ChatCommand::Sessions => {
                 let _ = reply.send(SessionOutput::Menu(self.sessions_menu(&key, None)));
             }
+            ChatCommand::Diagnose => notice(self.diagnose_text()),
             ChatCommand::Cron => {
                 let jobs = match CronJobs::load(&self.args.paths) {
                     Loaded::Found(file) => file.jobs,
@@ -892,6 +893,53 @@ impl OrchestratorState {
             .into_iter()
             .map(|kind| (kind, probe.status(kind)))
             .collect()
+    }
+
+    /// The `/diagnose` reply: version, configured and effective model, the agents' health and
+    /// the last 50 lines of `logs/agent.log` (a sub-agent falls back to the main home's log).
+    fn diagnose_text(&self) -> String {
+        let config = &self.args.config;
+        let mut text = format!(
+            "**Diagnose**\nductor {}\nConfigured: {} ({})\nEffective default: {} ({})",
+            env!("CARGO_PKG_VERSION"),
+            config.model,
+            config.provider,
+            config.model,
+            provider_for(&config.model, &[]).display_name()
+        );
+        let agents = self.args.board.agents();
+        if !agents.is_empty() {
+            text.push_str("\n\nAgents:");
+            for agent in agents {
+                let icon = match agent.status {
+                    crate::core::health::ActorStatus::Running => "●",
+                    crate::core::health::ActorStatus::Starting | crate::core::health::ActorStatus::Restarting => "◐",
+                    crate::core::health::ActorStatus::Crashed => "✖",
+                    crate::core::health::ActorStatus::Stopped | crate::core::health::ActorStatus::Reconnecting => "○",
+                };
+                text.push_str(&format!(
+                    "\n{icon} {} {} restarts: {}",
+                    agent.name,
+                    agent.status.as_str(),
+                    agent.restarts
+                ));
+                if let Some(error) = agent.last_failure {
+                    text.push_str(&format!(" — {}", error.chars().take(100).collect::<String>()));
+                }
+            }
+        }
+        let mut log = self.args.paths.log_file();
+        if !log.exists()
+            && let Some(main_home) = self.args.paths.home().parent().and_then(|agents| agents.parent())
+        {
+            log = main_home.join("logs/agent.log");
+        }
+        let tail: Vec<String> = std::fs::read(&log)
+            .map(|bytes| String::from_utf8_lossy(&bytes).lines().map(str::to_owned).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let start = tail.len().saturating_sub(50);
+        text.push_str(&format!("\n\nLog ({}):\n```\n{}\n```", log, tail[start..].join("\n")));
+        text
     }
 
     /// The `/status` reply (core spec §5.4).
