@@ -47,6 +47,38 @@ fn without_extra_pairs(argv: &[String], expected: &[String], extras: &[&str]) ->
     out
 }
 
+/// `codex app-server`: answers `initialize` and `model/list` (models from `FAKE_CODEX_MODELS`,
+/// a JSON array of `model/list` entries, or two defaults), until stdin closes.
+fn app_server() -> i32 {
+    let models: serde_json::Value = std::env::var("FAKE_CODEX_MODELS")
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_else(|| {
+            serde_json::json!([
+                {"id": "gpt-5.5", "displayName": "GPT-5.5", "isDefault": true,
+                 "supportedReasoningEfforts": [{"reasoningEffort": "medium"}, {"reasoningEffort": "high"}]},
+                {"id": "gpt-5.5-mini", "displayName": "GPT-5.5 mini"}
+            ])
+        });
+    if let Ok(record) = std::env::var("FAKE_CLI_RECORD") {
+        append_record(&record, &serde_json::json!({"event": "app-server", "t": now_ms(), "pid": std::process::id()}));
+    }
+    let mut out = std::io::stdout().lock();
+    for line in std::io::stdin().lines() {
+        let Ok(line) = line else { break };
+        let Ok(request) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        let answer = match request["id"].as_i64() {
+            Some(1) => serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": {"userAgent": "fake"}}),
+            Some(2) => serde_json::json!({"jsonrpc": "2.0", "id": 2, "result": {"data": models}}),
+            _ => continue,
+        };
+        if writeln!(out, "{answer}").and_then(|()| out.flush()).is_err() {
+            return 141;
+        }
+    }
+    0
+}
+
 /// One `write` of a whole line, so concurrent fake CLIs do not interleave their records.
 fn append_record(path: &str, line: &serde_json::Value) {
     if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
@@ -80,6 +112,9 @@ fn run() -> i32 {
     if !["claude", "codex", "gemini"].contains(&cli.as_str()) {
         eprintln!("fake-cli: install me as claude, codex or gemini (got {cli:?})");
         return 96;
+    }
+    if cli == "codex" && argv.get(1).map(String::as_str) == Some("app-server") {
+        return app_server();
     }
     let resuming = argv.iter().any(|a| a == "--resume" || a == "resume");
     let fixture =

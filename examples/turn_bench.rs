@@ -50,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
         board: HealthBoard::new(),
         cli_path: vec![bin],
         bus: None,
+        catalog: ductor::runtime::model_cache::ModelCatalog::default(),
     };
     let (orchestrator, _) = Actor::spawn(None, Orchestrator, args).await?;
     handle.slot().set(orchestrator);

@@ -87,6 +87,7 @@ async fn spawn_orchestrator_with(
         board: board.clone(),
         cli_path: vec![bin.clone()],
         bus,
+        catalog: ductor::runtime::model_cache::ModelCatalog::default(),
     };
     let (orchestrator, _) = Actor::spawn(None, Orchestrator, args).await.unwrap();
     handle.slot().set(orchestrator.clone());

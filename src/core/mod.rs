@@ -8,6 +8,7 @@ pub mod config;
 pub mod directive;
 pub mod envelope;
 pub mod health;
+pub mod model_cache;
 pub mod named;
 pub mod outbox;
 pub mod prompt_hooks;

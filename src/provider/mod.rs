@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod claude;
 pub mod codex;
+pub mod codex_models;
 pub mod gemini;
 pub mod runner;
 

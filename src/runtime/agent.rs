@@ -18,6 +18,7 @@ use crate::core::health::ActorKind;
 use crate::core::supervision::{self, RESTART_REASON};
 use crate::runtime::bus::{Bus, BusArgs, BusHandle};
 use crate::runtime::health_board::HealthBoard;
+use crate::runtime::model_cache::{ModelCache, ModelCacheArgs, ModelCatalog};
 use crate::runtime::orchestrator::{Orchestrator, OrchestratorArgs, OrchestratorHandle};
 use crate::runtime::restart_marker::{RestartMarker, RestartMarkerArgs};
 use crate::runtime::spool::{Spool, SpoolArgs};
@@ -106,6 +107,22 @@ impl Actor for Agent {
             }),
         };
         children.add(ChildSpec::actor("bus", ActorKind::Bus, Some(args.bus.slot()), move || (Bus, bus_args.clone())));
+        let catalog = ModelCatalog::default();
+        let mut cli_env = Vec::new();
+        if !args.cli_path.is_empty() {
+            let mut dirs: Vec<String> = args.cli_path.iter().map(ToString::to_string).collect();
+            dirs.extend(std::env::var("PATH").ok());
+            cli_env.push(("PATH".to_owned(), dirs.join(":")));
+        }
+        let cache_args = ModelCacheArgs {
+            paths: args.paths.clone(),
+            catalog: catalog.clone(),
+            program: "codex".to_owned(),
+            env: cli_env,
+            every: Duration::from_secs(3600),
+        };
+        children
+            .add(ChildSpec::actor("codex_models", ActorKind::Observer, None, move || (ModelCache, cache_args.clone())));
         let orchestrator_args = OrchestratorArgs {
             agent: args.name.clone(),
             paths: args.paths.clone(),
@@ -114,6 +131,7 @@ impl Actor for Agent {
             board: args.board.clone(),
             cli_path: args.cli_path.clone(),
             bus: Some(args.bus.clone()),
+            catalog: catalog.clone(),
         };
         children.add(ChildSpec::actor(
             "orchestrator",

@@ -14,6 +14,7 @@ pub mod agent;
 pub mod bus;
 pub mod health_board;
 pub mod internal_api;
+pub mod model_cache;
 pub mod orchestrator;
 pub mod restart_marker;
 pub mod root;

@@ -42,6 +42,7 @@ use crate::provider::runner::{Control, Extension, run_turn};
 use crate::provider::{Invocation, ProviderKind, TurnSpec, claude, codex, gemini, provider_for};
 use crate::runtime::bus::BusHandle;
 use crate::runtime::health_board::HealthBoard;
+use crate::runtime::model_cache::ModelCatalog;
 use crate::runtime::session::{
     ReplyTo, Session, SessionArgs, SessionMsg, SessionOutput, StopReport, TurnFinished, TurnFlow, TurnPlan,
     TurnRequest, stop_notice,
@@ -119,6 +120,8 @@ pub struct OrchestratorArgs {
     pub cli_path: Vec<Utf8PathBuf>,
     /// The agent's Bus (recovery notices at start).
     pub bus: Option<BusHandle>,
+    /// Known models (Codex cache).
+    pub catalog: ModelCatalog,
 }
 
 /// The Orchestrator actor.
@@ -358,7 +361,8 @@ impl OrchestratorState {
                 notice(answer);
             }
             ChatCommand::Prompt(text) => {
-                let parsed = directive::parse(&text, is_known_model);
+                let codex: Vec<String> = self.args.catalog.codex().into_iter().map(|m| m.id).collect();
+                let parsed = directive::parse(&text, |key| is_known_model(key, &codex));
                 let prompt = if parsed.cleaned.is_empty() { text.clone() } else { parsed.cleaned.clone() };
                 let named = parsed
                     .raw
@@ -835,7 +839,7 @@ impl OrchestratorState {
                 .filter(|(_, status)| matches!(status, AuthStatus::Authenticated { .. }))
                 .map(|(kind, _)| kind.name().to_owned())
                 .collect(),
-            codex_models: CODEX_FALLBACK_MODELS.iter().map(|m| ((*m).to_owned(), (*m).to_owned())).collect(),
+            codex_models: self.args.catalog.codex().into_iter().map(|m| (m.id, m.display_name)).collect(),
             gemini_models: Vec::new(),
         }
     }
@@ -1324,16 +1328,13 @@ fn extension_of(config: &Config) -> Option<Extension> {
     })
 }
 
-/// Codex models known without a model cache (core spec §7.10 fallback).
-const CODEX_FALLBACK_MODELS: [&str; 4] = ["gpt-5.3-codex", "gpt-5.4", "gpt-5.2-codex", "gpt-5.1-codex-mini"];
-
 /// Whether a directive key names a model (Claude aliases, Gemini aliases and ids, the Codex
-/// fallback list; the model caches extend this later).
-fn is_known_model(key: &str) -> bool {
+/// models of the cache).
+fn is_known_model(key: &str, codex: &[String]) -> bool {
     use crate::provider::{CLAUDE_MODELS, GEMINI_ALIASES};
     CLAUDE_MODELS.contains(&key)
         || GEMINI_ALIASES.contains(&key)
-        || CODEX_FALLBACK_MODELS.contains(&key)
+        || codex.iter().any(|m| m == key)
         || key.starts_with("claude-")
         || key.starts_with("gemini-")
 }
