@@ -968,3 +968,16 @@ async fn diagnose_shows_version_models_and_the_end_of_the_log() {
         "last 50 lines: {text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_capabilities_answer_from_what_exists() {
+    let c = chat(&[]).await;
+    assert_eq!(notice(&last(c.handle.message(key(92), "/agents")).await), "Only the main agent is running.");
+    assert_eq!(
+        notice(&last(c.handle.message(key(92), "/agent_start helper")).await),
+        "Only the main agent is running."
+    );
+    let upgrade = notice(&last(c.handle.message(key(92), "/upgrade")).await);
+    assert!(upgrade.contains(env!("CARGO_PKG_VERSION")), "{upgrade}");
+    assert!(c.records("start").is_empty(), "no CLI ran for any of them");
+}

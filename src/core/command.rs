@@ -31,6 +31,12 @@ pub enum ChatCommand {
     Tasks,
     /// `/diagnose`: version, models, agent health and the end of the log.
     Diagnose,
+    /// `/agents`: the agents and their health (main agent only).
+    Agents,
+    /// `/agent_start|stop|restart <name>` (sub-agents; come with multi-agent support).
+    AgentControl(String),
+    /// `/upgrade`.
+    Upgrade,
     /// A prompt for the CLI (including unknown `/commands`).
     Prompt(String),
 }
@@ -82,6 +88,9 @@ pub fn classify(text: &str, bot_username: Option<&str>) -> ChatCommand {
         "cron" if rest.is_empty() => return ChatCommand::Cron,
         "tasks" if rest.is_empty() => return ChatCommand::Tasks,
         "diagnose" if rest.is_empty() => return ChatCommand::Diagnose,
+        "agents" if rest.is_empty() => return ChatCommand::Agents,
+        "agent_start" | "agent_stop" | "agent_restart" => return ChatCommand::AgentControl(command.clone()),
+        "upgrade" if rest.is_empty() => return ChatCommand::Upgrade,
         "session" => {
             let original = trimmed.split_once(char::is_whitespace).map_or("", |(_, r)| r.trim());
             return ChatCommand::Session(Some(original.to_owned()));

@@ -47,6 +47,10 @@ pub fn en(key: &str) -> &'static str {
         "session.recovered" => "_The previous session could not be resumed; continuing in a new one._",
         "session.recovery_failed" => "The session could not be resumed, and a new one failed too. Try /new.",
         "selector.unknown" => "Unknown selector action.",
+        "agents.not_active" => "Only the main agent is running.",
+        "upgrade.unavailable" => {
+            "This is ductor {version}. Upgrading from the chat is not available in this build; update the binary and restart."
+        }
         "session.help" => {
             "Start a background session: /session <what to do>. Pick the CLI with /session @codex <what to do>. Continue one with @<name> <message>."
         }

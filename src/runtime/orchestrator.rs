@@ -320,6 +320,9 @@ impl OrchestratorState {
                 let _ = reply.send(SessionOutput::Menu(self.sessions_menu(&key, None)));
             }
             ChatCommand::Diagnose => notice(self.diagnose_text()),
+            ChatCommand::Agents => notice(self.agents_text()),
+            ChatCommand::AgentControl(_) => notice(render("agents.not_active", &[])),
+            ChatCommand::Upgrade => notice(render("upgrade.unavailable", &[("version", env!("CARGO_PKG_VERSION"))])),
             ChatCommand::Cron => {
                 let jobs = match CronJobs::load(&self.args.paths) {
                     Loaded::Found(file) => file.jobs,
@@ -897,6 +900,34 @@ impl OrchestratorState {
             .into_iter()
             .map(|kind| (kind, probe.status(kind)))
             .collect()
+    }
+
+    /// The `/agents` reply: every agent with its status, uptime, model and restarts.
+    fn agents_text(&self) -> String {
+        let agents = self.args.board.agents();
+        if agents.len() <= 1 {
+            return render("agents.not_active", &[]);
+        }
+        let lines: Vec<String> = agents
+            .into_iter()
+            .map(|a| {
+                let role = if a.name == self.args.agent { "[main]" } else { "[sub]" };
+                let mut line = format!(
+                    "{} {role} {} · up {}",
+                    a.name,
+                    a.status.as_str(),
+                    crate::core::health::uptime_text(a.uptime_s)
+                );
+                if a.restarts > 0 {
+                    line.push_str(&format!(" · restarts {}", a.restarts));
+                }
+                if let Some(error) = a.last_failure {
+                    line.push_str(&format!(" · {}", error.chars().take(80).collect::<String>()));
+                }
+                line
+            })
+            .collect();
+        format!("**Agents**\n{}", lines.join("\n"))
     }
 
     /// The `/diagnose` reply: version, configured and effective model, the agents' health and
