@@ -931,6 +931,8 @@ async fn model_selector_buttons_switch_and_navigate() {
     let effort = last(c.handle.callback(key(71), "ms:m:gpt-5.4")).await;
     let [SessionOutput::Menu(menu)] = effort.as_slice() else { panic!("{effort:?}") };
     assert_eq!(menu.buttons[0].iter().map(|b| b.text.as_str()).collect::<Vec<_>>(), ["Low", "Medium", "High", "XHigh"]);
+    let refused = notice(&last(c.handle.callback(key(71), "ms:r:xhigh:gpt-5.1-codex-mini")).await);
+    assert_eq!(refused, "gpt-5.1-codex-mini does not support reasoning effort xhigh; it supports: medium, high.");
     assert_eq!(notice(&last(c.handle.callback(key(71), "ms:what")).await), "Unknown selector action.");
     assert_eq!(notice(&last(c.handle.callback(key(71), "zz:1")).await), "Unknown selector action.");
 }

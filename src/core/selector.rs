@@ -58,8 +58,8 @@ pub struct SelectorContext {
     pub configured_model: Option<String>,
     /// Logged-in CLIs (`claude`, `codex`, `gemini`).
     pub authenticated: Vec<String>,
-    /// Codex models known from the cache: (id, display name).
-    pub codex_models: Vec<(String, String)>,
+    /// Codex models known from the cache: (id, display name, supported efforts).
+    pub codex_models: Vec<(String, String, Vec<String>)>,
     /// Gemini models discovered beyond the aliases.
     pub gemini_models: Vec<String>,
 }
@@ -117,7 +117,7 @@ fn provider_step(ctx: &SelectorContext, provider: &str, with_back: bool) -> Mode
         "codex" if ctx.codex_models.is_empty() => {
             return ModelStep::Say("No Codex models are known yet (the model list has not been read).".to_owned());
         }
-        "codex" => ctx.codex_models.iter().map(|(id, name)| vec![button(name, format!("ms:m:{id}"))]).collect(),
+        "codex" => ctx.codex_models.iter().map(|(id, name, _)| vec![button(name, format!("ms:m:{id}"))]).collect(),
         _ => return ModelStep::Say(unknown()),
     };
     if with_back {
@@ -138,10 +138,12 @@ pub fn press(ctx: &SelectorContext, data: &str) -> ModelStep {
         ["b", "root"] => start(ctx),
         ["p" | "b", provider] => provider_step(ctx, provider, true),
         ["m", model] => {
-            let is_codex = ctx.codex_models.iter().any(|(id, _)| id == model);
-            if is_codex {
-                let row: Vec<Button> =
-                    EFFORTS.iter().map(|(effort, label)| button(label, format!("ms:r:{effort}:{model}"))).collect();
+            if let Some((_, _, supported)) = ctx.codex_models.iter().find(|(id, _, _)| id == model) {
+                let row: Vec<Button> = EFFORTS
+                    .iter()
+                    .filter(|(effort, _)| supported.is_empty() || supported.iter().any(|s| s == effort))
+                    .map(|(effort, label)| button(label, format!("ms:r:{effort}:{model}")))
+                    .collect();
                 let buttons = vec![row, back("codex")];
                 ModelStep::Show(Menu { text: format!("{}\nReasoning effort for {model}:", header(ctx)), buttons })
             } else {
@@ -162,7 +164,10 @@ mod tests {
             current_model: "opus".into(),
             configured_model: Some("opus".into()),
             authenticated: authenticated.iter().map(|s| (*s).to_owned()).collect(),
-            codex_models: vec![("gpt-5.4".into(), "GPT-5.4".into())],
+            codex_models: vec![
+                ("gpt-5.4".into(), "GPT-5.4".into(), vec![]),
+                ("gpt-mini".into(), "mini".into(), vec!["medium".into(), "high".into()]),
+            ],
             gemini_models: vec!["gemini-3-pro-preview".into(), "gemini-2.5-pro".into()],
         }
     }
@@ -197,6 +202,11 @@ mod tests {
         assert_eq!(gemini.last().unwrap(), &["ms:b:root"]);
         assert_eq!(press(&c, "ms:m:sonnet"), ModelStep::Switch { model: "sonnet".into(), effort: None });
         assert_eq!(data(&press(&c, "ms:m:gpt-5.4"))[0][3], "ms:r:xhigh:gpt-5.4");
+        assert_eq!(
+            data(&press(&c, "ms:m:gpt-mini"))[0],
+            ["ms:r:medium:gpt-mini", "ms:r:high:gpt-mini"],
+            "the model's own efforts"
+        );
         assert_eq!(
             press(&c, "ms:r:high:gpt-5.4"),
             ModelStep::Switch { model: "gpt-5.4".into(), effort: Some("high".into()) }

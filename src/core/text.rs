@@ -30,6 +30,7 @@ pub fn en(key: &str) -> &'static str {
         "model.current" => "Model: {model} ({provider}). Switch with /model <id>.",
         "model.switched" => "Model switched: {old} -> {model} ({provider}).",
         "model.directive_only" => "Send `@{model} <your message>` to use {model}.",
+        "model.effort_unsupported" => "{model} does not support reasoning effort {effort}; it supports: {supported}.",
         "model.already" => "{model} is already running.",
         "session.auto_recovery" => "**Auto-Recovery** — resuming background session **{name}**.",
         "status.no_session" => "No session yet: the next message starts one.",

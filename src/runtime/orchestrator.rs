@@ -842,7 +842,13 @@ impl OrchestratorState {
                 .filter(|(_, status)| matches!(status, AuthStatus::Authenticated { .. }))
                 .map(|(kind, _)| kind.name().to_owned())
                 .collect(),
-            codex_models: self.args.catalog.codex().into_iter().map(|m| (m.id, m.display_name)).collect(),
+            codex_models: self
+                .args
+                .catalog
+                .codex()
+                .into_iter()
+                .map(|m| (m.id, m.display_name, m.supported_efforts))
+                .collect(),
             gemini_models: Vec::new(),
         }
     }
@@ -1033,6 +1039,15 @@ impl OrchestratorState {
             _ => self.args.config.model.clone(),
         };
         let kind = provider_for(model, &[]);
+        if let Some(effort) = effort
+            && let Some(entry) = self.args.catalog.codex().into_iter().find(|m| m.id == model)
+            && !entry.supported_efforts.iter().any(|e| e == effort)
+        {
+            return render(
+                "model.effort_unsupported",
+                &[("model", model), ("effort", effort), ("supported", &entry.supported_efforts.join(", "))],
+            );
+        }
         if old == model && self.target(key).1 == model && effort.is_none() {
             return render("model.already", &[("model", model)]);
         }
