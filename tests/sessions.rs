@@ -983,3 +983,62 @@ async fn later_capabilities_answer_from_what_exists() {
     assert!(upgrade.contains(env!("CARGO_PKG_VERSION")), "{upgrade}");
     assert!(c.records("start").is_empty(), "no CLI ran for any of them");
 }
+
+/// Fixtures where claude compacts its context during a new session's turn.
+fn fixtures_with_compaction(root: &Utf8PathBuf) -> Utf8PathBuf {
+    let real = Utf8PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/providers/claude"));
+    let dir = root.join("compact-fixtures/claude");
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["text.meta.json", "text.stderr.txt", "resume.meta.json", "resume.jsonl", "resume.stderr.txt"] {
+        std::fs::copy(real.join(file), dir.join(file)).unwrap();
+    }
+    let text = std::fs::read_to_string(real.join("text.jsonl")).unwrap();
+    let boundary =
+        r#"{"type":"system","subtype":"compact_boundary","compact_metadata":{"trigger":"auto","pre_tokens":151234}}"#;
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(1, boundary);
+    std::fs::write(dir.join("text.jsonl"), lines.join("\n") + "\n").unwrap();
+    root.join("compact-fixtures")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_compaction_the_memory_is_flushed_silently_then_compacted_when_long() {
+    let (dir, _) = support::temp_home();
+    let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+    let fixtures = fixtures_with_compaction(&root);
+    let c = chat(&[("FAKE_CLI_FIXTURES", fixtures.as_str())]).await;
+    let long_memory: String = (0..80).map(|i| format!("- fact {i}\n")).collect();
+    std::fs::write(c.paths.main_memory(), format!("# MAINMEMORY\nThe user likes short answers.\n{long_memory}"))
+        .unwrap();
+    let outputs = last(c.handle.message(key(101), "Say hello")).await;
+    assert!(finished_text(&outputs).is_some_and(|t| t.starts_with("FAKE[text]")), "{outputs:?}");
+    for _ in 0..300 {
+        if c.records("exit").len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let prompts = c.prompts();
+    assert_eq!(prompts.len(), 3, "{prompts:?}");
+    assert!(prompts[1].starts_with("## PRE-COMPACTION MEMORY FLUSH"), "{}", prompts[1]);
+    assert!(
+        prompts[2].starts_with("## MEMORY COMPACTION") && prompts[2].contains("roughly 40 lines"),
+        "{}",
+        prompts[2]
+    );
+    assert!(!prompts[2].contains("{target_lines}"));
+    let flush_argv = c.records("start")[1]["argv"].clone();
+    assert!(
+        flush_argv.as_array().unwrap().iter().any(|a| a == "a8c43301-b916-468d-9254-a466e9799860"),
+        "resumes the chat's session"
+    );
+    assert_eq!(saved(&c, 101)["provider_sessions"]["claude"]["message_count"], 1, "silent turns are not counted");
+    assert!(!c.paths.inflight_turns().exists());
+
+    // Within dedup_seconds a second compaction does not flush again.
+    last(c.handle.message(key(101), "/new")).await;
+    last(c.handle.message(key(101), "Say hello")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(c.prompts().len(), 4, "no second flush within 300 s");
+    drop(dir);
+}

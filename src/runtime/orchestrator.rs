@@ -44,7 +44,7 @@ use crate::runtime::bus::BusHandle;
 use crate::runtime::health_board::HealthBoard;
 use crate::runtime::model_cache::ModelCatalog;
 use crate::runtime::session::{
-    ReplyTo, Session, SessionArgs, SessionMsg, SessionOutput, StopReport, TurnFinished, TurnFlow, TurnPlan,
+    MemoryTurn, ReplyTo, Session, SessionArgs, SessionMsg, SessionOutput, StopReport, TurnFinished, TurnFlow, TurnPlan,
     TurnRequest, stop_notice,
 };
 use crate::runtime::supervision::ActorSlot;
@@ -137,6 +137,7 @@ pub struct OrchestratorState {
     inflight: InflightTurns,
     named: NamedRegistry,
     background: HashMap<(ChatId, String), watch::Sender<Control>>,
+    last_flush: HashMap<SessionKey, std::time::Instant>,
 }
 
 impl std::fmt::Debug for OrchestratorState {
@@ -176,6 +177,7 @@ impl Actor for Orchestrator {
             inflight,
             named,
             background: HashMap::new(),
+            last_flush: HashMap::new(),
         };
         state.report_interrupted_turns();
         state.resume_named_sessions(&myself);
@@ -210,10 +212,12 @@ impl Actor for Orchestrator {
                     state.forget_cli_session(&key, &flow);
                 }
                 let plan = state.plan(&key, prompt.clone(), &flow);
-                state.turn_started(&key, &plan, &prompt);
+                if !matches!(flow, TurnFlow::Memory(_)) {
+                    state.turn_started(&key, &plan, &prompt);
+                }
                 let _ = reply.send(plan);
             }
-            OrchestratorMsg::TurnFinished(finished) => state.turn_finished(*finished),
+            OrchestratorMsg::TurnFinished(finished) => state.turn_finished(&myself, *finished).await,
             OrchestratorMsg::Envelope { envelope, done } => state.envelope(&myself, *envelope, done).await,
             OrchestratorMsg::BackgroundFinished(finished) => state.background_finished(*finished),
         }
@@ -462,7 +466,7 @@ impl OrchestratorState {
                     self.save_named();
                 }
             }
-            TurnFlow::Normal { .. } | TurnFlow::Injection => {
+            TurnFlow::Normal { .. } | TurnFlow::Injection | TurnFlow::Memory(_) => {
                 let (kind, model) = self.target(key);
                 self.reset_provider_session(key, kind, &model);
             }
@@ -546,7 +550,7 @@ impl OrchestratorState {
         }
         let named_session = match flow {
             TurnFlow::Named(name) => self.named.get(key.chat_id, name).cloned(),
-            TurnFlow::Normal { .. } | TurnFlow::Injection => None,
+            TurnFlow::Normal { .. } | TurnFlow::Injection | TurnFlow::Memory(_) => None,
         };
         let (kind, model, resume) = match &named_session {
             Some(session) => (
@@ -576,7 +580,7 @@ impl OrchestratorState {
                     reflection.enabled.then_some((reflection.every_n_messages, reflection.prompt.as_str()));
                 prompt_hooks::with_hooks(&prompt, &prompt_hooks::suffixes(count, resume.is_none(), reflection))
             }
-            TurnFlow::Named(_) | TurnFlow::Injection => prompt,
+            TurnFlow::Named(_) | TurnFlow::Injection | TurnFlow::Memory(_) => prompt,
         };
         let spec = TurnSpec {
             prompt,
@@ -805,7 +809,7 @@ impl OrchestratorState {
     }
 
     /// Persists what the turn learned, then hands its last output to the chat.
-    fn turn_finished(&mut self, finished: TurnFinished) {
+    async fn turn_finished(&mut self, myself: &ActorRef<OrchestratorMsg>, finished: TurnFinished) {
         if self.inflight.turns.remove(&finished.key.chat_id.to_string()).is_some() {
             self.save_inflight();
         }
@@ -822,12 +826,74 @@ impl OrchestratorState {
                 let provider = finished.kind.map_or("CLI", ProviderKind::display_name);
                 output = SessionOutput::Finished { text: format!("**[{name} | {provider}]**\n{text}"), result };
             }
+        } else if let TurnFlow::Memory(memory) = finished.flow {
+            if memory == MemoryTurn::Flush && !finished.result.is_error {
+                self.maybe_compact_memory(myself, &finished.key).await;
+            }
         } else if let (Some(kind), Some(session_id)) =
             (finished.kind, finished.result.session_id.clone().filter(|s| !s.is_empty()))
         {
             self.remember(&finished.key, kind, session_id, &finished);
         }
+        if finished.compacted && matches!(finished.flow, TurnFlow::Normal { .. }) && !finished.result.is_error {
+            self.maybe_flush_memory(myself, &finished.key).await;
+        }
         let _ = finished.reply.send(output);
+    }
+
+    /// After the CLI compacted its context: one silent turn asks it to save what matters to
+    /// MAINMEMORY.md (at most once per `memory_flush.dedup_seconds`).
+    async fn maybe_flush_memory(&mut self, myself: &ActorRef<OrchestratorMsg>, key: &SessionKey) {
+        let config = Arc::clone(&self.args.config);
+        if !config.memory_flush.enabled {
+            return;
+        }
+        let dedup = std::time::Duration::from_secs(u64::try_from(config.memory_flush.dedup_seconds).unwrap_or(0));
+        if self.last_flush.get(key).is_some_and(|at| at.elapsed() < dedup) {
+            return;
+        }
+        self.last_flush.insert(key.clone(), std::time::Instant::now());
+        self.queue_silent(myself, key, config.memory_flush.flush_prompt.clone(), MemoryTurn::Flush).await;
+    }
+
+    /// After a flush: when MAINMEMORY.md has grown past `trigger_lines`, a silent turn asks
+    /// for it to be rewritten shorter.
+    async fn maybe_compact_memory(&mut self, myself: &ActorRef<OrchestratorMsg>, key: &SessionKey) {
+        let config = Arc::clone(&self.args.config);
+        let compaction = &config.memory_compaction;
+        if !compaction.enabled {
+            return;
+        }
+        let lines = std::fs::read_to_string(self.args.paths.main_memory()).map_or(0, |t| t.lines().count());
+        if i64::try_from(lines).unwrap_or(i64::MAX) < compaction.trigger_lines {
+            return;
+        }
+        let template = if compaction.prompt.contains("{target_lines}") || compaction.prompt.contains("{preserve_days}")
+        {
+            compaction.prompt.clone()
+        } else {
+            crate::core::config::defaults::COMPACTION_PROMPT.to_owned()
+        };
+        let prompt = template
+            .replace("{target_lines}", &compaction.target_lines.to_string())
+            .replace("{preserve_days}", &compaction.preserve_recency_days.to_string());
+        self.queue_silent(myself, key, prompt, MemoryTurn::Compact).await;
+    }
+
+    /// Queues a turn in the chat's session whose output nobody reads.
+    async fn queue_silent(
+        &mut self,
+        myself: &ActorRef<OrchestratorMsg>,
+        key: &SessionKey,
+        prompt: String,
+        memory: MemoryTurn,
+    ) {
+        let Some(session) = self.session(myself, key).await else { return };
+        let (reply, _discarded) = mpsc::unbounded_channel();
+        let request = TurnRequest { prompt, flow: TurnFlow::Memory(memory), reply };
+        if let Err(e) = session.cast(SessionMsg::Turn(Box::new(request))) {
+            tracing::warn!(actor = %key, error = %e, "Could not queue the memory turn.");
+        }
     }
 
     /// What the model selector needs: current and configured model, logged-in CLIs, known models.

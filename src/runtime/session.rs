@@ -97,6 +97,18 @@ pub enum TurnFlow {
     Named(String),
     /// A Bus envelope's prompt, run in the chat's active session (no prompt hooks).
     Injection,
+    /// A silent memory turn after the CLI compacted its context (core spec §4.8): the answer
+    /// is discarded and the session's counters stay as they are.
+    Memory(MemoryTurn),
+}
+
+/// Which silent memory turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryTurn {
+    /// Write what is worth keeping to MAINMEMORY.md before the context is compacted.
+    Flush,
+    /// Rewrite MAINMEMORY.md shorter.
+    Compact,
 }
 
 /// A finished turn, reported to the owner, which persists the session and then hands `output`
@@ -113,6 +125,8 @@ pub struct TurnFinished {
     pub aborted: bool,
     /// Which flow the turn belonged to.
     pub flow: TurnFlow,
+    /// The CLI compacted its context during the turn.
+    pub compacted: bool,
     /// The last output for the message.
     pub output: SessionOutput,
     /// Where it goes.
@@ -396,6 +410,7 @@ impl SessionState {
 
     fn finish(&mut self, ended: Result<(ProviderKind, String, TurnTranscript), String>) {
         let Some(running) = self.running.take() else { return };
+        let compacted = matches!(&ended, Ok((_, _, t)) if t.events.iter().any(|e| matches!(e, StreamEvent::CompactBoundary { .. })));
         let (kind, result, output) = match ended {
             Ok((kind, model, transcript)) => {
                 let result = transcript.result;
@@ -420,6 +435,7 @@ impl SessionState {
             result,
             aborted: running.aborted,
             flow: running.flow,
+            compacted,
             output,
             reply: running.reply,
         });
