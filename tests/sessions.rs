@@ -1042,3 +1042,13 @@ async fn after_a_compaction_the_memory_is_flushed_silently_then_compacted_when_l
     assert_eq!(c.prompts().len(), 4, "no second flush within 300 s");
     drop(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_session_with_an_invalid_model_is_refused() {
+    let c = chat_with(&[], Config { model: "claude-opus-4-7".into(), ..Config::default() }, None).await;
+    let reply = notice(&last(c.handle.message(key(111), "/session write a poem")).await);
+    assert_eq!(reply, "Model 'claude-opus-4-7' is not a known claude model.");
+    assert!(!c.paths.named_sessions().exists(), "nothing created");
+    let reply = notice(&last(c.handle.message(key(111), "/session @codex write a poem")).await);
+    assert!(reply.contains("started on Codex (gpt-5.3-codex)"), "the cache's default model: {reply}");
+}

@@ -13,6 +13,7 @@ pub mod named;
 pub mod outbox;
 pub mod prompt_hooks;
 pub mod recovery;
+pub mod resolve;
 pub mod selector;
 pub mod session_key;
 pub mod state;

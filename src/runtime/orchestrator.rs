@@ -24,6 +24,7 @@ use crate::core::health::ActorKind;
 use crate::core::named::{NamedRegistry, NewNamed, leading_directive};
 use crate::core::prompt_hooks;
 use crate::core::recovery;
+use crate::core::resolve::{Known, resolve_target};
 use crate::core::selector::{self, Menu, ModelStep, NamedLine, SelectorContext, SessionsAction, TopicLine};
 use crate::core::session_key::ChatId;
 use crate::core::session_key::SessionKey;
@@ -1245,9 +1246,21 @@ impl OrchestratorState {
                         config.model.clone()
                     }
                     ProviderKind::Claude => "sonnet".to_owned(),
-                    ProviderKind::Codex | ProviderKind::Gemini => String::new(),
+                    ProviderKind::Codex => {
+                        self.args.catalog.codex().into_iter().find(|m| m.is_default).map(|m| m.id).unwrap_or_default()
+                    }
+                    ProviderKind::Gemini => String::new(),
                 };
                 prompt = rest.to_owned();
+            }
+        }
+        if !model.is_empty() {
+            let codex = self.args.catalog.codex();
+            let known = Known { codex: &codex, gemini: &[] };
+            if let Err(e) =
+                resolve_target((provider.name(), &model, &config.reasoning_effort), (None, None, None), known)
+            {
+                return e.to_string();
             }
         }
         if prompt.trim().is_empty() {
