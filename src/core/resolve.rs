@@ -72,7 +72,7 @@ pub fn resolve_target(
                 || if known.gemini.is_empty() {
                     model.starts_with("gemini-") || model.starts_with("auto-gemini-")
                 } else {
-                    known.gemini.iter().any(|m| *m == model)
+                    known.gemini.contains(&model)
                 };
             if !ok {
                 return Err(unknown());
