@@ -1052,3 +1052,43 @@ async fn a_named_session_with_an_invalid_model_is_refused() {
     let reply = notice(&last(c.handle.message(key(111), "/session @codex write a poem")).await);
     assert!(reply.contains("started on Codex (gpt-5.3-codex)"), "the cache's default model: {reply}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_alerts_only_from_an_idle_default_session_and_stays_quiet_on_the_ack() {
+    let old = (chrono::Utc::now() - chrono::Duration::minutes(10)).format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string();
+    let buckets = serde_json::json!({"claude": {"session_id": "a8c43301-b916-468d-9254-a466e9799860", "message_count": 3, "total_cost_usd": 0.0, "total_tokens": 0}});
+    let c = chat_with(
+        &[],
+        Config { model: "opus".into(), ..Config::default() },
+        Some(stored(121, "claude", "sonnet", &old, buckets)),
+    )
+    .await;
+    let outputs = last(c.handle.heartbeat(key(121), "Anything to tell?", "HEARTBEAT_OK")).await;
+    let alert = notice(&outputs);
+    assert!(alert.starts_with("FAKE[resume]"), "{outputs:?}");
+    let argv = c.records("start")[0]["argv"].clone();
+    assert!(
+        argv.as_array().unwrap().windows(2).any(|w| w[0] == "--model" && w[1] == "opus"),
+        "synced to the configured model"
+    );
+    assert_eq!(saved(&c, 121)["provider_sessions"]["claude"]["message_count"], 4, "an alert counts");
+
+    // The whole answer as the ack token: nothing to say, nothing counted.
+    let answer = alert.clone();
+    let old = (chrono::Utc::now() - chrono::Duration::minutes(10)).format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string();
+    let buckets = serde_json::json!({"claude": {"session_id": "a8c43301-b916-468d-9254-a466e9799860", "message_count": 3, "total_cost_usd": 0.0, "total_tokens": 0}});
+    let c = chat_with(
+        &[],
+        Config { model: "opus".into(), ..Config::default() },
+        Some(stored(122, "claude", "opus", &old, buckets)),
+    )
+    .await;
+    let outputs = last(c.handle.heartbeat(key(122), "Anything to tell?", &answer)).await;
+    assert_eq!(outputs.last(), Some(&SessionOutput::Stopped), "{outputs:?}");
+    assert_eq!(saved(&c, 122)["provider_sessions"]["claude"]["message_count"], 3);
+
+    // No session (or a busy one within the cooldown): skipped without running a CLI.
+    let c = chat(&[]).await;
+    assert_eq!(last(c.handle.heartbeat(key(123), "Anything?", "HEARTBEAT_OK")).await, [SessionOutput::Stopped]);
+    assert!(c.records("start").is_empty());
+}

@@ -76,6 +76,18 @@ pub enum OrchestratorMsg {
         /// Where the answer goes.
         reply: ReplyTo,
     },
+    /// A heartbeat check for a chat (sent by the heartbeat observer); the alert, if any,
+    /// arrives on `reply` as a `Notice`, otherwise `Stopped`.
+    Heartbeat {
+        /// The chat.
+        key: SessionKey,
+        /// The heartbeat prompt.
+        prompt: String,
+        /// The reply meaning "nothing to say".
+        ack_token: String,
+        /// Where the outcome goes.
+        reply: ReplyTo,
+    },
     /// A Session's turn starts: plan it from the current state (internal).
     Plan {
         /// The chat.
@@ -213,7 +225,7 @@ impl Actor for Orchestrator {
                     state.forget_cli_session(&key, &flow);
                 }
                 let plan = state.plan(&key, prompt.clone(), &flow);
-                if !matches!(flow, TurnFlow::Memory(_)) {
+                if !matches!(flow, TurnFlow::Memory(_) | TurnFlow::Heartbeat { .. }) {
                     state.turn_started(&key, &plan, &prompt);
                 }
                 let _ = reply.send(plan);
@@ -221,6 +233,9 @@ impl Actor for Orchestrator {
             OrchestratorMsg::TurnFinished(finished) => state.turn_finished(&myself, *finished).await,
             OrchestratorMsg::Envelope { envelope, done } => state.envelope(&myself, *envelope, done).await,
             OrchestratorMsg::BackgroundFinished(finished) => state.background_finished(*finished),
+            OrchestratorMsg::Heartbeat { key, prompt, ack_token, reply } => {
+                state.heartbeat(&myself, &key, prompt, ack_token, reply).await;
+            }
         }
         Ok(())
     }
@@ -467,7 +482,7 @@ impl OrchestratorState {
                     self.save_named();
                 }
             }
-            TurnFlow::Normal { .. } | TurnFlow::Injection | TurnFlow::Memory(_) => {
+            TurnFlow::Normal { .. } | TurnFlow::Injection | TurnFlow::Memory(_) | TurnFlow::Heartbeat { .. } => {
                 let (kind, model) = self.target(key);
                 self.reset_provider_session(key, kind, &model);
             }
@@ -551,7 +566,7 @@ impl OrchestratorState {
         }
         let named_session = match flow {
             TurnFlow::Named(name) => self.named.get(key.chat_id, name).cloned(),
-            TurnFlow::Normal { .. } | TurnFlow::Injection | TurnFlow::Memory(_) => None,
+            TurnFlow::Normal { .. } | TurnFlow::Injection | TurnFlow::Memory(_) | TurnFlow::Heartbeat { .. } => None,
         };
         let (kind, model, resume) = match &named_session {
             Some(session) => (
@@ -581,7 +596,7 @@ impl OrchestratorState {
                     reflection.enabled.then_some((reflection.every_n_messages, reflection.prompt.as_str()));
                 prompt_hooks::with_hooks(&prompt, &prompt_hooks::suffixes(count, resume.is_none(), reflection))
             }
-            TurnFlow::Named(_) | TurnFlow::Injection | TurnFlow::Memory(_) => prompt,
+            TurnFlow::Named(_) | TurnFlow::Injection | TurnFlow::Memory(_) | TurnFlow::Heartbeat { .. } => prompt,
         };
         let spec = TurnSpec {
             prompt,
@@ -827,6 +842,17 @@ impl OrchestratorState {
                 let provider = finished.kind.map_or("CLI", ProviderKind::display_name);
                 output = SessionOutput::Finished { text: format!("**[{name} | {provider}]**\n{text}"), result };
             }
+        } else if let TurnFlow::Heartbeat { ack_token } = &finished.flow {
+            let alert = heartbeat_alert(&finished.result, ack_token);
+            if let (Some(_), Some(kind), Some(session_id)) =
+                (&alert, finished.kind, finished.result.session_id.clone().filter(|s| !s.is_empty()))
+            {
+                self.remember(&finished.key, kind, session_id, &finished);
+            }
+            output = match alert {
+                Some(text) => SessionOutput::Notice(text),
+                None => SessionOutput::Stopped,
+            };
         } else if let TurnFlow::Memory(memory) = finished.flow {
             if memory == MemoryTurn::Flush && !finished.result.is_error {
                 self.maybe_compact_memory(myself, &finished.key).await;
@@ -840,6 +866,40 @@ impl OrchestratorState {
             self.maybe_flush_memory(myself, &finished.key).await;
         }
         let _ = finished.reply.send(output);
+    }
+
+    /// A heartbeat for a chat (core spec §4.6), queued behind the chat's turns. Skipped (no
+    /// output but `Stopped`) unless the chat has a CLI session of the configured default
+    /// provider that has been idle for `heartbeat.cooldown_minutes`.
+    pub(crate) async fn heartbeat(
+        &mut self,
+        myself: &ActorRef<OrchestratorMsg>,
+        key: &SessionKey,
+        prompt: String,
+        ack_token: String,
+        reply: ReplyTo,
+    ) {
+        let config = Arc::clone(&self.args.config);
+        let default = provider_for(&config.model, &[]);
+        let eligible = self.store.get(key).is_some_and(|record| {
+            let idle = crate::core::state::parse_timestamp(&record.last_active).is_some_and(|at| {
+                chrono::Utc::now() - at >= chrono::Duration::minutes(config.heartbeat.cooldown_minutes)
+            });
+            record.provider == default.name()
+                && record.bucket(default.name()).is_some_and(|b| !b.session_id.is_empty())
+                && idle
+        });
+        if !eligible {
+            let _ = reply.send(SessionOutput::Stopped);
+            return;
+        }
+        // The session follows the configured model before it is woken.
+        let record = self.record_mut(key);
+        record.model = config.model.clone();
+        self.save();
+        let Some(session) = self.session(myself, key).await else { return };
+        let request = TurnRequest { prompt, flow: TurnFlow::Heartbeat { ack_token }, reply };
+        let _ = session.cast(SessionMsg::Turn(Box::new(request)));
     }
 
     /// After the CLI compacted its context: one silent turn asks it to save what matters to
@@ -1464,6 +1524,20 @@ fn is_known_model(key: &str, codex: &[String]) -> bool {
         || key.starts_with("gemini-")
 }
 
+/// The alert of a heartbeat turn: its text without the ack token at the start or end; none
+/// for an error or when nothing else is left.
+fn heartbeat_alert(result: &TurnResult, ack_token: &str) -> Option<String> {
+    if result.is_error {
+        return None;
+    }
+    let mut text = result.result.trim();
+    if !ack_token.is_empty() {
+        text = text.strip_prefix(ack_token).unwrap_or(text).trim();
+        text = text.strip_suffix(ack_token).unwrap_or(text).trim();
+    }
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
 /// Background jobs a chat may have at once.
 const MAX_BACKGROUND_PER_CHAT: usize = 5;
 
@@ -1520,6 +1594,17 @@ impl OrchestratorHandle {
             return Envelope { needs_injection: false, lock_mode: LockMode::None, ..original };
         }
         back.await.unwrap_or(Envelope { needs_injection: false, lock_mode: LockMode::None, ..original })
+    }
+
+    /// Asks for a heartbeat in a chat; the stream ends with the alert (`Notice`) or `Stopped`.
+    pub fn heartbeat(&self, key: SessionKey, prompt: &str, ack_token: &str) -> mpsc::UnboundedReceiver<SessionOutput> {
+        let (reply, outputs) = mpsc::unbounded_channel();
+        if let Some(orchestrator) = self.slot.get() {
+            let message =
+                OrchestratorMsg::Heartbeat { key, prompt: prompt.to_owned(), ack_token: ack_token.to_owned(), reply };
+            let _ = orchestrator.cast(message);
+        }
+        outputs
     }
 
     /// A pressed button's callback data; returns the answer (a menu or a notice).

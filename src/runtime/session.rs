@@ -100,6 +100,11 @@ pub enum TurnFlow {
     /// A silent memory turn after the CLI compacted its context (core spec §4.8): the answer
     /// is discarded and the session's counters stay as they are.
     Memory(MemoryTurn),
+    /// A heartbeat check (core spec §4.6): the answer is an alert unless it is the ack token.
+    Heartbeat {
+        /// The reply meaning "nothing to say".
+        ack_token: String,
+    },
 }
 
 /// Which silent memory turn.
