@@ -1092,3 +1092,16 @@ async fn heartbeat_alerts_only_from_an_idle_default_session_and_stays_quiet_on_t
     assert_eq!(last(c.handle.heartbeat(key(123), "Anything?", "HEARTBEAT_OK")).await, [SessionOutput::Stopped]);
     assert!(c.records("start").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_past_its_deadline_is_stopped_and_the_user_told_in_minutes() {
+    let mut config = Config { model: "opus".into(), ..Config::default() };
+    config.timeouts.normal = 1.0;
+    config.timeouts.extend_on_activity = false;
+    let c = chat_with(&[("FAKE_CLI_HOLD_MS", "60000")], config, None).await;
+    let started = Instant::now();
+    let text = finished_text(&last(c.handle.message(key(131), "Say hello")).await).unwrap();
+    assert_eq!(text, "opus did not finish within 1 min and was stopped.");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(saved(&c, 131)["provider_sessions"]["claude"]["message_count"], 1, "a timed-out turn counts");
+}

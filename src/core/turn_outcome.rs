@@ -27,6 +27,11 @@ pub enum TurnOutcome {
     Empty,
     /// A failure.
     Failed(ErrorCause),
+    /// The CLI ran past its deadline and was stopped.
+    TimedOut {
+        /// The deadline in seconds.
+        seconds: u64,
+    },
 }
 
 const AUTH: [&str; 7] = [
@@ -88,6 +93,9 @@ pub fn classify_error(detail: &str, api_status: Option<u16>) -> ErrorCause {
 
 /// The outcome of a folded turn result.
 pub fn outcome(result: &TurnResult) -> TurnOutcome {
+    if let Some(seconds) = result.result.strip_prefix("__TIMEOUT__").and_then(|s| s.parse().ok()) {
+        return TurnOutcome::TimedOut { seconds };
+    }
     if result.is_error {
         TurnOutcome::Failed(classify_error(&result.result, result.api_error_status))
     } else if result.result.trim().is_empty() {
@@ -102,6 +110,9 @@ pub fn reply_text(outcome: &TurnOutcome, model: &str) -> String {
     match outcome {
         TurnOutcome::Answer(text) => text.clone(),
         TurnOutcome::Empty => render("session.empty_turn", &[]),
+        TurnOutcome::TimedOut { seconds } => {
+            render("timeout.error", &[("model", model), ("minutes", &(seconds / 60).max(1).to_string())])
+        }
         TurnOutcome::Failed(cause) => {
             let cause = match cause {
                 ErrorCause::Auth => render("session.error_auth", &[]),
@@ -130,6 +141,13 @@ mod tests {
         assert_eq!(classify_error("Invalid API key · Fix external API key", Some(401)), ErrorCause::Auth);
         assert_eq!(classify_error("prompt is too long: 210000 tokens", None), ErrorCause::Context);
         assert_eq!(classify_error("\nboom\nmore", None), ErrorCause::Detail("boom".into()));
+    }
+
+    #[test]
+    fn a_timeout_says_so_in_minutes() {
+        let result = TurnResult { is_error: true, result: "__TIMEOUT__1800".into(), ..TurnResult::default() };
+        assert_eq!(outcome(&result), TurnOutcome::TimedOut { seconds: 1800 });
+        assert_eq!(reply_text(&outcome(&result), "opus"), "opus did not finish within 30 min and was stopped.");
     }
 
     #[test]

@@ -1454,7 +1454,8 @@ impl OrchestratorState {
             }
         };
         let bucket = &mut record.provider_sessions[index].1;
-        if finished.aborted || finished.result.is_error {
+        let timed_out = finished.result.result.starts_with("__TIMEOUT__");
+        if finished.aborted || (finished.result.is_error && !timed_out) {
             // A stopped or failed turn keeps a newly learned id only when the bucket had none.
             if bucket.session_id.is_empty() {
                 bucket.session_id = session_id;
