@@ -2,6 +2,8 @@
 //! contract: a button press comes back as exactly that text. Pure: the caller supplies which
 //! CLIs are logged in and carries out the switch.
 
+use crate::core::text::render;
+
 /// One button: its label and the callback data it sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Button {
@@ -80,9 +82,7 @@ fn back(to: &str) -> Vec<Button> {
 pub fn start(ctx: &SelectorContext) -> ModelStep {
     let available: Vec<&str> = PROVIDERS.iter().copied().filter(|p| ctx.authenticated.iter().any(|a| a == p)).collect();
     match available.as_slice() {
-        [] => {
-            ModelStep::Say("No CLI is logged in. Log in to claude, codex or gemini on this machine first.".to_owned())
-        }
+        [] => ModelStep::Say(render("model.no_auth", &[])),
         [only] => provider_step(ctx, only, false),
         several => {
             let buttons: ButtonGrid = several
@@ -115,7 +115,7 @@ fn provider_step(ctx: &SelectorContext, provider: &str, with_back: bool) -> Mode
                 .collect()
         }
         "codex" if ctx.codex_models.is_empty() => {
-            return ModelStep::Say("No Codex models are known yet (the model list has not been read).".to_owned());
+            return ModelStep::Say(render("model.no_codex", &[]));
         }
         "codex" => ctx.codex_models.iter().map(|(id, name, _)| vec![button(name, format!("ms:m:{id}"))]).collect(),
         _ => return ModelStep::Say(unknown()),
@@ -127,7 +127,7 @@ fn provider_step(ctx: &SelectorContext, provider: &str, with_back: bool) -> Mode
 }
 
 fn unknown() -> String {
-    "Unknown selector action.".to_owned()
+    render("selector.unknown", &[])
 }
 
 /// Handles a pressed `ms:` button.

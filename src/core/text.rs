@@ -45,6 +45,10 @@ pub fn en(key: &str) -> &'static str {
         "session.recovered" => "_The previous session could not be resumed; continuing in a new one._",
         "session.recovery_failed" => "The session could not be resumed, and a new one failed too. Try /new.",
         "selector.unknown" => "Unknown selector action.",
+        "model.no_auth" => "No CLI is logged in. Log in to claude, codex or gemini on this machine first.",
+        "model.no_codex" => "No Codex models are known yet (the model list has not been read).",
+        "error.session_start" => "The session could not be started.",
+        "error.starting" => "ductor is starting; try again in a moment.",
         "agents.not_active" => "Only the main agent is running.",
         "upgrade.unavailable" => {
             "This is ductor {version}. Upgrading from the chat is not available in this build; update the binary and restart."

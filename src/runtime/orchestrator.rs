@@ -413,8 +413,7 @@ impl OrchestratorState {
                         }
                     }
                     None => {
-                        let _ =
-                            request.reply.send(SessionOutput::Notice("The session could not be started.".to_owned()));
+                        let _ = request.reply.send(SessionOutput::Notice(render("error.session_start", &[])));
                     }
                 }
             }
@@ -1616,7 +1615,7 @@ impl OrchestratorHandle {
                 let _ = orchestrator.cast(OrchestratorMsg::Callback { key, data: data.to_owned(), reply });
             }
             None => {
-                let _ = reply.send(SessionOutput::Notice("ductor is starting; try again in a moment.".to_owned()));
+                let _ = reply.send(SessionOutput::Notice(render("error.starting", &[])));
             }
         }
         outputs
@@ -1630,7 +1629,7 @@ impl OrchestratorHandle {
                 let _ = orchestrator.cast(OrchestratorMsg::Message { key, text: text.to_owned(), reply });
             }
             None => {
-                let _ = reply.send(SessionOutput::Notice("ductor is starting; try again in a moment.".to_owned()));
+                let _ = reply.send(SessionOutput::Notice(render("error.starting", &[])));
             }
         }
         outputs
