@@ -777,15 +777,103 @@ async fn status_answers_at_once_during_a_turn_and_the_info_commands_answer_from_
     assert!(finished_text(&forwarded).is_some(), "`/status please` goes to the CLI");
 
     assert!(notice(&last(c.handle.message(key(21), "/memory")).await).contains("The user likes short answers."));
-    assert_eq!(notice(&last(c.handle.message(key(21), "/cron")).await), "No cron jobs.");
-    assert_eq!(notice(&last(c.handle.message(key(21), "/tasks")).await), "No background tasks in this chat.");
+    assert_eq!(menu_of(&last(c.handle.message(key(21), "/cron")).await).text, "No cron jobs.");
+    assert_eq!(menu_of(&last(c.handle.message(key(21), "/tasks")).await).text, "No background tasks in this chat.");
     let sessions = last(c.handle.message(key(21), "/sessions")).await;
     let [SessionOutput::Menu(menu)] = sessions.as_slice() else { panic!("{sessions:?}") };
     assert!(menu.text.contains("No topic or named sessions"), "{}", menu.text);
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/python-home-0.18.2/home/cron_jobs.json");
     std::fs::copy(fixture, c.paths.cron_jobs()).unwrap();
-    let cron = notice(&last(c.handle.message(key(21), "/cron")).await);
-    assert!(cron.contains("Daily report `0 9 * * 1-5` on") && cron.contains("Hourly check `15 * * * *` off"), "{cron}");
+    let cron = menu_of(&last(c.handle.message(key(21), "/cron")).await).text;
+    assert!(
+        cron.contains("1. **Daily report** — active · last: never run\n   `0 9 * * 1-5` → Chat 1001")
+            && cron.contains("2. **Hourly check** — paused"),
+        "{cron}"
+    );
+}
+
+fn menu_of(outputs: &[SessionOutput]) -> ductor::core::selector::Menu {
+    let [SessionOutput::Menu(menu)] = outputs else { panic!("{outputs:?}") };
+    menu.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cron_selector_toggles_jobs_in_cron_jobs_json_and_refuses_stale_buttons() {
+    let c = chat(&[]).await;
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/python-home-0.18.2/home/cron_jobs.json");
+    std::fs::copy(fixture, c.paths.cron_jobs()).unwrap();
+    let enabled = |c: &Chat| -> Vec<bool> {
+        let file: Value = serde_json::from_str(&std::fs::read_to_string(c.paths.cron_jobs()).unwrap()).unwrap();
+        file["jobs"].as_array().unwrap().iter().map(|j| j["enabled"].as_bool().unwrap()).collect()
+    };
+    let before = enabled(&c);
+    let menu = menu_of(&last(c.handle.message(key(22), "/cron")).await);
+    let toggle = menu.buttons[0][0].callback_data.clone();
+    assert_eq!(toggle, format!("crn:t:0:0:{}", ductor::core::blake2s::fingerprint32("daily-report")));
+    let after = menu_of(&last(c.handle.callback(key(22), &toggle)).await);
+    assert!(after.text.starts_with("Paused Daily report.\n\n"), "{}", after.text);
+    assert!(after.text.contains("1. **Daily report** — paused"), "{}", after.text);
+    let mut expected = before.clone();
+    expected[0] = false;
+    assert_eq!(enabled(&c), expected, "only the pressed job changed, on disk");
+    let saved = std::fs::read_to_string(c.paths.cron_jobs()).unwrap();
+    assert!(saved.contains("\"timezone\": \"Europe/Berlin\""), "other keys kept: {saved}");
+
+    // A button for a job that is no longer in that place does nothing but say so.
+    let stale = format!("crn:t:0:1:{}", ductor::core::blake2s::fingerprint32("daily-report"));
+    let refused = menu_of(&last(c.handle.callback(key(22), &stale)).await);
+    assert!(refused.text.starts_with("The job list has changed"), "{}", refused.text);
+    assert_eq!(enabled(&c), expected);
+
+    let all_on = menu_of(&last(c.handle.callback(key(22), "crn:ao:0")).await);
+    assert!(all_on.text.starts_with("All "), "{}", all_on.text);
+    assert!(enabled(&c).iter().all(|on| *on));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_task_selector_groups_tasks_and_cleans_up_finished_ones_of_this_chat_only() {
+    let (dir, home) = support::temp_home();
+    let paths = DuctorPaths::at(home.clone());
+    paths.ensure_dirs().unwrap();
+    let folders = paths.task_folders();
+    for id in ["aa000001", "bb000002", "cc000003"] {
+        std::fs::create_dir_all(folders.join(id)).unwrap();
+    }
+    let task = |id: &str, chat: i64, status: &str| {
+        serde_json::json!({"task_id": id, "chat_id": chat, "parent_agent": "main", "name": format!("job {id}"),
+            "provider": "claude", "model": "sonnet", "status": status, "created_at": 1.0, "completed_at": 2.0,
+            "error": "", "tasks_dir": folders.as_str()})
+    };
+    let registry = serde_json::json!({"tasks": [task("aa000001", 5, "running"), task("bb000002", 5, "done"),
+        task("cc000003", 6, "done")]});
+    std::fs::write(paths.tasks(), registry.to_string()).unwrap();
+    let bin = support::fake_cli::install(&home.parent().unwrap().to_owned());
+    let board = HealthBoard::new();
+    let config = Config { model: "opus".into(), ..Config::default() };
+    let (_, handle) = spawn_orchestrator_with(&paths, &bin, &board, None, config).await;
+
+    let menu = menu_of(&last(handle.message(key(5), "/tasks")).await);
+    // The running task of an earlier run failed at start (no process of it is alive).
+    assert!(menu.text.contains("[FAIL] **job aa000001**"), "{}", menu.text);
+    assert!(menu.text.contains("ductor restarted while this task was running."), "{}", menu.text);
+    assert!(menu.text.contains("[OK] **job bb000002**"), "{}", menu.text);
+    assert!(!menu.text.contains("cc000003"), "another chat's task: {}", menu.text);
+    assert!(menu.text.ends_with("Running: 0 · Waiting: 0 · Finished: 2"), "{}", menu.text);
+    assert_eq!(
+        menu.buttons,
+        vec![vec![
+            ductor::core::selector::Button { text: "Refresh".into(), callback_data: "tsc:r".into() },
+            ductor::core::selector::Button { text: "Clean up".into(), callback_data: "tsc:cleanup".into() },
+        ]]
+    );
+    let cleaned = menu_of(&last(handle.callback(key(5), "tsc:cleanup")).await);
+    assert!(cleaned.text.starts_with("Removed 2 finished task(s).\n\nNo background tasks"), "{}", cleaned.text);
+    assert!(!folders.join("aa000001").exists() && !folders.join("bb000002").exists());
+    assert!(folders.join("cc000003").exists(), "another chat's folder stays");
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(paths.tasks()).unwrap()).unwrap();
+    assert_eq!(file["tasks"].as_array().unwrap().len(), 1);
+    assert_eq!(file["tasks"][0]["task_id"], "cc000003");
+    drop(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

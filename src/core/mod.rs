@@ -1,10 +1,12 @@
 //! Pure domain logic: types and decisions with no I/O, no tokio and no actors.
 
+pub mod blake2s;
 pub mod bus_route;
 pub mod chat_status;
 pub mod cli_args;
 pub mod command;
 pub mod config;
+pub mod cron_selector;
 pub mod directive;
 pub mod envelope;
 pub mod health;
@@ -20,5 +22,6 @@ pub mod state;
 pub mod status_view;
 pub mod stream_event;
 pub mod supervision;
+pub mod task_selector;
 pub mod text;
 pub mod turn_outcome;

@@ -32,11 +32,12 @@ use crate::core::state::cron_jobs::CronJobs;
 use crate::core::state::inflight_turns::{InflightTurn, InflightTurns};
 use crate::core::state::named_sessions::{NamedSession, NamedSessions};
 use crate::core::state::sessions::{FreshnessRules, ProviderBucket, SessionRecord, Sessions};
-use crate::core::state::tasks::TaskRegistry;
+use crate::core::state::tasks::{TaskRecord, TaskRegistry};
 use crate::core::state::timestamp_now;
 use crate::core::stream_event::TurnResult;
 use crate::core::text::render;
 use crate::core::turn_outcome::{outcome, reply_text};
+use crate::core::{cron_selector, task_selector};
 use crate::provider::auth::{AuthProbe, AuthStatus};
 use crate::provider::runner::RunSettings;
 use crate::provider::runner::{Control, Extension, run_turn};
@@ -194,6 +195,7 @@ impl Actor for Orchestrator {
         };
         state.report_interrupted_turns();
         state.resume_named_sessions(&myself);
+        state.fail_stale_tasks();
         Ok(state)
     }
 
@@ -344,39 +346,14 @@ impl OrchestratorState {
             ChatCommand::AgentControl(_) => notice(render("agents.not_active", &[])),
             ChatCommand::Upgrade => notice(render("upgrade.unavailable", &[("version", env!("CARGO_PKG_VERSION"))])),
             ChatCommand::Cron => {
-                let jobs = match CronJobs::load(&self.args.paths) {
-                    Loaded::Found(file) => file.jobs,
-                    Loaded::Missing | Loaded::Quarantined { .. } => Vec::new(),
-                };
-                let lines: Vec<String> = jobs
-                    .iter()
-                    .map(|j| format!("• {} `{}` {}", j.title, j.schedule, if j.enabled { "on" } else { "off" }))
-                    .collect();
-                notice(if lines.is_empty() {
-                    render("cron.none", &[])
-                } else {
-                    format!("{}\n{}", render("cron.header", &[]), lines.join("\n"))
-                });
+                let _ = reply.send(SessionOutput::Menu(cron_selector::menu(&self.cron_jobs().jobs, 0, None)));
             }
             ChatCommand::Tasks => {
                 if !self.args.config.tasks.enabled {
                     notice(render("tasks.disabled", &[]));
                     return;
                 }
-                let tasks = match TaskRegistry::load(&self.args.paths) {
-                    Loaded::Found(file) => file.tasks,
-                    Loaded::Missing | Loaded::Quarantined { .. } => Vec::new(),
-                };
-                let lines: Vec<String> = tasks
-                    .iter()
-                    .filter(|t| t.chat_id == key.chat_id)
-                    .map(|t| format!("• {} {} [{}] {}", t.task_id, t.name, t.status, t.provider))
-                    .collect();
-                notice(if lines.is_empty() {
-                    render("tasks.none", &[])
-                } else {
-                    format!("{}\n{}", render("tasks.header", &[]), lines.join("\n"))
-                });
+                let _ = reply.send(SessionOutput::Menu(self.tasks_menu(&key, None)));
             }
             ChatCommand::Session(None) => notice(render("session.help", &[])),
             ChatCommand::Session(Some(text)) => {
@@ -1004,6 +981,10 @@ impl OrchestratorState {
                 SessionsAction::Unknown => Some(render("selector.unknown", &[])),
             };
             SessionOutput::Menu(self.sessions_menu(key, note.as_deref()))
+        } else if data.starts_with("crn:") {
+            SessionOutput::Menu(self.cron_press(data))
+        } else if data.starts_with("tsc:") {
+            SessionOutput::Menu(self.tasks_press(key, data))
         } else {
             SessionOutput::Notice(render("selector.unknown", &[]))
         }
@@ -1254,8 +1235,7 @@ impl OrchestratorState {
                 }
             })
             .collect();
-        let unix_now =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let unix_now = unix_now();
         let named: Vec<NamedLine> = self
             .named
             .for_chat(key.chat_id)
@@ -1269,6 +1249,86 @@ impl OrchestratorState {
             })
             .collect();
         selector::sessions_menu(&topics, &named, note)
+    }
+
+    /// `cron_jobs.json` as it is now (empty when missing or quarantined).
+    fn cron_jobs(&self) -> CronJobs {
+        match CronJobs::load(&self.args.paths) {
+            Loaded::Found(file) => file,
+            Loaded::Missing | Loaded::Quarantined { .. } => CronJobs::default(),
+        }
+    }
+
+    /// A pressed `crn:` button: toggles are saved to `cron_jobs.json` at once.
+    fn cron_press(&self, data: &str) -> Menu {
+        let mut file = self.cron_jobs();
+        let applied = cron_selector::apply(&mut file.jobs, &cron_selector::action(data));
+        if applied.changed {
+            // No cron scheduler runs in this build yet; the next one reads the saved file.
+            if let Err(e) = file.save(&self.args.paths) {
+                tracing::error!(actor = "orchestrator", error = %e, "Could not save cron_jobs.json.");
+                return cron_selector::menu(
+                    &self.cron_jobs().jobs,
+                    applied.page,
+                    Some(&render("error.save_failed", &[])),
+                );
+            }
+        }
+        cron_selector::menu(&file.jobs, applied.page, applied.note.as_deref())
+    }
+
+    /// Tasks left `running` by an earlier run are marked failed (core spec §8.1).
+    fn fail_stale_tasks(&self) {
+        let Loaded::Found(mut registry) = TaskRegistry::load(&self.args.paths) else { return };
+        let failed = registry.fail_running(&render("tasks.restarted", &[]), unix_now());
+        if failed > 0 {
+            tracing::info!(actor = "orchestrator", failed, "Tasks cut by a restart marked failed.");
+            if let Err(e) = registry.save(&self.args.paths) {
+                tracing::error!(actor = "orchestrator", error = %e, "Could not save tasks.json.");
+            }
+        }
+    }
+
+    fn task_registry(&self) -> TaskRegistry {
+        match TaskRegistry::load(&self.args.paths) {
+            Loaded::Found(file) => file,
+            Loaded::Missing | Loaded::Quarantined { .. } => TaskRegistry::default(),
+        }
+    }
+
+    /// The task selector of a chat (`tsc:`).
+    fn tasks_menu(&self, key: &SessionKey, note: Option<&str>) -> Menu {
+        let registry = self.task_registry();
+        let chat: Vec<&TaskRecord> = registry.tasks.iter().filter(|t| t.chat_id == key.chat_id).collect();
+        task_selector::menu(&chat, unix_now(), note)
+    }
+
+    /// A pressed `tsc:` button. Finished tasks' folders are deleted only when they lie inside
+    /// this home's `workspace/tasks/` (the path comes from a file anyone could edit).
+    fn tasks_press(&self, key: &SessionKey, data: &str) -> Menu {
+        let mut registry = self.task_registry();
+        let applied = task_selector::apply(&mut registry.tasks, key.chat_id, &task_selector::action(data), unix_now());
+        if applied.changed
+            && let Err(e) = registry.save(&self.args.paths)
+        {
+            tracing::error!(actor = "orchestrator", error = %e, "Could not save tasks.json.");
+            return self.tasks_menu(key, Some(&render("error.save_failed", &[])));
+        }
+        let root = std::fs::canonicalize(self.args.paths.task_folders()).ok();
+        for folder in &applied.remove_folders {
+            let inside = match (std::fs::canonicalize(folder), &root) {
+                (Ok(path), Some(root)) => path.starts_with(root) && path != *root,
+                _ => false,
+            };
+            if inside {
+                if let Err(e) = std::fs::remove_dir_all(folder) {
+                    tracing::warn!(actor = "orchestrator", folder = %folder, error = %e, "Could not delete a task folder.");
+                }
+            } else {
+                tracing::debug!(actor = "orchestrator", folder = %folder, "Task folder not deleted: missing or outside the tasks directory.");
+            }
+        }
+        self.tasks_menu(key, applied.note.as_deref())
     }
 
     fn save_named(&self) {
@@ -1634,4 +1694,9 @@ impl OrchestratorHandle {
         }
         outputs
     }
+}
+
+/// Seconds since the Unix epoch, as the state files store them.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }

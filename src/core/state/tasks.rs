@@ -48,9 +48,44 @@ pub struct TaskRecord {
     pub extra: Map<String, Value>,
 }
 
+impl TaskRegistry {
+    /// At start no task process of an earlier run is alive: every `running` entry becomes
+    /// `failed` with `error` (core spec §8.1). Returns how many changed.
+    pub fn fail_running(&mut self, error: &str, now: f64) -> usize {
+        let mut changed = 0;
+        for task in self.tasks.iter_mut().filter(|t| t.status == "running") {
+            task.status = "failed".to_owned();
+            task.extra.insert("error".to_owned(), Value::String(error.to_owned()));
+            task.extra.insert("completed_at".to_owned(), serde_json::json!(now));
+            changed += 1;
+        }
+        changed
+    }
+}
+
 impl TaskRecord {
     /// The task's own folder: `<tasks_dir>/<task_id>`.
     pub fn folder(&self) -> String {
         format!("{}/{}", self.tasks_dir.trim_end_matches('/'), self.task_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_tasks_fail_at_start_and_others_stay() {
+        let mut registry: TaskRegistry = serde_json::from_value(serde_json::json!({"tasks": [
+            {"task_id": "a", "chat_id": 1, "status": "running", "prompt_preview": "kept"},
+            {"task_id": "b", "chat_id": 1, "status": "done"}
+        ]}))
+        .unwrap();
+        assert_eq!(registry.fail_running("restarted", 9.0), 1);
+        assert_eq!(registry.tasks[0].status, "failed");
+        assert_eq!(registry.tasks[0].extra["error"], "restarted");
+        assert_eq!(registry.tasks[0].extra["prompt_preview"], "kept");
+        assert_eq!(registry.tasks[1].status, "done");
+        assert_eq!(registry.fail_running("restarted", 9.0), 0);
     }
 }
