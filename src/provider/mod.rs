@@ -56,6 +56,13 @@ pub const CLAUDE_MODELS: [&str; 6] = ["haiku", "sonnet", "sonnet[1m]", "opus", "
 /// Gemini aliases.
 pub const GEMINI_ALIASES: [&str; 4] = ["auto", "pro", "flash", "flash-lite"];
 
+/// The search path for the CLIs: `cli_dirs` first, then the process's `PATH`.
+pub fn search_path(cli_dirs: &[camino::Utf8PathBuf]) -> String {
+    let mut dirs: Vec<String> = cli_dirs.iter().map(ToString::to_string).collect();
+    dirs.extend(std::env::var("PATH").ok());
+    dirs.join(":")
+}
+
 /// Which CLI serves a model id (a total function: unknown ids are Codex models).
 pub fn provider_for(model: &str, discovered_gemini: &[String]) -> ProviderKind {
     if CLAUDE_MODELS.contains(&model) || model.starts_with("claude-") {

@@ -110,9 +110,7 @@ impl Actor for Agent {
         let catalog = ModelCatalog::default();
         let mut cli_env = Vec::new();
         if !args.cli_path.is_empty() {
-            let mut dirs: Vec<String> = args.cli_path.iter().map(ToString::to_string).collect();
-            dirs.extend(std::env::var("PATH").ok());
-            cli_env.push(("PATH".to_owned(), dirs.join(":")));
+            cli_env.push(("PATH".to_owned(), crate::provider::search_path(&args.cli_path)));
         }
         let cache_args = ModelCacheArgs {
             paths: args.paths.clone(),

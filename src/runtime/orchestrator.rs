@@ -38,10 +38,10 @@ use crate::core::stream_event::TurnResult;
 use crate::core::text::render;
 use crate::core::turn_outcome::{outcome, reply_text};
 use crate::core::{cron_selector, task_selector};
-use crate::provider::auth::{AuthProbe, AuthStatus};
+use crate::provider::auth::{AuthProbe, AuthStatus, claude_cli_logged_in, find_program};
 use crate::provider::runner::RunSettings;
 use crate::provider::runner::{Control, Extension, run_turn};
-use crate::provider::{Invocation, ProviderKind, TurnSpec, claude, codex, gemini, provider_for};
+use crate::provider::{Invocation, ProviderKind, TurnSpec, claude, codex, gemini, provider_for, search_path};
 use crate::runtime::bus::BusHandle;
 use crate::runtime::health_board::HealthBoard;
 use crate::runtime::model_cache::ModelCatalog;
@@ -115,6 +115,8 @@ pub enum OrchestratorMsg {
         /// Where it goes back.
         done: tokio::sync::oneshot::Sender<Envelope>,
     },
+    /// What `claude auth status` answered (asked once at start; internal).
+    ClaudeAuth(Option<bool>),
 }
 
 /// Construction arguments.
@@ -152,6 +154,7 @@ pub struct OrchestratorState {
     named: NamedRegistry,
     background: HashMap<(ChatId, String), watch::Sender<Control>>,
     last_flush: HashMap<SessionKey, std::time::Instant>,
+    claude_cli_logged_in: Option<bool>,
 }
 
 impl std::fmt::Debug for OrchestratorState {
@@ -192,10 +195,12 @@ impl Actor for Orchestrator {
             named,
             background: HashMap::new(),
             last_flush: HashMap::new(),
+            claude_cli_logged_in: None,
         };
         state.report_interrupted_turns();
         state.resume_named_sessions(&myself);
         state.fail_stale_tasks();
+        state.ask_claude_auth(&myself);
         Ok(state)
     }
 
@@ -238,6 +243,7 @@ impl Actor for Orchestrator {
             OrchestratorMsg::Heartbeat { key, prompt, ack_token, reply } => {
                 state.heartbeat(&myself, &key, prompt, ack_token, reply).await;
             }
+            OrchestratorMsg::ClaudeAuth(answer) => state.claude_cli_logged_in = answer,
         }
         Ok(())
     }
@@ -640,11 +646,7 @@ impl OrchestratorState {
             env_for_child(&secrets, |k| std::env::var_os(k).is_some()).map(|(k, v)| (k.to_owned(), v.to_owned())),
         );
         if !self.args.cli_path.is_empty() {
-            let mut dirs: Vec<String> = self.args.cli_path.iter().map(ToString::to_string).collect();
-            if let Ok(path) = std::env::var("PATH") {
-                dirs.push(path);
-            }
-            env.push(("PATH".to_owned(), dirs.join(":")));
+            env.push(("PATH".to_owned(), search_path(&self.args.cli_path)));
         }
         env
     }
@@ -1000,15 +1002,39 @@ impl OrchestratorState {
         }
     }
 
+    /// When neither a credential file nor `ANTHROPIC_API_KEY` shows a Claude login (a login
+    /// kept in the system keychain), `claude auth status` is asked once, off the actor.
+    fn ask_claude_auth(&self, myself: &ActorRef<OrchestratorMsg>) {
+        let probe_env = |name: &str| std::env::var(name).ok();
+        let search = search_path(&self.args.cli_path);
+        let probe = self.auth_probe(&probe_env);
+        if probe.status(ProviderKind::Claude) != AuthStatus::Installed {
+            return;
+        }
+        let Some(program) = find_program("claude", &search) else { return };
+        let env = vec![("PATH".to_owned(), search)];
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            let answer = claude_cli_logged_in(&program, &env).await;
+            tracing::debug!(actor = "orchestrator", ?answer, "claude auth status answered.");
+            let _ = myself.cast(OrchestratorMsg::ClaudeAuth(answer));
+        });
+    }
+
+    fn auth_probe<'a>(&self, env: &'a dyn Fn(&str) -> Option<String>) -> AuthProbe<'a> {
+        AuthProbe {
+            home: Utf8PathBuf::from(std::env::var("HOME").unwrap_or_default()),
+            env,
+            gemini_api_key: self.args.config.gemini_api_key.clone(),
+            search_path: Some(search_path(&self.args.cli_path)),
+            claude_cli_logged_in: self.claude_cli_logged_in,
+        }
+    }
+
     /// Each CLI's login state (core spec §7.9).
     fn auth_statuses(&self) -> Vec<(ProviderKind, AuthStatus)> {
-        let home = std::env::var("HOME").unwrap_or_default();
         let env = |name: &str| std::env::var(name).ok();
-        let probe = AuthProbe {
-            home: Utf8PathBuf::from(home),
-            env: &env,
-            gemini_api_key: self.args.config.gemini_api_key.clone(),
-        };
+        let probe = self.auth_probe(&env);
         [ProviderKind::Claude, ProviderKind::Codex, ProviderKind::Gemini]
             .into_iter()
             .map(|kind| (kind, probe.status(kind)))
