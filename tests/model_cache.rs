@@ -1,6 +1,7 @@
-//! The Codex model cache with a real child process: the fake `codex app-server` answers
+//! The model caches: the fake `codex app-server` (a real child process) answers
 //! `model/list`; the list lands in `config/codex_models.json` and the catalog; a failing
-//! discovery keeps what the file had; nothing at all gives the fallback list.
+//! discovery keeps what the file had; nothing at all gives the fallback list. Gemini models are
+//! read from an installed CLI package laid out like the real one.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -60,4 +61,50 @@ async fn nothing_known_gives_the_fallback_list() {
     let models = catalog.codex();
     assert_eq!(models.iter().find(|m| m.is_default).map(|m| m.id.as_str()), Some("gpt-5.3-codex"));
     assert!(load_file(&paths).is_none(), "the fallback is not written");
+}
+
+/// A Gemini CLI installed the newer way: `bin/gemini` → the bundle, model set in a chunk.
+fn install_gemini_bundle(root: &camino::Utf8Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let package = root.join("lib/node_modules/@google/gemini-cli");
+    std::fs::create_dir_all(package.join("bundle")).unwrap();
+    std::fs::write(package.join("package.json"), r#"{"name": "@google/gemini-cli"}"#).unwrap();
+    std::fs::write(package.join("bundle/gemini.js"), "#!/usr/bin/env node\n").unwrap();
+    std::fs::set_permissions(package.join("bundle/gemini.js"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        package.join("bundle/chunk-7.js"),
+        r#"var m1="gemini-3-pro-preview",m2="gemini-2.5-pro";var VALID_GEMINI_MODELS=new Set([m1,m2,"gemini-2.5-flash"]);"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("gbin")).unwrap();
+    std::os::unix::fs::symlink(package.join("bundle/gemini.js"), root.join("gbin/gemini")).unwrap();
+    root.join("gbin").to_string()
+}
+
+#[tokio::test]
+async fn gemini_models_are_read_from_the_installed_cli_and_kept_when_it_is_gone() {
+    let (dir, home) = support::temp_home();
+    let root = home.parent().unwrap().to_owned();
+    let gbin = install_gemini_bundle(&root);
+    let paths = DuctorPaths::at(home);
+    paths.ensure_dirs().unwrap();
+    let expected = ["gemini-3-pro-preview", "gemini-2.5-pro", "gemini-2.5-flash"];
+
+    let catalog = run_cache(&paths, "/nonexistent/codex", Some(gbin)).await;
+    assert_eq!(catalog.gemini(), expected);
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(paths.model_cache("gemini")).unwrap()).unwrap();
+    assert_eq!(file["models"], serde_json::json!(expected));
+    assert!(file["last_updated"].as_str().unwrap().starts_with("20"));
+
+    let catalog = run_cache(&paths, "/nonexistent/codex", Some("/nonexistent".into())).await;
+    assert_eq!(catalog.gemini(), expected, "the file's models are kept");
+    drop(dir);
+
+    let (_dir, home) = support::temp_home();
+    let paths = DuctorPaths::at(home);
+    paths.ensure_dirs().unwrap();
+    let catalog = run_cache(&paths, "/nonexistent/codex", Some("/nonexistent".into())).await;
+    assert_eq!(catalog.gemini(), ["gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.5-pro"], "fallback");
+    assert!(!paths.model_cache("gemini").exists(), "the fallback is not written");
 }

@@ -1,5 +1,6 @@
-//! The Codex model cache (core spec §7.10): `config/codex_models.json`, what `codex app-server`
-//! answers to `model/list`, when to refresh, and the fallback list when nothing is known.
+//! The model caches (core spec §7.10): `config/codex_models.json` with what `codex app-server`
+//! answers to `model/list`, `config/gemini_models.json` with the ids read from the installed
+//! Gemini CLI's `VALID_GEMINI_MODELS`, when to refresh, and the fallbacks when nothing is known.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -76,13 +77,104 @@ pub fn parse_model_list(answer: &Value) -> Vec<CodexModel> {
         .collect()
 }
 
-/// Whether a cache file must be rediscovered: missing models or older than [`MAX_AGE`].
-pub fn needs_refresh(file: Option<&CodexModelsFile>, now: chrono::DateTime<chrono::Utc>) -> bool {
-    let Some(file) = file else { return true };
-    if file.models.is_empty() {
+/// Whether a cache file must be rediscovered: missing, without models, or older than
+/// [`MAX_AGE`]. `file` = (its `last_updated`, whether it lists any model).
+pub fn needs_refresh(file: Option<(&str, bool)>, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let Some((last_updated, has_models)) = file else { return true };
+    if !has_models {
         return true;
     }
-    crate::core::state::parse_timestamp(&file.last_updated).is_none_or(|at| now - at > MAX_AGE)
+    crate::core::state::parse_timestamp(last_updated).is_none_or(|at| now - at > MAX_AGE)
+}
+
+/// `config/gemini_models.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeminiModelsFile {
+    /// ISO timestamp of the last discovery.
+    #[serde(default)]
+    pub last_updated: String,
+    /// Model ids.
+    #[serde(default)]
+    pub models: Vec<String>,
+}
+
+/// The Gemini list used when nothing was ever discovered (not written to disk).
+pub fn gemini_fallback() -> Vec<String> {
+    ["gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.5-pro"].map(str::to_owned).to_vec()
+}
+
+const VALID_SET: &str = "VALID_GEMINI_MODELS";
+
+/// The model ids of `VALID_GEMINI_MODELS = new Set([...])` in the Gemini CLI's JavaScript
+/// (`sources`: the files that may hold it and the constants it names). Items are string
+/// literals or identifiers; an identifier is resolved through `NAME = "gemini-…"` anywhere in
+/// `sources` (bundlers rename constants, so the definition may sit in another chunk). Ids that
+/// do not resolve to a `gemini-…` string are skipped. Empty when the set is not found.
+pub fn scan_valid_gemini_models(sources: &[&str]) -> Vec<String> {
+    let mut models: Vec<String> = Vec::new();
+    for source in sources {
+        let mut rest = *source;
+        while let Some(at) = rest.find(VALID_SET) {
+            rest = &rest[at + VALID_SET.len()..];
+            let Some(body) = set_body(rest) else { continue };
+            for item in body.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+                let id = string_literal(item).map(str::to_owned).or_else(|| resolve_constant(item, sources));
+                if let Some(id) = id.filter(|id| id.starts_with("gemini-") || id.starts_with("auto-gemini-"))
+                    && !models.contains(&id)
+                {
+                    models.push(id);
+                }
+            }
+        }
+    }
+    models
+}
+
+/// The text between `[` and `]` of a following `= new Set([ … ])`.
+fn set_body(after_name: &str) -> Option<&str> {
+    let rest = after_name.trim_start().strip_prefix('=')?.trim_start().strip_prefix("new")?.trim_start();
+    let rest = rest.strip_prefix("Set")?.trim_start().strip_prefix('(')?.trim_start().strip_prefix('[')?;
+    let end = rest.find(']')?;
+    Some(&rest[..end])
+}
+
+fn string_literal(item: &str) -> Option<&str> {
+    ['"', '\'', '`'].iter().find_map(|quote| item.strip_prefix(*quote)?.strip_suffix(*quote))
+}
+
+fn is_identifier(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
+/// Finds `<name> = "<value>"` (not `==`) in any source.
+fn resolve_constant(name: &str, sources: &[&str]) -> Option<String> {
+    if !is_identifier(name) {
+        return None;
+    }
+    for source in sources {
+        let mut from = 0;
+        while let Some(found) = source[from..].find(name) {
+            let start = from + found;
+            from = start + name.len();
+            let before_ok = source[..start]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'));
+            let after = source[from..].trim_start();
+            let Some(value) = after.strip_prefix('=').filter(|v| !v.starts_with('=')) else { continue };
+            let value = value.trim_start();
+            if !before_ok {
+                continue;
+            }
+            let quote = value.chars().next().filter(|c| matches!(c, '"' | '\'' | '`'));
+            if let Some(quote) = quote
+                && let Some(end) = value[1..].find(quote)
+            {
+                return Some(value[1..=end].to_owned());
+            }
+        }
+    }
+    None
 }
 
 /// The list used when nothing was ever discovered (not written to disk).
@@ -118,6 +210,32 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn gemini_models_from_the_old_layout_and_from_bundle_chunks() {
+        let models_js = r#"export const PREVIEW_GEMINI_MODEL = 'gemini-3-pro-preview';
+export const DEFAULT_GEMINI_MODEL = 'gemini-2.5-pro';
+export const DEFAULT_GEMINI_FLASH_MODEL = 'gemini-2.5-flash';
+export const VALID_GEMINI_MODELS = new Set([
+    PREVIEW_GEMINI_MODEL,
+    DEFAULT_GEMINI_MODEL,
+    DEFAULT_GEMINI_FLASH_MODEL,
+    'gemini-2.5-flash-lite',
+]);"#;
+        assert_eq!(
+            scan_valid_gemini_models(&[models_js]),
+            ["gemini-3-pro-preview", "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"]
+        );
+        // A minified bundle: the set in one chunk, the constants (renamed) in another.
+        let chunk_a = "var x=1;var VALID_GEMINI_MODELS=new Set([a1,b2,\"gemini-2.0-flash\",UNKNOWN]);";
+        let chunk_b = "var a1=\"gemini-3-flash-preview\",b2=\"gemini-2.5-pro\",c=a1==b2;var ca1=\"nope\";";
+        assert_eq!(
+            scan_valid_gemini_models(&[chunk_a, chunk_b]),
+            ["gemini-3-flash-preview", "gemini-2.5-pro", "gemini-2.0-flash"]
+        );
+        assert!(scan_valid_gemini_models(&["VALID_GEMINI_MODELS.has(m)", "no set here"]).is_empty());
+        assert!(scan_valid_gemini_models(&["VALID_GEMINI_MODELS = new Set([x"]).is_empty(), "truncated");
+    }
+
+    #[test]
     fn model_list_is_mapped_with_defaults() {
         let answer = json!({"id": 2, "result": {"data": [
             {"id": "gpt-5.4", "displayName": "GPT-5.4", "description": "d", "isDefault": true,
@@ -142,12 +260,10 @@ mod tests {
     fn refresh_rules() {
         let now = crate::core::state::parse_timestamp("2026-11-24T12:00:00+00:00").unwrap();
         let fresh = CodexModelsFile { last_updated: "2026-11-24T11:00:00+00:00".into(), models: fallback() };
-        assert!(!needs_refresh(Some(&fresh), now));
-        assert!(needs_refresh(
-            Some(&CodexModelsFile { last_updated: "2026-11-22T11:00:00+00:00".into(), ..fresh.clone() }),
-            now
-        ));
-        assert!(needs_refresh(Some(&CodexModelsFile { models: vec![], ..fresh.clone() }), now));
+        assert!(!needs_refresh(Some((&fresh.last_updated, true)), now));
+        assert!(needs_refresh(Some(("2026-11-22T11:00:00+00:00", true)), now), "older than a day");
+        assert!(needs_refresh(Some((&fresh.last_updated, false)), now), "no models");
+        assert!(needs_refresh(Some(("garbage", true)), now));
         assert!(needs_refresh(None, now));
         assert_eq!(fallback().iter().filter(|m| m.is_default).count(), 1);
         assert!(discovery_requests().lines().nth(1).unwrap().contains("model/list"));

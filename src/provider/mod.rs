@@ -7,6 +7,7 @@ pub mod claude;
 pub mod codex;
 pub mod codex_models;
 pub mod gemini;
+pub mod gemini_models;
 pub mod runner;
 
 use crate::core::stream_event::{StreamEvent, TurnResult};

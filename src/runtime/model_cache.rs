@@ -1,14 +1,17 @@
-//! The CodexModels observer: keeps the Codex model list (core spec §7.10). At start it always
-//! asks `codex app-server`; then every hour it reloads `config/codex_models.json` or, when the
-//! file is missing, empty or older than a day, asks again. A discovery that finds nothing never
-//! replaces a non-empty file; with neither, the built-in fallback list is used (not written).
+//! The model-cache observer: keeps the Codex and Gemini model lists (core spec §7.10). At start
+//! it always asks `codex app-server` and reads the installed Gemini CLI; then every hour it
+//! reloads `config/codex_models.json` / `config/gemini_models.json` or, when a file is missing,
+//! empty or older than a day, discovers again. A discovery that finds nothing never replaces a
+//! non-empty file; with neither, the built-in fallback list is used (not written).
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::core::model_cache::{CodexModel, CodexModelsFile, fallback, needs_refresh};
+use crate::core::model_cache::{
+    CodexModel, CodexModelsFile, GeminiModelsFile, fallback, gemini_fallback, needs_refresh,
+};
 use crate::core::state::timestamp_now;
 use crate::provider::codex_models::{DISCOVERY_TIMEOUT, discover};
 use crate::store::atomic::{self, Durability, Loaded};
@@ -18,6 +21,7 @@ use crate::store::paths::DuctorPaths;
 #[derive(Debug, Clone, Default)]
 pub struct ModelCatalog {
     codex: Arc<RwLock<Vec<CodexModel>>>,
+    gemini: Arc<RwLock<Vec<String>>>,
 }
 
 impl ModelCatalog {
@@ -29,6 +33,16 @@ impl ModelCatalog {
 
     fn set_codex(&self, models: Vec<CodexModel>) {
         *self.codex.write().unwrap_or_else(PoisonError::into_inner) = models;
+    }
+
+    /// The Gemini model ids (the fallback list until something was discovered or loaded).
+    pub fn gemini(&self) -> Vec<String> {
+        let models = self.gemini.read().unwrap_or_else(PoisonError::into_inner).clone();
+        if models.is_empty() { gemini_fallback() } else { models }
+    }
+
+    fn set_gemini(&self, models: Vec<String>) {
+        *self.gemini.write().unwrap_or_else(PoisonError::into_inner) = models;
     }
 }
 
@@ -83,40 +97,81 @@ impl Actor for ModelCache {
         state: &mut ModelCacheArgs,
     ) -> Result<(), ActorProcessingErr> {
         let ModelCacheMsg::Refresh { force } = msg;
-        let path = state.paths.model_cache("codex");
-        let file = atomic::load_json::<CodexModelsFile>(&path).found();
-        if !force && !needs_refresh(file.as_ref(), chrono::Utc::now()) {
-            if let Some(file) = file {
+        refresh_codex(state, force).await;
+        refresh_gemini(state, force).await;
+        Ok(())
+    }
+}
+
+fn write_cache<T: serde::Serialize>(path: &camino::Utf8Path, file: &T) {
+    match serde_json::to_string_pretty(file) {
+        Ok(text) => {
+            if let Err(e) = atomic::write_bytes_atomic(path, text.as_bytes(), Durability::NoFsync) {
+                tracing::warn!(actor = "model_cache", path = %path, error = %e, "Could not write a model cache.");
+            }
+        }
+        Err(e) => tracing::warn!(actor = "model_cache", path = %path, error = %e, "Could not serialise a model cache."),
+    }
+}
+
+async fn refresh_gemini(state: &ModelCacheArgs, force: bool) {
+    let path = state.paths.model_cache("gemini");
+    let file = atomic::load_json::<GeminiModelsFile>(&path).found();
+    if !force
+        && !needs_refresh(file.as_ref().map(|f| (f.last_updated.as_str(), !f.models.is_empty())), chrono::Utc::now())
+    {
+        if let Some(file) = file {
+            state.catalog.set_gemini(file.models);
+        }
+        return;
+    }
+    let search = state
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_default();
+    match tokio::task::spawn_blocking(move || crate::provider::gemini_models::discover(&search)).await {
+        Ok(Ok(models)) => {
+            tracing::info!(actor = "model_cache", count = models.len(), "Gemini models discovered.");
+            write_cache(&path, &GeminiModelsFile { last_updated: timestamp_now(), models: models.clone() });
+            state.catalog.set_gemini(models);
+        }
+        outcome => {
+            tracing::debug!(actor = "model_cache", outcome = ?outcome.map(|r| r.map(|m| m.len())), "No Gemini models discovered.");
+            if let Some(file) = file.filter(|f| !f.models.is_empty()) {
+                state.catalog.set_gemini(file.models);
+            }
+        }
+    }
+}
+
+async fn refresh_codex(state: &ModelCacheArgs, force: bool) {
+    let path = state.paths.model_cache("codex");
+    let file = atomic::load_json::<CodexModelsFile>(&path).found();
+    if !force
+        && !needs_refresh(file.as_ref().map(|f| (f.last_updated.as_str(), !f.models.is_empty())), chrono::Utc::now())
+    {
+        if let Some(file) = file {
+            state.catalog.set_codex(file.models);
+        }
+        return;
+    }
+    match discover(&state.program, &state.env, DISCOVERY_TIMEOUT).await {
+        Ok(models) if !models.is_empty() => {
+            tracing::info!(actor = "codex_models", count = models.len(), "Codex models discovered.");
+            write_cache(&path, &CodexModelsFile { last_updated: timestamp_now(), models: models.clone() });
+            state.catalog.set_codex(models);
+        }
+        outcome => {
+            if let Err(e) = &outcome {
+                tracing::debug!(actor = "codex_models", error = %e, "No Codex models discovered.");
+            }
+            if let Some(file) = file.filter(|f| !f.models.is_empty()) {
                 state.catalog.set_codex(file.models);
             }
-            return Ok(());
         }
-        match discover(&state.program, &state.env, DISCOVERY_TIMEOUT).await {
-            Ok(models) if !models.is_empty() => {
-                tracing::info!(actor = "codex_models", count = models.len(), "Codex models discovered.");
-                let file = CodexModelsFile { last_updated: timestamp_now(), models: models.clone() };
-                match serde_json::to_string_pretty(&file) {
-                    Ok(text) => {
-                        if let Err(e) = atomic::write_bytes_atomic(&path, text.as_bytes(), Durability::NoFsync) {
-                            tracing::warn!(actor = "codex_models", error = %e, "Could not write the Codex model cache.");
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(actor = "codex_models", error = %e, "Could not serialise the Codex model cache.")
-                    }
-                }
-                state.catalog.set_codex(models);
-            }
-            outcome => {
-                if let Err(e) = &outcome {
-                    tracing::debug!(actor = "codex_models", error = %e, "No Codex models discovered.");
-                }
-                if let Some(file) = file.filter(|f| !f.models.is_empty()) {
-                    state.catalog.set_codex(file.models);
-                }
-            }
-        }
-        Ok(())
     }
 }
 

@@ -321,7 +321,7 @@ impl OrchestratorState {
             }
             ChatCommand::New => {
                 let model = self.args.config.model.clone();
-                let default = provider_for(&model, &[]);
+                let default = self.provider_of(&model);
                 self.reset_provider_session(&key, default, &model);
                 notice(render("new.done", &[("provider", default.display_name())]));
             }
@@ -420,15 +420,15 @@ impl OrchestratorState {
     /// The provider and model a chat's next turn uses.
     fn target(&self, key: &SessionKey) -> (ProviderKind, String) {
         match self.store.get(key) {
-            Some(record) if !record.model.is_empty() => (provider_for(&record.model, &[]), record.model.clone()),
-            _ => (provider_for(&self.args.config.model, &[]), self.args.config.model.clone()),
+            Some(record) if !record.model.is_empty() => (self.provider_of(&record.model), record.model.clone()),
+            _ => (self.provider_of(&self.args.config.model), self.args.config.model.clone()),
         }
     }
 
     fn record_mut(&mut self, key: &SessionKey) -> &mut SessionRecord {
         if self.store.get(key).is_none() {
             let now = timestamp_now();
-            let kind = provider_for(&self.args.config.model, &[]);
+            let kind = self.provider_of(&self.args.config.model);
             self.store.records.push(SessionRecord {
                 key: key.clone(),
                 topic_name: None,
@@ -541,8 +541,9 @@ impl OrchestratorState {
     fn plan(&mut self, key: &SessionKey, prompt: String, flow: &TurnFlow) -> TurnPlan {
         if let TurnFlow::Normal { model: Some(model) } = flow {
             // An `@model` directive retargets the chat's session, sticky until changed.
+            let provider = self.provider_of(model).name().to_owned();
             let record = self.record_mut(key);
-            record.provider = provider_for(model, &[]).name().to_owned();
+            record.provider = provider;
             record.model = model.clone();
             self.save();
         }
@@ -552,7 +553,7 @@ impl OrchestratorState {
         };
         let (kind, model, resume) = match &named_session {
             Some(session) => (
-                provider_named(&session.provider).unwrap_or_else(|| provider_for(&session.model, &[])),
+                provider_named(&session.provider).unwrap_or_else(|| self.provider_of(&session.model)),
                 session.model.clone(),
                 Some(session.session_id.clone()).filter(|s| !s.is_empty()),
             ),
@@ -858,7 +859,7 @@ impl OrchestratorState {
         reply: ReplyTo,
     ) {
         let config = Arc::clone(&self.args.config);
-        let default = provider_for(&config.model, &[]);
+        let default = self.provider_of(&config.model);
         let eligible = self.store.get(key).is_some_and(|record| {
             let idle = crate::core::state::parse_timestamp(&record.last_active).is_some_and(|at| {
                 chrono::Utc::now() - at >= chrono::Duration::minutes(config.heartbeat.cooldown_minutes)
@@ -954,7 +955,7 @@ impl OrchestratorState {
                 .into_iter()
                 .map(|m| (m.id, m.display_name, m.supported_efforts))
                 .collect(),
-            gemini_models: Vec::new(),
+            gemini_models: self.args.catalog.gemini(),
         }
     }
 
@@ -1079,7 +1080,7 @@ impl OrchestratorState {
             config.model,
             config.provider,
             config.model,
-            provider_for(&config.model, &[]).display_name()
+            self.provider_of(&config.model).display_name()
         );
         let agents = self.args.board.agents();
         if !agents.is_empty() {
@@ -1171,7 +1172,7 @@ impl OrchestratorState {
             (true, Some(record)) if !record.model.is_empty() => record.model.clone(),
             _ => self.args.config.model.clone(),
         };
-        let kind = provider_for(model, &[]);
+        let kind = self.provider_of(model);
         if let Some(effort) = effort
             && let Some(entry) = self.args.catalog.codex().into_iter().find(|m| m.id == model)
             && !entry.supported_efforts.iter().any(|e| e == effort)
@@ -1195,7 +1196,7 @@ impl OrchestratorState {
             self.save();
         }
         if !in_topic {
-            let old_provider = provider_for(&self.args.config.model, &[]);
+            let old_provider = self.provider_of(&self.args.config.model);
             let mut updates = vec![("model", serde_json::Value::String(model.to_owned()))];
             if old_provider != kind {
                 updates.push(("provider", serde_json::Value::String(kind.name().to_owned())));
@@ -1303,6 +1304,11 @@ impl OrchestratorState {
         cron_selector::menu(&file.jobs, applied.page, applied.note.as_deref())
     }
 
+    /// Which CLI serves `model`, knowing the discovered Gemini models.
+    fn provider_of(&self, model: &str) -> ProviderKind {
+        provider_for(model, &self.args.catalog.gemini())
+    }
+
     /// Tasks left `running` by an earlier run are marked failed (core spec §8.1).
     fn fail_stale_tasks(&self) {
         let Loaded::Found(mut registry) = TaskRegistry::load(&self.args.paths) else { return };
@@ -1367,7 +1373,7 @@ impl OrchestratorState {
     /// follow-up of an existing one. Returns the reply.
     fn session_command(&mut self, myself: &ActorRef<OrchestratorMsg>, key: &SessionKey, text: &str) -> String {
         let config = Arc::clone(&self.args.config);
-        let mut provider = provider_for(&config.model, &[]);
+        let mut provider = self.provider_of(&config.model);
         let mut model = config.model.clone();
         let mut prompt = text.to_owned();
         if let Some((word, rest)) = leading_directive(text) {
@@ -1387,7 +1393,7 @@ impl OrchestratorState {
             if let Some(kind) = provider_named(word) {
                 provider = kind;
                 model = match kind {
-                    ProviderKind::Claude if provider_for(&config.model, &[]) == ProviderKind::Claude => {
+                    ProviderKind::Claude if self.provider_of(&config.model) == ProviderKind::Claude => {
                         config.model.clone()
                     }
                     ProviderKind::Claude => "sonnet".to_owned(),
@@ -1447,7 +1453,7 @@ impl OrchestratorState {
         session: &NamedSession,
         prompt: String,
     ) {
-        let kind = provider_named(&session.provider).unwrap_or_else(|| provider_for(&session.model, &[]));
+        let kind = provider_named(&session.provider).unwrap_or_else(|| self.provider_of(&session.model));
         let config = Arc::clone(&self.args.config);
         let resume = Some(session.session_id.clone()).filter(|s| !s.is_empty());
         let append = if resume.is_none() { std::fs::read_to_string(self.args.paths.main_memory()).ok() } else { None };
