@@ -1193,3 +1193,21 @@ async fn a_turn_past_its_deadline_is_stopped_and_the_user_told_in_minutes() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(saved(&c, 131)["provider_sessions"]["claude"]["message_count"], 1, "a timed-out turn counts");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_session_learns_the_other_running_agents() {
+    let c = chat(&[]).await;
+    c.board.register("root/main", "main", ActorKind::Agent);
+    last(c.handle.message(key(1201), "Say hello")).await;
+    let alone = c.records("start")[0]["argv"].to_string();
+    assert!(alone.contains("The user likes short answers") && !alone.contains("Active Agent Roster"), "{alone}");
+
+    c.board.register("root/research", "research", ActorKind::Subagent);
+    last(c.handle.message(key(1202), "Say hello")).await;
+    let argv = c.records("start")[1]["argv"].clone();
+    let argv: Vec<&str> = argv.as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let at = argv.iter().position(|a| *a == "--append-system-prompt").expect("system prompt addition");
+    let text = argv[at + 1];
+    assert!(text.starts_with("# MAINMEMORY\nThe user likes short answers.\n\n## Active Agent Roster"), "{text}");
+    assert!(text.contains("You are the agent **main**.") && text.contains("- `research`"), "{text}");
+}

@@ -38,6 +38,32 @@ pub fn with_hooks(prompt: &str, suffixes: &[String]) -> String {
     if suffixes.is_empty() { prompt.to_owned() } else { format!("{prompt}\n\n{}", suffixes.join("\n\n")) }
 }
 
+/// The "Active Agent Roster" block appended to a new session's system prompt when more than
+/// one agent runs (core spec §4.2 step 3); `None` for a lone agent.
+pub fn agent_roster(own: &str, agents: &[String]) -> Option<String> {
+    let others: Vec<&String> = agents.iter().filter(|name| *name != own).collect();
+    if others.is_empty() {
+        return None;
+    }
+    let mut block = format!("## Active Agent Roster\n\nYou are the agent **{own}**. Other agents running now:\n");
+    for name in others {
+        block.push_str(&format!("- `{name}`\n"));
+    }
+    block.push_str(
+        "\nTo ask one of them, run `python3 tools/agent_tools/ask_agent.py <name> \"<message>\"` (waits for the \
+         answer) or `python3 tools/agent_tools/ask_agent_async.py <name> \"<message>\"` (the answer arrives later \
+         in this chat).",
+    );
+    Some(block)
+}
+
+/// The text appended to a new session's system prompt: MAINMEMORY (when not blank), then the
+/// agent roster (when there is one), separated by a blank line.
+pub fn system_append(main_memory: Option<&str>, roster: Option<&str>) -> Option<String> {
+    let parts: Vec<&str> = [main_memory.filter(|m| !m.trim().is_empty()), roster].into_iter().flatten().collect();
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +79,17 @@ mod tests {
         assert_eq!(both.len(), 3, "6th, 15th and 10th multiples: 30");
         assert_eq!(with_hooks("hi", &[]), "hi");
         assert_eq!(with_hooks("hi", &["A".into(), "B".into()]), "hi\n\nA\n\nB");
+    }
+
+    #[test]
+    fn roster_only_with_other_agents_and_after_main_memory() {
+        assert_eq!(agent_roster("main", &["main".into()]), None);
+        let roster = agent_roster("main", &["main".into(), "research".into()]).unwrap();
+        assert!(roster.starts_with("## Active Agent Roster\n\nYou are the agent **main**."));
+        assert!(roster.contains("- `research`\n") && !roster.contains("- `main`"));
+        assert!(roster.contains("ask_agent.py") && roster.contains("ask_agent_async.py"));
+        assert_eq!(system_append(Some("  \n"), None), None);
+        assert_eq!(system_append(Some("# MEM"), Some("R")).as_deref(), Some("# MEM\n\nR"));
+        assert_eq!(system_append(None, Some("R")).as_deref(), Some("R"));
     }
 }

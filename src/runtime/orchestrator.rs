@@ -570,7 +570,7 @@ impl OrchestratorState {
             }
         };
         let config = Arc::clone(&self.args.config);
-        let append = if resume.is_none() { std::fs::read_to_string(self.args.paths.main_memory()).ok() } else { None };
+        let append = if resume.is_none() { self.system_append() } else { None };
         let prompt = match flow {
             TurnFlow::Normal { .. } => {
                 let count = self.store.get(key).and_then(|r| r.bucket(kind.name())).map_or(0, |b| b.message_count);
@@ -585,7 +585,7 @@ impl OrchestratorState {
             prompt,
             model: model.clone(),
             permission_mode: config.permission_mode.clone(),
-            append_system_prompt: append.filter(|m| !m.trim().is_empty()),
+            append_system_prompt: append,
             resume,
             max_turns: config.max_turns,
             max_budget_usd: config.max_budget_usd,
@@ -1304,6 +1304,15 @@ impl OrchestratorState {
         cron_selector::menu(&file.jobs, applied.page, applied.note.as_deref())
     }
 
+    /// A new session's system-prompt addition: MAINMEMORY and, with other agents running,
+    /// the agent roster.
+    fn system_append(&self) -> Option<String> {
+        let memory = std::fs::read_to_string(self.args.paths.main_memory()).ok();
+        let agents: Vec<String> = self.args.board.agents().into_iter().map(|a| a.name).collect();
+        let roster = prompt_hooks::agent_roster(&self.args.agent, &agents);
+        prompt_hooks::system_append(memory.as_deref(), roster.as_deref())
+    }
+
     /// Which CLI serves `model`, knowing the discovered Gemini models.
     fn provider_of(&self, model: &str) -> ProviderKind {
         provider_for(model, &self.args.catalog.gemini())
@@ -1456,12 +1465,12 @@ impl OrchestratorState {
         let kind = provider_named(&session.provider).unwrap_or_else(|| self.provider_of(&session.model));
         let config = Arc::clone(&self.args.config);
         let resume = Some(session.session_id.clone()).filter(|s| !s.is_empty());
-        let append = if resume.is_none() { std::fs::read_to_string(self.args.paths.main_memory()).ok() } else { None };
+        let append = if resume.is_none() { self.system_append() } else { None };
         let spec = TurnSpec {
             prompt,
             model: session.model.clone(),
             permission_mode: config.permission_mode.clone(),
-            append_system_prompt: append.filter(|m| !m.trim().is_empty()),
+            append_system_prompt: append,
             resume,
             reasoning_effort: config.reasoning_effort.clone(),
             ..TurnSpec::default()
