@@ -39,7 +39,14 @@ impl Setup {
             ("DUCTOR_CHAT_ID".to_owned(), "1001".to_owned()),
         ];
         env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        RunSettings { cwd: self.workspace.clone(), env, timeout, extension: None, temp_files: Vec::new() }
+        RunSettings {
+            cwd: self.workspace.clone(),
+            env,
+            timeout,
+            extension: None,
+            temp_files: Vec::new(),
+            warnings: Vec::new(),
+        }
     }
 
     fn invocation(&self, mut inv: Invocation) -> Invocation {
@@ -239,17 +246,31 @@ async fn an_active_cli_gets_its_deadline_extended_a_silent_one_times_out() {
     let mut settings =
         s.settings(&[("FAKE_CLI_FIXTURE", "tool"), ("FAKE_CLI_LINE_DELAY_MS", "1000")], Some(Duration::from_secs(2)));
     settings.extension = Some(Extension { by: Duration::from_secs(2), max: 3 });
+    settings.warnings = vec![Duration::from_millis(1500), Duration::from_secs(60)];
     let mut sp = spec("Run echo hi in the shell and tell me what it printed", "opus");
     sp.append_system_prompt = Some("# MAINMEMORY\nThe user likes short answers. (fake memory for tests)".into());
     let inv = s.invocation(claude::turn_invocation(&sp, true));
     let (_tx, rx) = watch::channel(Control::Run);
     let mut parser = ProviderKind::Claude.stream_parser();
-    let t = run_turn(&inv, parser.as_mut(), &settings, rx, |_| {}).await.unwrap();
+    let mut statuses = Vec::new();
+    let t = run_turn(&inv, parser.as_mut(), &settings, rx, |event| {
+        if let ductor::core::stream_event::StreamEvent::SystemStatus { status } = event {
+            statuses.push(status.clone());
+        }
+    })
+    .await
+    .unwrap();
     assert!(
         !t.result.is_error,
         "6 lines a second apart finish under a 2 s deadline extended by activity: {:?}",
         t.result
     );
+    // Each 2-s window warns 1.5 s before its end (the 60-s interval never falls inside one),
+    // and every extension is announced.
+    let warnings = statuses.iter().filter(|s| *s == "timeout_warning").count();
+    let extended = statuses.iter().filter(|s| *s == "timeout_extended").count();
+    assert!(extended >= 1 && (extended..=extended + 1).contains(&warnings), "{statuses:?}");
+    assert!(statuses.windows(2).all(|pair| pair[0] != pair[1]), "a warning before each extension: {statuses:?}");
 
     let mut silent = s.settings(&[("FAKE_CLI_LINE_DELAY_MS", "60000")], Some(Duration::from_secs(2)));
     silent.extension = Some(Extension { by: Duration::from_secs(2), max: 3 });

@@ -54,6 +54,30 @@ pub struct RunSettings {
     pub extension: Option<Extension>,
     /// Files that exist only for this run (Gemini's system prompt); removed when it ends.
     pub temp_files: Vec<Utf8PathBuf>,
+    /// How long before the deadline a `timeout_warning` status is emitted (once each per
+    /// deadline window; `timeouts.warning_intervals`).
+    pub warnings: Vec<Duration>,
+}
+
+/// The next warning instant of a deadline window: the earliest `deadline - interval` still in
+/// the future whose interval has not fired yet (returns the interval's index too).
+fn next_warning(
+    deadline: tokio::time::Instant,
+    warnings: &[Duration],
+    fired: &[bool],
+    now: tokio::time::Instant,
+) -> Option<(tokio::time::Instant, usize)> {
+    warnings
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !fired.get(*i).copied().unwrap_or(true))
+        .filter_map(|(i, before)| deadline.checked_sub(*before).map(|at| (at, i)))
+        .filter(|(at, _)| *at > now)
+        .min_by_key(|(at, _)| *at)
+}
+
+fn status_event(status: &str) -> StreamEvent {
+    StreamEvent::SystemStatus { status: status.to_owned() }
 }
 
 /// Deadline extension on activity: when the deadline passes and the CLI printed something in
@@ -95,6 +119,7 @@ pub enum RunError {
 enum Step {
     Read(usize),
     Deadline,
+    Warning,
     Control(bool),
     LeaderExited,
     Drained,
@@ -155,8 +180,17 @@ pub async fn run_turn(
         let mut buffer = Vec::new();
         let mut control_open = true;
         let mut drain_until: Option<tokio::time::Instant> = None;
+        let mut warned = vec![false; settings.warnings.len()];
         loop {
             buffer.clear();
+            let warning =
+                deadline.and_then(|(at, _)| next_warning(at, &settings.warnings, &warned, tokio::time::Instant::now()));
+            let warn = async {
+                match warning {
+                    Some((at, _)) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             let sleep = async {
                 match deadline {
                     Some((at, _)) => tokio::time::sleep_until(at).await,
@@ -174,6 +208,7 @@ pub async fn run_turn(
                 tokio::select! {
                     read = limited.read_until(b'\n', &mut buffer) => Step::Read(read.unwrap_or(0)),
                     () = sleep => Step::Deadline,
+                    () = warn => Step::Warning,
                     () = drained => Step::Drained,
                     _ = async {
                         if drain_until.is_none() { child.wait().await.ok() } else { std::future::pending().await }
@@ -197,13 +232,30 @@ pub async fn run_turn(
                         events.push(event);
                     }
                 }
+                Step::Warning => {
+                    if let Some((_, index)) = warning {
+                        warned[index] = true;
+                        // Every interval already passed counts as fired with this one.
+                        let now = tokio::time::Instant::now();
+                        if let Some((at, _)) = deadline {
+                            for (i, before) in settings.warnings.iter().enumerate() {
+                                if at.checked_sub(*before).is_some_and(|w| w <= now) {
+                                    warned[i] = true;
+                                }
+                            }
+                        }
+                        on_event(&status_event("timeout_warning"));
+                    }
+                }
                 Step::Deadline => {
                     if extends(settings.extension, extensions_used, last_activity.map(|at| at.elapsed()))
                         && let (Some(extension), Some((_, total))) = (settings.extension, deadline)
                     {
                         extensions_used += 1;
                         deadline = Some((tokio::time::Instant::now() + extension.by, total + extension.by));
+                        warned.iter_mut().for_each(|w| *w = false);
                         tracing::debug!(extensions_used, "The CLI is active; deadline extended.");
+                        on_event(&status_event("timeout_extended"));
                         continue;
                     }
                     ending = Ending::TimedOut(deadline.map_or(Duration::ZERO, |(_, t)| t));

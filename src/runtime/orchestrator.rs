@@ -612,6 +612,15 @@ impl OrchestratorState {
             timeout: Some(std::time::Duration::from_secs_f64(timeout_s.max(1.0))),
             extension: extension_of(&self.args.config),
             temp_files: Vec::new(),
+            warnings: self
+                .args
+                .config
+                .timeouts
+                .warning_intervals
+                .iter()
+                .filter(|s| s.is_finite() && **s > 0.0)
+                .map(|s| std::time::Duration::from_secs_f64(*s))
+                .collect(),
         }
     }
 
