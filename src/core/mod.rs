@@ -2,6 +2,7 @@
 
 pub mod blake2s;
 pub mod bus_route;
+pub mod buttons;
 pub mod chat_status;
 pub mod cli_args;
 pub mod command;
@@ -23,5 +24,6 @@ pub mod status_view;
 pub mod stream_event;
 pub mod supervision;
 pub mod task_selector;
+pub mod telegram_html;
 pub mod text;
 pub mod turn_outcome;
