@@ -326,6 +326,22 @@ async fn interrupt_keeps_the_queue() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_message_whose_sender_gave_up_never_reaches_the_cli() {
+    let c = chat(&[("FAKE_CLI_HOLD_MS", "300")]).await;
+    let first = c.handle.message(key(43), "first");
+    let mut cancelled = c.handle.message(key(43), "cancelled one");
+    let third = c.handle.message(key(43), "third");
+    let queued = tokio::time::timeout(Duration::from_secs(10), cancelled.recv()).await.unwrap();
+    assert!(matches!(queued, Some(SessionOutput::Queued { ahead: 1 })), "{queued:?}");
+    drop(cancelled);
+    assert!(finished_text(&last(first).await).is_some());
+    assert!(finished_text(&last(third).await).is_some());
+    let prompts = c.prompts();
+    assert_eq!(prompts.len(), 2, "{prompts:?}");
+    assert!(prompts[0].starts_with("first") && prompts[1].starts_with("third"), "{prompts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_queued_behind_the_first_resumes_the_session_the_first_created() {
     let c = chat(&[("FAKE_CLI_HOLD_MS", "200")]).await;
     let first = c.handle.message(key(42), "Say hello");

@@ -340,6 +340,11 @@ impl SessionState {
     fn start_next(&mut self, myself: &ActorRef<SessionMsg>) {
         while let Some(next) = self.queue.pop_front() {
             match next {
+                // Nobody listens for its outputs any more: the sender cancelled it while it
+                // waited (a transport's "Cancel message" button drops the receiver).
+                Queued::Turn(request) if request.reply.is_closed() => {
+                    tracing::debug!(actor = %self.args.key, "A queued message was cancelled; skipped.");
+                }
                 Queued::Turn(request) => {
                     self.start(myself, request);
                     return;
