@@ -257,7 +257,7 @@ mod tests {
 
     fn message(chat_id: i64, kind: ChatKind, from: Option<u64>, text: &str) -> Incoming<'_> {
         let mut entities = Vec::new();
-        for (at, word) in text.match_indices(|c: char| c == '/' || c == '@') {
+        for (at, word) in text.match_indices(['/', '@']) {
             let length = text[at..].find(' ').unwrap_or(text.len() - at);
             if at == 0 || text[..at].ends_with(' ') {
                 entities.push(Entity { is_command: word == "/", offset: at, length });
