@@ -22,3 +22,4 @@ pub mod service;
 pub mod session;
 pub mod spool;
 pub mod supervision;
+pub mod telegram_api;
