@@ -180,9 +180,7 @@ impl Done {
 /// The keyboard in teloxide's form.
 pub fn markup(grid: &ButtonGrid) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new(grid.iter().map(|row| {
-        row.iter()
-            .map(|b| InlineKeyboardButton::callback(b.text.clone(), b.callback_data.clone()))
-            .collect::<Vec<_>>()
+        row.iter().map(|b| InlineKeyboardButton::callback(b.text.clone(), b.callback_data.clone())).collect::<Vec<_>>()
     }))
 }
 
@@ -242,8 +240,7 @@ pub async fn execute(bot: &Bot, chat: i64, op: &ApiOp) -> Result<Done, TgError> 
             request.await.map(|_| Done::Ok).map_err(sorted)
         }
         ApiOp::React { message_id, emoji } => {
-            let reaction: Vec<ReactionType> =
-                emoji.iter().map(|e| ReactionType::Emoji { emoji: e.clone() }).collect();
+            let reaction: Vec<ReactionType> = emoji.iter().map(|e| ReactionType::Emoji { emoji: e.clone() }).collect();
             bot.set_message_reaction(chat, MessageId(*message_id))
                 .reaction(reaction)
                 .await
@@ -340,7 +337,13 @@ async fn run_lane(bot: Bot, chat: i64, mut jobs: mpsc::UnboundedReceiver<Job>) {
             match execute(&bot, chat, &job.op).await {
                 Err(TgError::RateLimited(wait)) if attempt < RETRY_AFTER_ATTEMPTS && wait <= RETRY_AFTER_MAX => {
                     attempt += 1;
-                    tracing::info!(actor = "telegram", chat, wait_s = wait.as_secs(), attempt, "Rate limited; this chat waits.");
+                    tracing::info!(
+                        actor = "telegram",
+                        chat,
+                        wait_s = wait.as_secs(),
+                        attempt,
+                        "Rate limited; this chat waits."
+                    );
                     tokio::time::sleep(wait).await;
                 }
                 outcome => break outcome,

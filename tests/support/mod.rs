@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod binary;
+pub mod fake_bot_api;
 pub mod fake_cli;
 pub mod shell_words;
 
