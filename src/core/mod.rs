@@ -10,6 +10,7 @@ pub mod config;
 pub mod cron_selector;
 pub mod directive;
 pub mod envelope;
+pub mod envelope_text;
 pub mod health;
 pub mod model_cache;
 pub mod named;
