@@ -88,6 +88,7 @@ async fn harness() -> Harness {
         config: std::sync::Arc::new(ductor::core::config::Config::default()),
         orchestrator: ductor::runtime::orchestrator::OrchestratorHandle::new(),
         cli_path: Vec::new(),
+        telegram_api: None,
     };
     board.register("root/main", "main", ActorKind::Agent);
     let (agent, _) = Actor::spawn(None, Agent, args).await.unwrap();

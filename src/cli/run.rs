@@ -21,6 +21,8 @@ use crate::store::log_file::RotatingLog;
 use crate::store::paths::DuctorPaths;
 use crate::store::pid_lock::PidLock;
 
+/// Env var overriding the Telegram Bot API server (`telegram_api_base`).
+pub const TELEGRAM_API_ENV: &str = "DUCTOR_TELEGRAM_API_BASE";
 /// Env var naming a JSONL file that receives every delivered envelope (the spool adapter).
 pub const SPOOL_ENV: &str = "DUCTOR_SPOOL";
 
@@ -65,6 +67,13 @@ pub fn run(paths: &DuctorPaths, verbose: bool, args: &[String]) -> anyhow::Resul
     let served = config.transport_short_names().into_iter().map(str::to_owned).collect();
     let mut settings = ServiceSettings::new(paths.clone(), std::sync::Arc::new(config), served);
     settings.spool = std::env::var(SPOOL_ENV).ok().filter(|v| !v.is_empty()).map(Utf8PathBuf::from);
+    if settings.served.iter().any(|t| t == crate::runtime::telegram::TELEGRAM_TRANSPORT)
+        && !settings.config.telegram_token.trim().is_empty()
+    {
+        let env = std::env::var(TELEGRAM_API_ENV).ok();
+        settings.telegram_api =
+            Some(crate::runtime::telegram::api_base(env.as_deref(), settings.config.telegram_api_base.as_deref()));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -23,6 +23,7 @@ use crate::runtime::orchestrator::{Orchestrator, OrchestratorArgs, OrchestratorH
 use crate::runtime::restart_marker::{RestartMarker, RestartMarkerArgs};
 use crate::runtime::spool::{Spool, SpoolArgs};
 use crate::runtime::supervision::{ChildSet, ChildSpec, Reaction};
+use crate::runtime::telegram::{Telegram, TelegramArgs};
 use crate::store::paths::DuctorPaths;
 
 /// How long the Agent waits for each child to stop at shutdown.
@@ -72,6 +73,8 @@ pub struct AgentArgs {
     pub cli_path: Vec<Utf8PathBuf>,
     /// Extra children (tests and later layers), started after the built-in ones.
     pub extra_children: Vec<ChildSpec>,
+    /// Bot API base URL when this agent serves Telegram.
+    pub telegram_api: Option<String>,
 }
 
 /// The Agent actor.
@@ -140,6 +143,22 @@ impl Actor for Agent {
         if let Some(path) = &args.spool {
             let spool_args = SpoolArgs { path: path.clone(), bus: args.bus.clone() };
             children.add(ChildSpec::actor("spool", ActorKind::Transport, None, move || (Spool, spool_args.clone())));
+        }
+        if let Some(api_base) = &args.telegram_api {
+            let agent = myself.clone();
+            let telegram_args = TelegramArgs {
+                paths: args.paths.clone(),
+                config: Arc::clone(&args.config),
+                api_base: api_base.clone(),
+                orchestrator: args.orchestrator.clone(),
+                bus: args.bus.clone(),
+                restart: Arc::new(move |why| {
+                    let _ = agent.cast(AgentMsg::RequestRestart { why });
+                }),
+            };
+            children.add(ChildSpec::actor("telegram", ActorKind::Transport, None, move || {
+                (Telegram, telegram_args.clone())
+            }));
         }
         let marker_args = RestartMarkerArgs {
             marker: args.paths.restart_marker(),

@@ -22,4 +22,6 @@ pub mod service;
 pub mod session;
 pub mod spool;
 pub mod supervision;
+pub mod telegram;
 pub mod telegram_api;
+pub mod telegram_turn;

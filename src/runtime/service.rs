@@ -50,6 +50,8 @@ pub struct ServiceSettings {
     pub config: Arc<Config>,
     /// Directories put in front of `PATH` for the CLIs.
     pub cli_path: Vec<Utf8PathBuf>,
+    /// Bot API base URL when the Telegram transport runs (`None`: no Telegram).
+    pub telegram_api: Option<String>,
 }
 
 impl ServiceSettings {
@@ -60,6 +62,7 @@ impl ServiceSettings {
             interagent_port: config.interagent_port,
             config,
             cli_path: Vec::new(),
+            telegram_api: None,
             served,
             spool: None,
             batch_fsync: true,
@@ -114,6 +117,7 @@ impl Service {
             config: Arc::clone(&settings.config),
             orchestrator: orchestrator.clone(),
             cli_path: settings.cli_path.clone(),
+            telegram_api: settings.telegram_api.clone(),
         };
         let api = InternalApiArgs {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, settings.interagent_port)),

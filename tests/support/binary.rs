@@ -32,6 +32,8 @@ pub fn ductor(home: &Utf8Path) -> Command {
         .env_remove("DUCTOR_SUPERVISOR")
         .env_remove("INVOCATION_ID")
         .env_remove("DUCTOR_SPOOL")
+        // No test reaches the real Telegram: without a fake server, a closed local port.
+        .env("DUCTOR_TELEGRAM_API_BASE", "http://127.0.0.1:9")
         .stdin(Stdio::null());
     cmd
 }

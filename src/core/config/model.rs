@@ -64,6 +64,10 @@ pub struct Config {
     pub transports: Vec<String>,
     /// Telegram bot token.
     pub telegram_token: String,
+    /// Bot API server (a local `telegram-bot-api` or a test server); `DUCTOR_TELEGRAM_API_BASE`
+    /// wins over it; unset = the official server. Not written into config.json by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram_api_base: Option<String>,
     /// Telegram users allowed to talk to the bot (also heartbeat/broadcast targets).
     #[serde(deserialize_with = "lax::int_list")]
     pub allowed_user_ids: Vec<i64>,
@@ -152,6 +156,7 @@ impl Default for Config {
             transport: "telegram".into(),
             transports: vec!["telegram".into()],
             telegram_token: String::new(),
+            telegram_api_base: None,
             allowed_user_ids: Vec::new(),
             allowed_group_ids: Vec::new(),
             allowed_channel_ids: Vec::new(),

@@ -1,0 +1,619 @@
+//! The Telegram transport actor (`telegram` in the tree; Bus transport `tg`): logs in with
+//! `getMe`, syncs the command menu, drops what arrived while it was down
+//! (`deleteWebhook(drop_pending_updates)`), long-polls `getUpdates`, and for each update runs the
+//! ingress pipeline of transports spec §2.3 (auth, group rules, dedup) before handing the text
+//! to the Orchestrator; each message's outputs are answered by its own task
+//! (`telegram_turn`). It also delivers Bus envelopes (unicast and broadcast), confirming only
+//! what Telegram accepted, and carries out `/restart` with the restart sentinel.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use teloxide::Bot;
+use teloxide::payloads::{DeleteMyCommandsSetters, DeleteWebhookSetters, GetMyCommandsSetters, GetUpdatesSetters};
+use teloxide::prelude::Requester;
+use teloxide::types::{
+    AllowedUpdate, BotCommand, BotCommandScope, ChatKind as TgChatKind, MessageEntityKind, PublicChatKind, Update,
+    UpdateKind,
+};
+
+use crate::core::config::model::Config;
+use crate::core::envelope::DeliveryMode;
+use crate::core::envelope_text;
+use crate::core::session_key::SessionKey;
+use crate::core::telegram_html::escape;
+use crate::core::telegram_ingress::{
+    Admission, ChatKind, Dedup, Entity, Gate, Incoming, admit, command_word, normalise_command, strip_mention,
+};
+use crate::core::text::render;
+use crate::runtime::adapter::{AdapterHandle, AdapterMsg, Delivery, DeliveryError};
+use crate::runtime::bus::BusHandle;
+use crate::runtime::orchestrator::OrchestratorHandle;
+use crate::runtime::session::SessionOutput;
+use crate::runtime::telegram_api::{ApiOp, Lanes, TgError};
+use crate::runtime::telegram_turn::{QueueNotices, Target, TurnSettings, answer, rich_send};
+use crate::store::paths::DuctorPaths;
+
+/// The Bus transport name of Telegram.
+pub const TELEGRAM_TRANSPORT: &str = "tg";
+/// The official Bot API server.
+pub const OFFICIAL_API: &str = "https://api.telegram.org";
+/// Long-poll timeout of `getUpdates` (teloxide's HTTP client gives up after 17 s).
+const POLL_TIMEOUT_S: u32 = 10;
+
+/// The command menu, in order (≤ 22-character descriptions).
+pub const MENU: [(&str, &str); 17] = [
+    ("new", "Start a new session"),
+    ("reset", "Reset this session"),
+    ("stop", "Stop the running agent"),
+    ("interrupt", "Interrupt the agent"),
+    ("model", "Show or switch model"),
+    ("status", "Session status"),
+    ("memory", "Show main memory"),
+    ("session", "Background sessions"),
+    ("tasks", "Background tasks"),
+    ("cron", "Scheduled jobs"),
+    ("agent_commands", "Multi-agent commands"),
+    ("showfiles", "Browse files"),
+    ("info", "Version and links"),
+    ("help", "Show all commands"),
+    ("diagnose", "System diagnostics"),
+    ("upgrade", "Check for updates"),
+    ("restart", "Restart ductor"),
+];
+
+/// Which API server to use: `DUCTOR_TELEGRAM_API_BASE`, then `telegram_api_base`, then the
+/// official one.
+pub fn api_base(env: Option<&str>, config: Option<&str>) -> String {
+    env.or(config).map(str::trim).filter(|b| !b.is_empty()).unwrap_or(OFFICIAL_API).trim_end_matches('/').to_owned()
+}
+
+/// Messages of the transport.
+#[derive(Debug)]
+pub enum TelegramMsg {
+    /// A delivery from the Bus.
+    Adapter(AdapterMsg),
+    /// An update from the long poll.
+    Update(Box<Update>),
+    /// Log in and start polling (sent to itself at start; a failure crashes the actor so the
+    /// supervisor retries with its backoff while the rest of the service runs).
+    Connect,
+}
+
+impl From<AdapterMsg> for TelegramMsg {
+    fn from(msg: AdapterMsg) -> Self {
+        Self::Adapter(msg)
+    }
+}
+
+impl TryFrom<TelegramMsg> for AdapterMsg {
+    type Error = ();
+
+    fn try_from(msg: TelegramMsg) -> Result<Self, ()> {
+        match msg {
+            TelegramMsg::Adapter(inner) => Ok(inner),
+            TelegramMsg::Update(_) | TelegramMsg::Connect => Err(()),
+        }
+    }
+}
+
+/// Asks the agent to restart (exit code 42 for the main agent).
+pub type RestartRequest = Arc<dyn Fn(String) + Send + Sync>;
+
+/// Construction arguments.
+#[derive(Clone)]
+pub struct TelegramArgs {
+    /// The agent's home.
+    pub paths: DuctorPaths,
+    /// The agent's config.
+    pub config: Arc<Config>,
+    /// The Bot API base URL.
+    pub api_base: String,
+    /// Where messages go.
+    pub orchestrator: OrchestratorHandle,
+    /// The agent's Bus (this transport registers as `tg`).
+    pub bus: BusHandle,
+    /// `/restart`.
+    pub restart: RestartRequest,
+}
+
+impl std::fmt::Debug for TelegramArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramArgs").field("api_base", &self.api_base).finish_non_exhaustive()
+    }
+}
+
+/// The transport actor.
+#[derive(Debug, Default)]
+pub struct Telegram;
+
+/// Its state.
+pub struct TelegramState {
+    args: TelegramArgs,
+    connection: Option<Connection>,
+    dedup: Dedup,
+    notices: QueueNotices,
+    /// Broadcast envelopes partly delivered: who has them already.
+    broadcast_done: HashMap<String, HashSet<i64>>,
+}
+
+/// A logged-in bot.
+struct Connection {
+    lanes: Lanes,
+    bot_id: u64,
+    username: String,
+    poller: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for TelegramState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramState").field("connected", &self.connection.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl Actor for Telegram {
+    type Msg = TelegramMsg;
+    type State = TelegramState;
+    type Arguments = TelegramArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<TelegramMsg>,
+        args: TelegramArgs,
+    ) -> Result<TelegramState, ActorProcessingErr> {
+        args.bus.register_adapter(AdapterHandle::new(TELEGRAM_TRANSPORT, &myself));
+        myself.cast(TelegramMsg::Connect)?;
+        Ok(TelegramState {
+            args,
+            connection: None,
+            dedup: Dedup::default(),
+            notices: QueueNotices::default(),
+            broadcast_done: HashMap::new(),
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<TelegramMsg>,
+        state: &mut TelegramState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(connection) = &state.connection {
+            connection.poller.abort();
+        }
+        tracing::info!(actor = "telegram", "Telegram transport stopped.");
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<TelegramMsg>,
+        msg: TelegramMsg,
+        state: &mut TelegramState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            TelegramMsg::Connect => state.connection = Some(connect(&state.args, &myself).await?),
+            TelegramMsg::Update(update) => match update.kind {
+                UpdateKind::Message(message) => state.message(&message).await,
+                UpdateKind::CallbackQuery(query) => state.callback(&query).await,
+                UpdateKind::MyChatMember(change) => {
+                    tracing::debug!(
+                        actor = "telegram",
+                        chat = change.chat.id.0,
+                        "Membership change (chat tracker not built yet)."
+                    );
+                }
+                _ => {}
+            },
+            TelegramMsg::Adapter(AdapterMsg::Deliver(delivery)) => state.deliver(delivery).await,
+        }
+        Ok(())
+    }
+}
+
+/// Logs in, syncs the menu, sends the restart notice, drops the updates that arrived while
+/// ductor was down, takes over the polling slot and starts polling.
+async fn connect(args: &TelegramArgs, myself: &ActorRef<TelegramMsg>) -> Result<Connection, ActorProcessingErr> {
+    let url = args.api_base.parse().map_err(|e| format!("telegram API base {:?} is not a URL: {e}", args.api_base))?;
+    let bot = Bot::new(args.config.telegram_token.clone()).set_api_url(url);
+    let me = bot.get_me().await.map_err(|e| format!("Telegram login (getMe at {}) failed: {e}", args.api_base))?;
+    let username = me.username.clone().unwrap_or_default();
+    tracing::info!(actor = "telegram", bot = %username, api = %args.api_base, "Logged in to Telegram.");
+    let lanes = Lanes::new(bot.clone());
+    sync_commands(&bot).await;
+    deliver_restart_sentinel(&lanes, &args.paths).await;
+    if let Err(e) = bot.delete_webhook().drop_pending_updates(true).await {
+        tracing::warn!(actor = "telegram", error = %e, "deleteWebhook failed; old updates may arrive.");
+    }
+    let mut offset = 0;
+    match bot.get_updates().offset(-1).timeout(0).await {
+        Ok(updates) => {
+            if let Some(last) = updates.last() {
+                offset = i32::try_from(last.id.0).unwrap_or(i32::MAX).saturating_add(1);
+            }
+        }
+        Err(e) => tracing::debug!(actor = "telegram", error = %e, "Could not take over the polling slot."),
+    }
+    let poller = tokio::spawn(poll(bot, offset, myself.clone()));
+    Ok(Connection { lanes, bot_id: me.id.0, username, poller })
+}
+
+/// Long-polls `getUpdates` and hands each update to the actor, in order. Errors back off
+/// 1 s → ×1.3 → 5 s and never stop the polling.
+async fn poll(bot: Bot, mut offset: i32, actor: ActorRef<TelegramMsg>) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let request = bot.get_updates().offset(offset).timeout(POLL_TIMEOUT_S).allowed_updates([
+            AllowedUpdate::Message,
+            AllowedUpdate::CallbackQuery,
+            AllowedUpdate::MyChatMember,
+        ]);
+        match request.await {
+            Ok(updates) => {
+                backoff = Duration::from_secs(1);
+                for update in updates {
+                    offset = i32::try_from(update.id.0).unwrap_or(i32::MAX).saturating_add(1);
+                    if actor.cast(TelegramMsg::Update(Box::new(update))).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(actor = "telegram", error = %e, retry_in_ms = backoff.as_millis() as u64, "getUpdates failed.");
+                let jitter = 0.9 + rand::random::<f64>() * 0.2;
+                tokio::time::sleep(backoff.mul_f64(jitter)).await;
+                backoff = backoff.mul_f64(1.3).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// The command menu: scoped menus removed, the default one set only when it differs.
+async fn sync_commands(bot: &Bot) {
+    for scope in [BotCommandScope::AllPrivateChats, BotCommandScope::AllGroupChats] {
+        if let Ok(commands) = bot.get_my_commands().scope(scope.clone()).await
+            && !commands.is_empty()
+        {
+            let _ = bot.delete_my_commands().scope(scope).await;
+        }
+    }
+    let desired: Vec<BotCommand> = MENU.iter().map(|(c, d)| BotCommand::new(*c, *d)).collect();
+    match bot.get_my_commands().await {
+        Ok(current) if current == desired => {}
+        _ => {
+            if let Err(e) = bot.set_my_commands(desired).await {
+                tracing::warn!(actor = "telegram", error = %e, "Could not set the command menu.");
+            }
+        }
+    }
+}
+
+/// `restart-sentinel.json` left by `/restart`: its message goes to its chat, the file is removed.
+async fn deliver_restart_sentinel(lanes: &Lanes, paths: &DuctorPaths) {
+    let path = paths.restart_sentinel();
+    let Ok(text) = std::fs::read_to_string(&path) else { return };
+    if let Err(e) = std::fs::remove_file(&path) {
+        tracing::warn!(actor = "telegram", path = %path, error = %e, "Could not remove the restart sentinel.");
+    }
+    let Ok(sentinel) = serde_json::from_str::<serde_json::Value>(&text) else {
+        tracing::warn!(actor = "telegram", path = %path, "Unreadable restart sentinel ignored.");
+        return;
+    };
+    let chat = sentinel.get("chat_id").and_then(serde_json::Value::as_i64).unwrap_or(0);
+    let message = sentinel.get("message").and_then(|m| m.as_str()).unwrap_or_default();
+    if chat != 0 && !message.is_empty() {
+        let target = Target { lanes: lanes.clone(), chat, thread: None, anchor: None };
+        if let Err(e) = rich_send(&target, message, None, None).await {
+            tracing::warn!(actor = "telegram", chat, error = %e, "Could not send the restart notice.");
+        }
+    }
+}
+
+fn chat_kind(kind: &TgChatKind) -> ChatKind {
+    match kind {
+        TgChatKind::Private(_) => ChatKind::Private,
+        TgChatKind::Public(public) => match public.kind {
+            PublicChatKind::Channel(_) => ChatKind::Channel,
+            _ => ChatKind::Group,
+        },
+    }
+}
+
+fn help_text() -> String {
+    let describe = |cmd: &str| {
+        let text = MENU.iter().find(|(c, _)| *c == cmd).map_or("", |(_, d)| *d);
+        let text = match cmd {
+            "stop_all" => "Stop every agent",
+            "where" => "Chats I am in",
+            "leave" => "Leave a chat",
+            _ => text,
+        };
+        format!("/{cmd} -- {text}")
+    };
+    let groups: [(&str, &[&str]); 5] = [
+        ("Daily", &["new", "reset", "stop", "interrupt", "stop_all", "model", "status", "memory"]),
+        ("Automation", &["session", "tasks", "cron"]),
+        ("Multi-agent", &["agent_commands"]),
+        ("Browse", &["where", "leave", "showfiles", "info", "help"]),
+        ("Maintenance", &["diagnose", "upgrade", "restart"]),
+    ];
+    let mut text = String::from("**ductor commands**\n---");
+    for (title, commands) in groups {
+        text.push_str(&format!("\n\n**{title}**"));
+        for cmd in commands {
+            text.push('\n');
+            text.push_str(&describe(cmd));
+        }
+    }
+    text.push_str("\n---\nAnything else you write goes to the agent.");
+    text
+}
+
+impl TelegramState {
+    /// The logged-in bot: (lanes, bot id, username); `None` before login.
+    fn bot(&self) -> Option<(Lanes, u64, String)> {
+        self.connection.as_ref().map(|c| (c.lanes.clone(), c.bot_id, c.username.clone()))
+    }
+
+    fn gate<'a>(&'a self, bot_id: u64, username: &'a str) -> Gate<'a> {
+        Gate {
+            allowed_users: &self.args.config.allowed_user_ids,
+            allowed_groups: &self.args.config.allowed_group_ids,
+            mention_only: self.args.config.group_mention_only,
+            bot_id,
+            bot_username: username,
+        }
+    }
+
+    async fn message(&mut self, message: &teloxide::types::Message) {
+        let Some((lanes, bot_id, username)) = self.bot() else { return };
+        let chat = message.chat.id.0;
+        let text = message.text().or_else(|| message.caption()).unwrap_or_default();
+        let entities = message
+            .entities()
+            .or_else(|| message.caption_entities())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| match e.kind {
+                MessageEntityKind::BotCommand => Some(Entity { is_command: true, offset: e.offset, length: e.length }),
+                MessageEntityKind::Mention => Some(Entity { is_command: false, offset: e.offset, length: e.length }),
+                _ => None,
+            })
+            .collect();
+        let incoming = Incoming {
+            chat_id: chat,
+            chat_kind: chat_kind(&message.chat.kind),
+            from_id: message.from.as_ref().map(|u| u.id.0),
+            text,
+            entities,
+            reply_to_author: message.reply_to_message().and_then(|m| m.from.as_ref()).map(|u| u.id.0),
+        };
+        match admit(&incoming, &self.gate(bot_id, &username)) {
+            Admission::Accepted => {}
+            verdict => {
+                tracing::debug!(actor = "telegram", chat, ?verdict, "Message dropped.");
+                return;
+            }
+        }
+        if self.dedup.seen_before(&format!("{chat}:{}", message.id.0), Instant::now()) {
+            tracing::debug!(actor = "telegram", chat, message_id = message.id.0, "Duplicate message dropped.");
+            return;
+        }
+        if text.trim().is_empty() {
+            tracing::debug!(actor = "telegram", chat, "A message without text (media comes later) ignored.");
+            return;
+        }
+        let text = if incoming.chat_kind == ChatKind::Group { strip_mention(text, &username) } else { text.to_owned() };
+        let text = normalise_command(&text, &username);
+        let thread = message.is_topic_message.then_some(message.thread_id).flatten().map(|t| t.0.0);
+        let target = Target { lanes, chat, thread, anchor: Some(message.id.0) };
+        let key = SessionKey::new(TELEGRAM_TRANSPORT, chat, thread.map(i64::from));
+        if self.transport_command(&text, &target, message).await {
+            return;
+        }
+        let outputs = self.args.orchestrator.message(key, &text);
+        let settings = TurnSettings::from_config(&self.args.config);
+        tokio::spawn(answer(target, settings, self.notices.clone(), outputs));
+    }
+
+    /// Commands the transport answers itself; `true` when `text` was one.
+    async fn transport_command(&mut self, text: &str, target: &Target, message: &teloxide::types::Message) -> bool {
+        let Some(word) = command_word(text) else { return false };
+        let reply = match word.as_str() {
+            "/help" => help_text(),
+            "/start" => {
+                let name = message.from.as_ref().map_or("there", |u| u.first_name.as_str());
+                format!(
+                    "Hi {name}! I am ductor: your coding agents, in this chat.\n---\nModel: {}\n---\nWrite a task, or /help for the commands.",
+                    self.args.config.model
+                )
+            }
+            "/info" => format!("**ductor {}**\nThe coding-agent CLIs, from your messenger.", env!("CARGO_PKG_VERSION")),
+            "/agent_commands" => "**Multi-agent**\n/agents -- list the agents\n/agent_start <name>\n/agent_stop <name>\n/agent_restart <name>".to_owned(),
+            "/where" | "/leave" | "/showfiles" => render("telegram.not_yet", &[("command", &word)]),
+            "/restart" => {
+                self.restart(target).await;
+                return true;
+            }
+            _ => return false,
+        };
+        if let Err(e) = rich_send(target, &reply, target.anchor, None).await {
+            tracing::warn!(actor = "telegram", chat = target.chat, error = %e, "Could not answer a command.");
+        }
+        true
+    }
+
+    async fn restart(&mut self, target: &Target) {
+        let sentinel = serde_json::json!({
+            "chat_id": target.chat,
+            "message": render("startup.restart_default", &[]),
+            "timestamp": crate::core::state::timestamp_now(),
+        });
+        if let Err(e) = crate::store::atomic::write_json_atomic(&self.args.paths.restart_sentinel(), &sentinel) {
+            tracing::warn!(actor = "telegram", error = %e, "Could not write the restart sentinel.");
+        }
+        let reply = format!("{}\n---\n{}", render("startup.restart_header", &[]), render("startup.restart_body", &[]));
+        let _ = rich_send(target, &reply, target.anchor, None).await;
+        (self.args.restart)(format!("/restart from chat {}", target.chat));
+    }
+
+    async fn callback(&mut self, query: &teloxide::types::CallbackQuery) {
+        let Some((lanes, bot_id, username)) = self.bot() else { return };
+        let _ = lanes.bot().answer_callback_query(query.id.clone()).await;
+        let (Some(data), Some(message)) =
+            (query.data.as_deref(), query.message.as_ref().and_then(|m| m.regular_message()))
+        else {
+            return;
+        };
+        let chat = message.chat.id.0;
+        let incoming = Incoming {
+            chat_id: chat,
+            chat_kind: chat_kind(&message.chat.kind),
+            from_id: Some(query.from.id.0),
+            text: "",
+            entities: Vec::new(),
+            reply_to_author: None,
+        };
+        let gate = Gate { mention_only: false, ..self.gate(bot_id, &username) };
+        if admit(&incoming, &gate) != Admission::Accepted {
+            tracing::debug!(actor = "telegram", chat, "Button press from someone not allowed dropped.");
+            return;
+        }
+        let thread = message.is_topic_message.then_some(message.thread_id).flatten().map(|t| t.0.0);
+        let key = SessionKey::new(TELEGRAM_TRANSPORT, chat, thread.map(i64::from));
+        let target = Target { lanes: lanes.clone(), chat, thread, anchor: Some(message.id.0) };
+        if let Some(entry) = data.strip_prefix("mq:") {
+            if let Ok(entry) = entry.parse::<u64>() {
+                self.notices.cancel(entry);
+            }
+            return;
+        }
+        if ["ms:", "nsc:", "tsc:", "crn:"].iter().any(|p| data.starts_with(p)) {
+            let mut outputs = self.args.orchestrator.callback(key, data);
+            let message_id = message.id.0;
+            tokio::spawn(async move {
+                while let Some(output) = outputs.recv().await {
+                    let (text, keyboard) = match output {
+                        SessionOutput::Menu(menu) => (menu.text, menu.buttons),
+                        SessionOutput::Notice(text) => (text, Vec::new()),
+                        _ => continue,
+                    };
+                    let html = crate::core::telegram_html::markdown_to_html(&text);
+                    let op = ApiOp::Edit { message_id, text: html, html: true, keyboard: Some(keyboard) };
+                    match target.lanes.call(target.chat, op).await {
+                        Ok(_) | Err(TgError::NotModified) => {}
+                        Err(e) => {
+                            tracing::warn!(actor = "telegram", chat = target.chat, error = %e, "Could not update a menu.")
+                        }
+                    }
+                }
+            });
+            return;
+        }
+        let prompt = if let Some(rest) = data.strip_prefix("ns:") {
+            match rest.split_once(':') {
+                Some((session, label)) => format!("@{session} {label}"),
+                None => return,
+            }
+        } else {
+            // A free-form answer button: show the choice, remove the keyboard, run it.
+            let shown = message.text().map(escape).unwrap_or_default();
+            let op = if shown.is_empty() {
+                ApiOp::EditKeyboard { message_id: message.id.0, keyboard: Vec::new() }
+            } else {
+                ApiOp::Edit {
+                    message_id: message.id.0,
+                    text: format!("{shown}\n\n<i>[USER ANSWER] {}</i>", escape(data)),
+                    html: true,
+                    keyboard: Some(Vec::new()),
+                }
+            };
+            if let Err(e) = lanes.call(chat, op).await {
+                tracing::debug!(actor = "telegram", chat, error = %e, "Could not mark the answer; removing the keyboard.");
+                lanes.post(chat, ApiOp::EditKeyboard { message_id: message.id.0, keyboard: Vec::new() });
+            }
+            data.to_owned()
+        };
+        let outputs = self.args.orchestrator.message(key, &prompt);
+        let settings = TurnSettings::from_config(&self.args.config);
+        tokio::spawn(answer(target, settings, self.notices.clone(), outputs));
+    }
+
+    async fn deliver(&mut self, delivery: Delivery) {
+        let Delivery { envelope, mode, receipt } = delivery;
+        let Some((lanes, _, _)) = self.bot() else {
+            receipt.fail(DeliveryError::Retryable("Telegram is not connected yet".to_owned()));
+            return;
+        };
+        match mode {
+            DeliveryMode::Unicast => {
+                let Some(text) = envelope_text::unicast_text(&envelope) else {
+                    receipt.confirm();
+                    return;
+                };
+                let chat = envelope.chat_id.get();
+                let Ok(chat) = i64::try_from(chat) else {
+                    receipt.fail(DeliveryError::Permanent(format!("chat id {chat} is not a Telegram chat")));
+                    return;
+                };
+                let thread = envelope.topic_id.or(envelope.thread_id).and_then(|t| i32::try_from(t).ok());
+                let target = Target { lanes: lanes.clone(), chat, thread, anchor: None };
+                let reply_to = envelope.reply_to_message_id.and_then(|r| i32::try_from(r).ok());
+                let keyboard = envelope_text::keyboard(&envelope, &text);
+                match rich_send(&target, &text, reply_to, Some(keyboard)).await {
+                    Ok(_) => receipt.confirm(),
+                    Err(e) => receipt.fail(delivery_error(&e)),
+                }
+            }
+            DeliveryMode::Broadcast => {
+                let Some(text) = envelope_text::broadcast_text(&envelope) else {
+                    tracing::debug!(actor = "telegram", origin = ?envelope.origin, "No broadcast form for this origin; dropped.");
+                    receipt.confirm();
+                    return;
+                };
+                let id = envelope.envelope_id.as_str().to_owned();
+                let mut retry = None;
+                for user in self.args.config.allowed_user_ids.clone() {
+                    if self.broadcast_done.get(&id).is_some_and(|done| done.contains(&user)) {
+                        continue;
+                    }
+                    let target = Target { lanes: lanes.clone(), chat: user, thread: None, anchor: None };
+                    match rich_send(&target, &text, None, None).await {
+                        Ok(_) => {
+                            self.broadcast_done.entry(id.clone()).or_default().insert(user);
+                        }
+                        Err(e) => {
+                            tracing::warn!(actor = "telegram", chat = user, error = %e, "Broadcast to a user failed.");
+                            match delivery_error(&e) {
+                                DeliveryError::Permanent(_) => {
+                                    self.broadcast_done.entry(id.clone()).or_default().insert(user);
+                                }
+                                retryable => retry = Some(retryable),
+                            }
+                        }
+                    }
+                }
+                match retry {
+                    Some(error) => receipt.fail(error),
+                    None => {
+                        self.broadcast_done.remove(&id);
+                        receipt.confirm();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether the Bus should try again.
+fn delivery_error(error: &TgError) -> DeliveryError {
+    match error {
+        TgError::Forbidden(_) | TgError::BadRequest(_) | TgError::BadHtml(_) | TgError::NotModified => {
+            DeliveryError::Permanent(error.to_string())
+        }
+        TgError::RateLimited(_) | TgError::Network(_) | TgError::Other(_) => {
+            DeliveryError::Retryable(error.to_string())
+        }
+    }
+}

@@ -1,0 +1,624 @@
+//! How one Telegram message is answered (transports spec §2.3–2.8): the queue notice with its
+//! "Cancel message" button while the chat is busy, status reactions, the typing indicator,
+//! the streamed answer edited in place (2-s throttle, tool lines, overflow into a new message,
+//! fallback to new messages after repeated edit failures) or the whole answer sent at the end,
+//! and the rich send every other output uses (HTML, split, plain-text fallback, keyboard).
+//! Runs as a task per message; every call goes through the chat's ordered lane.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::core::buttons;
+use crate::core::config::model::Config;
+use crate::core::selector::{Button, ButtonGrid};
+use crate::core::stream_event::StreamEvent;
+use crate::core::stream_message::{Coalescer, CoalescerSettings, LiveMessage, status_label};
+use crate::core::telegram_html::{MESSAGE_LIMIT, escape, markdown_to_html, split_html, strip_tags};
+use crate::core::telegram_ingress::tool_reaction;
+use crate::runtime::session::SessionOutput;
+use crate::runtime::telegram_api::{ApiOp, Lanes, TgError};
+
+/// How often the typing indicator is renewed.
+const TYPING_EVERY: Duration = Duration::from_secs(4);
+
+/// Queue notices waiting for their turn, by entry id: pressing `mq:<id>` fires the sender.
+#[derive(Debug, Clone, Default)]
+pub struct QueueNotices {
+    next: Arc<AtomicU64>,
+    waiting: Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>>,
+}
+
+impl QueueNotices {
+    fn register(&self) -> (u64, oneshot::Receiver<()>) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let (cancel, cancelled) = oneshot::channel();
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner).insert(id, cancel);
+        (id, cancelled)
+    }
+
+    fn forget(&self, id: u64) {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+    }
+
+    /// `mq:<id>` was pressed: cancels that queued message. `false` for an unknown id.
+    pub fn cancel(&self, id: u64) -> bool {
+        let sender = self.waiting.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+        sender.is_some_and(|s| s.send(()).is_ok())
+    }
+}
+
+/// Where the outputs of one message go.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The ordered lanes.
+    pub lanes: Lanes,
+    /// The chat.
+    pub chat: i64,
+    /// The forum topic.
+    pub thread: Option<i32>,
+    /// The person's message (answers reply to it, reactions go on it).
+    pub anchor: Option<i32>,
+}
+
+/// One message's answer: settings from the config.
+#[derive(Debug, Clone)]
+pub struct TurnSettings {
+    streaming: bool,
+    append_mode: bool,
+    coalescer: CoalescerSettings,
+    idle: Duration,
+    edit_interval: Duration,
+    max_edit_failures: u32,
+    show_tool_progress: bool,
+    show_thinking: bool,
+    status_reaction: bool,
+}
+
+impl TurnSettings {
+    /// From `streaming.*` and `scene.*`.
+    pub fn from_config(config: &Config) -> Self {
+        let s = &config.streaming;
+        let positive = |v: i64| usize::try_from(v.max(1)).unwrap_or(1);
+        Self {
+            streaming: s.enabled,
+            append_mode: s.append_mode,
+            coalescer: CoalescerSettings {
+                min_chars: positive(s.min_chars),
+                max_chars: positive(s.max_chars),
+                sentence_break: s.sentence_break,
+            },
+            idle: Duration::from_millis(u64::try_from(s.idle_ms.max(0)).unwrap_or(800)),
+            edit_interval: Duration::from_secs_f64(s.edit_interval_seconds.clamp(0.0, 60.0)),
+            max_edit_failures: u32::try_from(s.max_edit_failures.max(1)).unwrap_or(3),
+            show_tool_progress: s.show_tool_progress,
+            show_thinking: s.show_thinking_indicator && !s.show_reasoning_stream,
+            status_reaction: config.scene.status_reaction,
+        }
+    }
+}
+
+fn cancel_button(entry: u64) -> ButtonGrid {
+    vec![vec![Button { text: "Cancel message".to_owned(), callback_data: format!("mq:{entry}") }]]
+}
+
+/// Sends Markdown as Telegram HTML (split; plain text from the failing chunk on when Telegram
+/// rejects the HTML); only the first message replies to `reply_to`; the keyboard goes on the
+/// last. Returns the ids of the messages sent.
+pub async fn rich_send(
+    target: &Target,
+    markdown: &str,
+    reply_to: Option<i32>,
+    keyboard: Option<ButtonGrid>,
+) -> Result<Vec<i32>, TgError> {
+    let keyboard = keyboard.unwrap_or_else(|| buttons::keyboard(markdown));
+    let chunks = split_html(&markdown_to_html(markdown), MESSAGE_LIMIT);
+    let mut sent = Vec::new();
+    for (index, chunk) in chunks.iter().enumerate() {
+        let last = index + 1 == chunks.len();
+        let op = ApiOp::Send {
+            text: chunk.clone(),
+            html: true,
+            reply_to: if index == 0 { reply_to } else { None },
+            thread: target.thread,
+            keyboard: last.then(|| keyboard.clone()),
+        };
+        match target.lanes.call(target.chat, op).await {
+            Ok(done) => sent.extend(done.message_id()),
+            Err(e) if e.is_bad_request() => {
+                tracing::info!(actor = "telegram", chat = target.chat, error = %e, "HTML refused; sending plain text.");
+                let plain = strip_tags(&chunks[index..].join("\n\n"));
+                sent.extend(send_plain(target, &plain, keyboard).await?);
+                return Ok(sent);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(sent)
+}
+
+/// Sends ready HTML (split), falling back to plain text; returns the ids sent.
+async fn send_html(target: &Target, html: &str) -> Vec<i32> {
+    let mut sent = Vec::new();
+    for chunk in split_html(html, MESSAGE_LIMIT) {
+        let op = ApiOp::Send { text: chunk.clone(), html: true, reply_to: None, thread: target.thread, keyboard: None };
+        match target.lanes.call(target.chat, op).await {
+            Ok(done) => sent.extend(done.message_id()),
+            Err(e) if e.is_bad_request() => {
+                sent.extend(send_plain(target, &strip_tags(&chunk), Vec::new()).await.unwrap_or_default())
+            }
+            Err(_) => break,
+        }
+    }
+    sent
+}
+
+/// Sends plain text (no parse mode), split, keyboard on the last message.
+pub async fn send_plain(target: &Target, text: &str, keyboard: ButtonGrid) -> Result<Vec<i32>, TgError> {
+    let chunks: Vec<String> = split_html(&escape(text), MESSAGE_LIMIT).iter().map(|c| strip_tags(c)).collect();
+    let mut sent = Vec::new();
+    for (index, chunk) in chunks.iter().enumerate() {
+        let last = index + 1 == chunks.len();
+        let op = ApiOp::Send {
+            text: chunk.clone(),
+            html: false,
+            reply_to: None,
+            thread: target.thread,
+            keyboard: last.then(|| keyboard.clone()),
+        };
+        sent.extend(target.lanes.call(target.chat, op).await?.message_id());
+    }
+    Ok(sent)
+}
+
+/// The live message of a streamed answer.
+struct Stream {
+    live: LiveMessage,
+    message: Option<i32>,
+    last_edit: Option<Instant>,
+    edit_due: Option<Instant>,
+    failures: u32,
+    append: bool,
+    streamed_text: bool,
+    sent_any: bool,
+    last_sent: Option<i32>,
+}
+
+/// Drives one message's outputs to Telegram until its turn is over.
+pub async fn answer(
+    target: Target,
+    settings: TurnSettings,
+    notices: QueueNotices,
+    mut outputs: mpsc::UnboundedReceiver<SessionOutput>,
+) {
+    let mut turn = Turn {
+        target,
+        settings: settings.clone(),
+        notices,
+        indicator: None,
+        reaction: None,
+        typing: None,
+        coalescer: Coalescer::new(settings.coalescer),
+        idle_due: None,
+        stream: Stream {
+            live: LiveMessage::default(),
+            message: None,
+            last_edit: None,
+            edit_due: None,
+            failures: 0,
+            append: settings.append_mode,
+            streamed_text: false,
+            sent_any: false,
+            last_sent: None,
+        },
+        thinking_shown: false,
+    };
+    let mut cancelled: Option<oneshot::Receiver<()>> = None;
+    loop {
+        let idle = turn.idle_due;
+        let edit = turn.stream.edit_due;
+        let cancel = async {
+            match cancelled.as_mut() {
+                Some(receiver) => receiver.await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            output = outputs.recv() => {
+                let Some(output) = output else { break };
+                if let SessionOutput::Queued { .. } = output
+                    && turn.indicator.is_none()
+                {
+                    cancelled = turn.queue_notice().await;
+                    continue;
+                }
+                if turn.output(output).await {
+                    break;
+                }
+            }
+            () = sleep_until(idle) => {
+                turn.idle_due = None;
+                if let Some(chunk) = turn.coalescer.take_all() {
+                    turn.text(&chunk).await;
+                }
+            }
+            () = sleep_until(edit) => {
+                turn.stream.edit_due = None;
+                turn.edit_now().await;
+            }
+            pressed = cancel => {
+                cancelled = None;
+                if pressed {
+                    // Dropping the outputs tells the Session to skip this message.
+                    turn.indicator_says("[Message cancelled.]").await;
+                    return;
+                }
+            }
+        }
+    }
+    turn.stop_typing();
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+struct Turn {
+    target: Target,
+    settings: TurnSettings,
+    notices: QueueNotices,
+    indicator: Option<(i32, u64)>,
+    reaction: Option<&'static str>,
+    typing: Option<tokio::task::JoinHandle<()>>,
+    coalescer: Coalescer,
+    idle_due: Option<Instant>,
+    stream: Stream,
+    thinking_shown: bool,
+}
+
+impl Turn {
+    async fn queue_notice(&mut self) -> Option<oneshot::Receiver<()>> {
+        let (entry, cancelled) = self.notices.register();
+        let op = ApiOp::Send {
+            text: "<i>[Message in queue...]</i>".to_owned(),
+            html: true,
+            reply_to: self.target.anchor,
+            thread: self.target.thread,
+            keyboard: Some(cancel_button(entry)),
+        };
+        match self.target.lanes.call(self.target.chat, op).await {
+            Ok(done) => {
+                self.indicator = done.message_id().map(|id| (id, entry));
+                Some(cancelled)
+            }
+            Err(e) => {
+                tracing::debug!(actor = "telegram", chat = self.target.chat, error = %e, "Queue notice not sent.");
+                self.notices.forget(entry);
+                None
+            }
+        }
+    }
+
+    async fn indicator_says(&mut self, label: &str) {
+        if let Some((message_id, entry)) = self.indicator.take() {
+            self.notices.forget(entry);
+            let op = ApiOp::Edit {
+                message_id,
+                text: format!("<i>{}</i>", escape(label)),
+                html: true,
+                keyboard: Some(Vec::new()),
+            };
+            let _ = self.target.lanes.call(self.target.chat, op).await;
+        }
+    }
+
+    fn react(&mut self, emoji: Option<&'static str>) {
+        if !self.settings.status_reaction || self.reaction == emoji {
+            return;
+        }
+        let Some(message_id) = self.target.anchor else { return };
+        self.reaction = emoji;
+        self.target.lanes.post(self.target.chat, ApiOp::React { message_id, emoji: emoji.map(str::to_owned) });
+    }
+
+    fn start_typing(&mut self) {
+        let target = self.target.clone();
+        self.typing = Some(tokio::spawn(async move {
+            loop {
+                let op = ApiOp::Typing { thread: target.thread };
+                if target.lanes.call(target.chat, op).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(TYPING_EVERY).await;
+            }
+        }));
+    }
+
+    fn stop_typing(&mut self) {
+        if let Some(typing) = self.typing.take() {
+            typing.abort();
+        }
+    }
+
+    /// Handles one output; `true` when the message is done.
+    async fn output(&mut self, output: SessionOutput) -> bool {
+        match output {
+            SessionOutput::Queued { .. } => false,
+            SessionOutput::Started => {
+                if let Some((message_id, entry)) = self.indicator.take() {
+                    self.notices.forget(entry);
+                    self.target.lanes.post(self.target.chat, ApiOp::Delete { message_id });
+                }
+                self.react(Some("🤔"));
+                self.start_typing();
+                false
+            }
+            SessionOutput::Event(event) => {
+                self.event(event).await;
+                false
+            }
+            SessionOutput::Finished { text, .. } => {
+                self.finish(&text).await;
+                true
+            }
+            SessionOutput::Stopped => {
+                self.stop_typing();
+                if let Some(chunk) = self.coalescer.take_all() {
+                    self.text(&chunk).await;
+                }
+                if self.stream.message.is_some() {
+                    self.final_edit(Vec::new()).await;
+                }
+                self.react(None);
+                true
+            }
+            SessionOutput::Discarded => {
+                self.indicator_says("[Message discarded.]").await;
+                true
+            }
+            SessionOutput::Notice(text) => {
+                if let Err(e) = rich_send(&self.target, &text, self.target.anchor, None).await {
+                    tracing::warn!(actor = "telegram", chat = self.target.chat, error = %e, "Could not send a notice.");
+                }
+                false
+            }
+            SessionOutput::Menu(menu) => {
+                let sent = rich_send(&self.target, &menu.text, self.target.anchor, Some(menu.buttons)).await;
+                if let Err(e) = sent {
+                    tracing::warn!(actor = "telegram", chat = self.target.chat, error = %e, "Could not send a menu.");
+                }
+                false
+            }
+        }
+    }
+
+    async fn event(&mut self, event: StreamEvent) {
+        match event {
+            StreamEvent::TextDelta { text } if self.settings.streaming => {
+                self.idle_due = None;
+                let fed = self.coalescer.feed(&text);
+                if let Some(chunk) = fed.chunk {
+                    self.text(&chunk).await;
+                }
+                if fed.arm_idle {
+                    self.idle_due = Some(Instant::now() + self.settings.idle);
+                }
+            }
+            StreamEvent::ToolUse { name, .. } => {
+                self.react(Some(tool_reaction(&name)));
+                if self.settings.streaming {
+                    self.flush_text().await;
+                    if self.settings.show_tool_progress {
+                        self.line(&name, false).await;
+                    }
+                }
+            }
+            StreamEvent::SystemStatus { status } => {
+                let label = status_label(&status, self.settings.show_thinking);
+                if label.is_some() {
+                    self.react(Some("💯"));
+                }
+                if let (Some(label), true) = (label, self.settings.streaming) {
+                    self.flush_text().await;
+                    self.line(label, true).await;
+                }
+            }
+            StreamEvent::Thinking { .. } => {
+                self.react(Some("🤔"));
+                if self.settings.streaming && self.settings.show_thinking && !self.thinking_shown {
+                    self.thinking_shown = true;
+                    self.flush_text().await;
+                    self.line("THINKING", true).await;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn flush_text(&mut self) {
+        self.idle_due = None;
+        if let Some(chunk) = self.coalescer.take_all() {
+            self.text(&chunk).await;
+        }
+    }
+
+    /// A chunk of answer text for the stream.
+    async fn text(&mut self, chunk: &str) {
+        if chunk.trim().is_empty() {
+            return;
+        }
+        self.stream.streamed_text = true;
+        if self.stream.append {
+            if let Ok(ids) = rich_send(&self.target, chunk, None, Some(Vec::new())).await {
+                self.stream.sent_any |= !ids.is_empty();
+                self.stream.last_sent = ids.last().copied().or(self.stream.last_sent);
+            }
+            return;
+        }
+        self.stream.live.add_text(chunk);
+        self.schedule_edit().await;
+    }
+
+    /// A tool or status line for the stream.
+    async fn line(&mut self, name: &str, system: bool) {
+        if self.stream.append {
+            let mut single = LiveMessage::default();
+            if system {
+                single.add_system(name)
+            } else {
+                single.add_tool(name)
+            }
+            let op = ApiOp::Send {
+                text: single.render(),
+                html: true,
+                reply_to: None,
+                thread: self.target.thread,
+                keyboard: None,
+            };
+            if let Ok(done) = self.target.lanes.call(self.target.chat, op).await {
+                self.stream.sent_any = true;
+                self.stream.last_sent = done.message_id().or(self.stream.last_sent);
+            }
+            return;
+        }
+        if system {
+            self.stream.live.add_system(name)
+        } else {
+            self.stream.live.add_tool(name)
+        }
+        self.schedule_edit().await;
+    }
+
+    /// Edits now when the last edit is old enough; otherwise one deferred edit.
+    async fn schedule_edit(&mut self) {
+        if self.stream.message.is_none() {
+            self.edit_now().await;
+            return;
+        }
+        let due = self.stream.last_edit.map_or_else(Instant::now, |at| at + self.settings.edit_interval);
+        if due <= Instant::now() {
+            self.edit_now().await;
+        } else if self.stream.edit_due.is_none() {
+            self.stream.edit_due = Some(due);
+        }
+    }
+
+    async fn edit_now(&mut self) {
+        self.stream.edit_due = None;
+        while let Some(sealed) = self.stream.live.take_overflow() {
+            self.put(sealed, None).await;
+            self.stream.message = None;
+        }
+        let rendered = self.stream.live.render();
+        if rendered.trim().is_empty() {
+            return;
+        }
+        self.put(rendered, None).await;
+    }
+
+    /// Writes `html` into the live message (creating it when there is none).
+    async fn put(&mut self, html: String, keyboard: Option<ButtonGrid>) {
+        self.stream.last_edit = Some(Instant::now());
+        match self.stream.message {
+            None => {
+                let op = ApiOp::Send {
+                    text: html.clone(),
+                    html: true,
+                    reply_to: None,
+                    thread: self.target.thread,
+                    keyboard,
+                };
+                match self.target.lanes.call(self.target.chat, op).await {
+                    Ok(done) => {
+                        self.stream.message = done.message_id();
+                        self.stream.sent_any = true;
+                    }
+                    Err(e) if e.is_bad_request() => {
+                        let plain = strip_tags(&html);
+                        if let Ok(ids) = send_plain(&self.target, &plain, Vec::new()).await {
+                            self.stream.message = ids.last().copied();
+                            self.stream.sent_any = true;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(actor = "telegram", chat = self.target.chat, error = %e, "Stream message not created.")
+                    }
+                }
+            }
+            Some(message_id) => {
+                let op = ApiOp::Edit { message_id, text: html, html: true, keyboard };
+                match self.target.lanes.call(self.target.chat, op).await {
+                    Ok(_) | Err(TgError::NotModified) => self.stream.failures = 0,
+                    Err(e) => {
+                        self.stream.failures += 1;
+                        tracing::debug!(actor = "telegram", chat = self.target.chat, error = %e, failures = self.stream.failures, "Stream edit failed.");
+                        if self.stream.failures >= self.settings.max_edit_failures {
+                            tracing::info!(
+                                actor = "telegram",
+                                chat = self.target.chat,
+                                "Edits keep failing; the rest of this answer comes as new messages."
+                            );
+                            self.stream.append = true;
+                            // What the failed edits would have shown comes as new messages,
+                            // so nothing of the answer is lost.
+                            let unseen = std::mem::take(&mut self.stream.live).render_final();
+                            if !unseen.trim().is_empty() {
+                                let sent = send_html(&self.target, &unseen).await;
+                                self.stream.last_sent = sent.last().copied().or(self.stream.last_sent);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The last edit of the live message: the answer without indicator lines.
+    async fn final_edit(&mut self, keyboard: ButtonGrid) {
+        let html = self.stream.live.render_final();
+        if html.trim().is_empty() {
+            if let Some(message_id) = self.stream.message {
+                self.target.lanes.post(self.target.chat, ApiOp::Delete { message_id });
+            }
+            return;
+        }
+        self.stream.edit_due = None;
+        self.put(html, Some(keyboard)).await;
+    }
+
+    async fn finish(&mut self, text: &str) {
+        self.stop_typing();
+        self.flush_text().await;
+        let keyboard = buttons::keyboard(text);
+        let streamed = self.settings.streaming && self.stream.streamed_text && self.stream.sent_any;
+        if streamed && !self.stream.append {
+            self.final_edit(keyboard).await;
+        } else if streamed {
+            if !keyboard.is_empty() {
+                self.put_keyboard_on_last(keyboard).await;
+            }
+        } else {
+            if let Some(message_id) = self.stream.message.take() {
+                // Only indicator lines were shown: the answer replaces them.
+                self.target.lanes.post(self.target.chat, ApiOp::Delete { message_id });
+            }
+            if let Err(e) = rich_send(&self.target, text, self.target.anchor, Some(keyboard)).await {
+                tracing::warn!(actor = "telegram", chat = self.target.chat, error = %e, "Could not send the answer.");
+            }
+        }
+        self.react(None);
+    }
+
+    async fn put_keyboard_on_last(&mut self, keyboard: ButtonGrid) {
+        if let Some(message_id) = self.stream.last_sent {
+            let _ = self.target.lanes.call(self.target.chat, ApiOp::EditKeyboard { message_id, keyboard }).await;
+        }
+    }
+}
