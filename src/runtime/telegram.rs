@@ -412,9 +412,10 @@ impl TelegramState {
         if self.transport_command(&text, &target, message).await {
             return;
         }
+        let slot = target.lanes.reserve(chat);
         let outputs = self.args.orchestrator.message(key, &text);
         let settings = TurnSettings::from_config(&self.args.config);
-        tokio::spawn(answer(target, settings, self.notices.clone(), outputs));
+        tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot)));
     }
 
     /// Commands the transport answers itself; `true` when `text` was one.
@@ -535,9 +536,10 @@ impl TelegramState {
             }
             data.to_owned()
         };
+        let slot = target.lanes.reserve(chat);
         let outputs = self.args.orchestrator.message(key, &prompt);
         let settings = TurnSettings::from_config(&self.args.config);
-        tokio::spawn(answer(target, settings, self.notices.clone(), outputs));
+        tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot)));
     }
 
     async fn deliver(&mut self, delivery: Delivery) {

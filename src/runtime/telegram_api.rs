@@ -275,9 +275,35 @@ pub async fn execute(bot: &Bot, chat: i64, op: &ApiOp) -> Result<Done, TgError> 
     }
 }
 
-struct Job {
-    op: ApiOp,
-    done: Option<oneshot::Sender<Result<Done, TgError>>>,
+type Outcome = oneshot::Sender<Result<Done, TgError>>;
+
+enum Job {
+    Call {
+        op: ApiOp,
+        done: Option<Outcome>,
+    },
+    /// A place kept in the chat's order for a call decided a little later (a queue notice,
+    /// reserved when the message arrives); the lane waits for it at most [`SLOT_WAIT`].
+    Slot(oneshot::Receiver<(ApiOp, Outcome)>),
+}
+
+/// How long a lane keeps a reserved place open.
+const SLOT_WAIT: Duration = Duration::from_secs(5);
+
+/// A reserved place in a chat's lane: [`Slot::fill`] puts a call there; dropping it frees the
+/// place.
+#[derive(Debug)]
+pub struct Slot(oneshot::Sender<(ApiOp, Outcome)>);
+
+impl Slot {
+    /// Makes the call in the reserved place and waits for its outcome.
+    pub async fn fill(self, op: ApiOp) -> Result<Done, TgError> {
+        let (done, outcome) = oneshot::channel();
+        if self.0.send((op, done)).is_err() {
+            return Err(TgError::Other("the reserved place expired".to_owned()));
+        }
+        outcome.await.unwrap_or_else(|_| Err(TgError::Other("the chat's lane dropped the call".to_owned())))
+    }
 }
 
 /// The per-chat ordered lanes.
@@ -315,10 +341,17 @@ impl Lanes {
         sender
     }
 
+    /// Keeps a place in the chat's order for a call decided later.
+    pub fn reserve(&self, chat: i64) -> Slot {
+        let (slot, filled) = oneshot::channel();
+        let _ = self.lane(chat).send(Job::Slot(filled));
+        Slot(slot)
+    }
+
     /// Queues a call on the chat's lane and waits for its outcome.
     pub async fn call(&self, chat: i64, op: ApiOp) -> Result<Done, TgError> {
         let (done, outcome) = oneshot::channel();
-        if self.lane(chat).send(Job { op, done: Some(done) }).is_err() {
+        if self.lane(chat).send(Job::Call { op, done: Some(done) }).is_err() {
             return Err(TgError::Other("the chat's lane is gone".to_owned()));
         }
         outcome.await.unwrap_or_else(|_| Err(TgError::Other("the chat's lane dropped the call".to_owned())))
@@ -326,15 +359,22 @@ impl Lanes {
 
     /// Queues a call without waiting (its failure is only logged).
     pub fn post(&self, chat: i64, op: ApiOp) {
-        let _ = self.lane(chat).send(Job { op, done: None });
+        let _ = self.lane(chat).send(Job::Call { op, done: None });
     }
 }
 
 async fn run_lane(bot: Bot, chat: i64, mut jobs: mpsc::UnboundedReceiver<Job>) {
     while let Some(job) = jobs.recv().await {
+        let (op, done) = match job {
+            Job::Call { op, done } => (op, done),
+            Job::Slot(filled) => match tokio::time::timeout(SLOT_WAIT, filled).await {
+                Ok(Ok((op, done))) => (op, Some(done)),
+                _ => continue,
+            },
+        };
         let mut attempt = 0;
         let outcome = loop {
-            match execute(&bot, chat, &job.op).await {
+            match execute(&bot, chat, &op).await {
                 Err(TgError::RateLimited(wait)) if attempt < RETRY_AFTER_ATTEMPTS && wait <= RETRY_AFTER_MAX => {
                     attempt += 1;
                     tracing::info!(
@@ -349,7 +389,7 @@ async fn run_lane(bot: Bot, chat: i64, mut jobs: mpsc::UnboundedReceiver<Job>) {
                 outcome => break outcome,
             }
         };
-        match job.done {
+        match done {
             Some(done) => {
                 let _ = done.send(outcome);
             }

@@ -21,7 +21,7 @@ use crate::core::stream_message::{Coalescer, CoalescerSettings, LiveMessage, sta
 use crate::core::telegram_html::{MESSAGE_LIMIT, escape, markdown_to_html, split_html, strip_tags};
 use crate::core::telegram_ingress::tool_reaction;
 use crate::runtime::session::SessionOutput;
-use crate::runtime::telegram_api::{ApiOp, Lanes, TgError};
+use crate::runtime::telegram_api::{ApiOp, Lanes, Slot, TgError};
 
 /// How often the typing indicator is renewed.
 const TYPING_EVERY: Duration = Duration::from_secs(4);
@@ -188,13 +188,17 @@ struct Stream {
     last_sent: Option<i32>,
 }
 
-/// Drives one message's outputs to Telegram until its turn is over.
+/// Drives one message's outputs to Telegram until its turn is over. `slot` is the place in
+/// the chat's order reserved when the message arrived: the queue notice goes there, so notices
+/// keep the order of the messages; any other first output frees it.
 pub async fn answer(
     target: Target,
     settings: TurnSettings,
     notices: QueueNotices,
     mut outputs: mpsc::UnboundedReceiver<SessionOutput>,
+    slot: Option<Slot>,
 ) {
+    let mut slot = slot;
     let mut turn = Turn {
         target,
         settings: settings.clone(),
@@ -233,9 +237,10 @@ pub async fn answer(
                 if let SessionOutput::Queued { .. } = output
                     && turn.indicator.is_none()
                 {
-                    cancelled = turn.queue_notice().await;
+                    cancelled = turn.queue_notice(slot.take()).await;
                     continue;
                 }
+                slot = None;
                 if turn.output(output).await {
                     break;
                 }
@@ -284,7 +289,7 @@ struct Turn {
 }
 
 impl Turn {
-    async fn queue_notice(&mut self) -> Option<oneshot::Receiver<()>> {
+    async fn queue_notice(&mut self, slot: Option<Slot>) -> Option<oneshot::Receiver<()>> {
         let (entry, cancelled) = self.notices.register();
         let op = ApiOp::Send {
             text: "<i>[Message in queue...]</i>".to_owned(),
@@ -293,7 +298,11 @@ impl Turn {
             thread: self.target.thread,
             keyboard: Some(cancel_button(entry)),
         };
-        match self.target.lanes.call(self.target.chat, op).await {
+        let sent = match slot {
+            Some(slot) => slot.fill(op).await,
+            None => self.target.lanes.call(self.target.chat, op).await,
+        };
+        match sent {
             Ok(done) => {
                 self.indicator = done.message_id().map(|id| (id, entry));
                 Some(cancelled)

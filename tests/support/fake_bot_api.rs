@@ -349,7 +349,8 @@ impl FakeBotApi {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.inner.called.notified();
-            if let Some(call) = self.inner.lock().calls.iter().find(|c| predicate(c)).cloned() {
+            let calls = self.inner.lock().calls.clone();
+            if let Some(call) = calls.into_iter().find(|c| predicate(c)) {
                 return Some(call);
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -363,11 +364,14 @@ impl FakeBotApi {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.inner.called.notified();
-            if predicate(&self.inner.lock().calls) {
+            // The lock is released before the predicate runs: it may look at the server too.
+            let calls = self.inner.lock().calls.clone();
+            if predicate(&calls) {
                 return true;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return predicate(&self.inner.lock().calls);
+                let calls = self.inner.lock().calls.clone();
+                return predicate(&calls);
             }
         }
     }
@@ -951,10 +955,16 @@ async fn get_updates(inner: &Arc<Inner>, params: &Value) -> warp::reply::WithSta
 }
 
 fn keyboard_param(params: &Value) -> Value {
-    match params.get("reply_markup") {
+    let markup = match params.get("reply_markup") {
         Some(Value::String(text)) => serde_json::from_str(text).unwrap_or(Value::Null),
         Some(other) => other.clone(),
         None => Value::Null,
+    };
+    // An empty inline keyboard removes the keyboard, as on Telegram.
+    if markup.get("inline_keyboard").and_then(Value::as_array).is_some_and(Vec::is_empty) {
+        Value::Null
+    } else {
+        markup
     }
 }
 

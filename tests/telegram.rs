@@ -1,0 +1,395 @@
+//! Telegram end to end: the real `ductor` binary, the real teloxide client inside it, the fake
+//! Bot API server on loopback and the fake provider CLIs. Each test is what a person in the
+//! chat would see (transports spec §2 acceptance checks).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde_json::{Value, json};
+use support::binary::{Service, free_port, request};
+use support::fake_bot_api::{ApiCall, Failure, FakeBotApi};
+
+const TOKEN: &str = "123456:TEST-TOKEN";
+const ALICE: i64 = 7;
+const BOB: i64 = 8;
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Tg {
+    api: FakeBotApi,
+    service: Option<Service>,
+    home: Utf8PathBuf,
+    root: Utf8PathBuf,
+    port: u16,
+    env: Vec<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+/// A home configured for Telegram with `extra` config keys; the service started with the fake
+/// CLIs on PATH (`fake_env` goes to them).
+async fn start(extra: Value, fake_env: &[(&str, &str)]) -> Tg {
+    let api = FakeBotApi::start(TOKEN).await.unwrap();
+    let (dir, home) = support::temp_home();
+    let root = home.parent().unwrap().to_owned();
+    let bin = support::fake_cli::install(&root);
+    let port = free_port();
+    let mut config = json!({
+        "telegram_token": TOKEN,
+        "allowed_user_ids": [ALICE, BOB],
+        "interagent_port": port,
+        "model": "opus",
+    });
+    if let (Some(config), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
+        config.extend(extra.clone());
+    }
+    std::fs::create_dir_all(home.join("config")).unwrap();
+    std::fs::write(home.join("config/config.json"), serde_json::to_string_pretty(&config).unwrap()).unwrap();
+    std::fs::create_dir_all(home.join("workspace/memory_system")).unwrap();
+    std::fs::write(
+        home.join("workspace/memory_system/MAINMEMORY.md"),
+        "# MAINMEMORY\nThe user likes short answers. (fake memory for tests)",
+    )
+    .unwrap();
+    let mut env: Vec<(String, String)> = vec![
+        ("DUCTOR_TELEGRAM_API_BASE".into(), api.base_url()),
+        ("PATH".into(), format!("{bin}:{}", std::env::var("PATH").unwrap_or_default())),
+        ("FAKE_CLI_RECORD".into(), root.join("record.jsonl").to_string()),
+    ];
+    env.extend(fake_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let mut tg = Tg { api, service: None, home, root, port, env, _dir: dir };
+    tg.launch().await;
+    tg
+}
+
+impl Tg {
+    async fn launch(&mut self) {
+        let (home, port, env) = (self.home.clone(), self.port, self.env.clone());
+        let service = tokio::task::spawn_blocking(move || {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            Service::start(&home, port, &env)
+        })
+        .await
+        .unwrap();
+        self.service = Some(service);
+        // Logged in and polling.
+        assert!(
+            self.api
+                .wait_for_call(WAIT, |c| c.method == "getUpdates" && c.params["timeout"] == json!(10))
+                .await
+                .is_some(),
+            "the bot starts long polling"
+        );
+    }
+
+    /// The prompts the fake CLI received, in order.
+    fn prompts(&self) -> Vec<String> {
+        std::fs::read_to_string(self.root.join("record.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|r| r["event"] == "start")
+            .map(|r| r["argv"].as_array().unwrap().last().unwrap().as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Waits until a visible bot message in `chat` contains `needle`; returns its text.
+    async fn bot_says(&self, chat: i64, needle: &str) -> String {
+        let found =
+            self.api.wait_until(WAIT, |_| self.api.bot_messages(chat).iter().any(|m| m.visible.contains(needle))).await;
+        let texts: Vec<String> = self.api.bot_messages(chat).iter().map(|m| m.visible.clone()).collect();
+        assert!(found, "no bot message in {chat} contains {needle:?}; messages: {texts:?}");
+        texts.into_iter().find(|t| t.contains(needle)).unwrap_or_default()
+    }
+}
+
+/// Polls `condition` (things outside the Bot API, like the CLI record) for up to [`WAIT`].
+async fn eventually(condition: impl Fn() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    condition()
+}
+
+fn to_chat(call: &ApiCall, chat: i64) -> bool {
+    call.params["chat_id"] == json!(chat)
+}
+
+/// A fixture directory for the fake CLI whose `claude/<name>` answers with `events` (stream
+/// lines between the recorded init line and a result line carrying `result`).
+fn custom_fixture(root: &Utf8Path, name: &str, events: &[Value], result: &str) -> Utf8PathBuf {
+    let shared = Utf8PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/providers"));
+    let dir = root.join("fixtures");
+    std::fs::create_dir_all(dir.join("claude")).unwrap();
+    let mut meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(shared.join("claude/text.meta.json")).unwrap()).unwrap();
+    meta["fixture"] = json!(name);
+    meta["stdout_file"] = json!(format!("{name}.jsonl"));
+    std::fs::write(dir.join(format!("claude/{name}.meta.json")), meta.to_string()).unwrap();
+    let recorded = std::fs::read_to_string(shared.join("claude/text.jsonl")).unwrap();
+    let mut lines: Vec<String> = recorded.lines().map(str::to_owned).collect();
+    let mut last: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    last["result"] = json!(result);
+    let mut out = vec![lines.remove(0)];
+    out.extend(events.iter().map(Value::to_string));
+    out.push(last.to_string());
+    std::fs::write(dir.join(format!("claude/{name}.jsonl")), out.join("\n") + "\n").unwrap();
+    std::fs::write(dir.join(format!("claude/{name}.stderr.txt")), "").unwrap();
+    dir
+}
+
+fn assistant_text(text: &str) -> Value {
+    json!({"type": "assistant", "message": {"id": "m", "type": "message", "role": "assistant", "model": "claude-opus-5-5",
+        "content": [{"type": "text", "text": text}]}, "session_id": "a8c43301-b916-468d-9254-a466e9799860"})
+}
+
+fn assistant_tool(name: &str) -> Value {
+    json!({"type": "assistant", "message": {"id": "m", "type": "message", "role": "assistant", "model": "claude-opus-5-5",
+        "content": [{"type": "tool_use", "id": "t", "name": name, "input": {"command": "ls"}}]},
+        "session_id": "a8c43301-b916-468d-9254-a466e9799860"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn startup_drops_old_updates_syncs_the_menu_and_a_message_is_answered_with_reactions() {
+    let tg = start(json!({}), &[]).await;
+    let calls = tg.api.calls();
+    let drop_at = calls
+        .iter()
+        .position(|c| c.method == "deleteWebhook" && c.params["drop_pending_updates"] == json!(true))
+        .expect("deleteWebhook(drop_pending_updates=true)");
+    let poll_at = calls.iter().position(|c| c.method == "getUpdates").unwrap();
+    assert!(drop_at < poll_at, "old updates are dropped before polling starts");
+    let menu = tg.api.commands("default");
+    let names: Vec<&str> = menu.as_array().unwrap().iter().map(|c| c["command"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 17);
+    assert_eq!(&names[..4], ["new", "reset", "stop", "interrupt"]);
+    assert_eq!(names[16], "restart");
+
+    let asked = tg.api.send_text(ALICE, ALICE as u64, "Say hello");
+    let answer = tg.bot_says(ALICE, "FAKE[text]").await;
+    assert!(answer.contains("You said: Say hello"), "{answer}");
+    let reactions: Vec<Value> =
+        tg.api.calls_of("setMessageReaction").iter().map(|c| c.params["reaction"].clone()).collect();
+    assert!(reactions.first().is_some_and(|r| r.to_string().contains("🤔")), "{reactions:?}");
+    assert!(
+        tg.api
+            .wait_until(WAIT, |_| tg
+                .api
+                .messages(ALICE)
+                .iter()
+                .any(|m| m.message_id == asked && m.reactions.is_empty()))
+            .await
+    );
+    assert_eq!(
+        tg.api.calls_of("setMessageReaction").last().unwrap().params["reaction"],
+        json!([]),
+        "cleared at the end"
+    );
+    assert!(tg.api.calls_of("sendChatAction").iter().any(|c| c.params["action"] == "typing"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn strangers_get_no_answer_and_no_cli_runs() {
+    let tg = start(json!({}), &[]).await;
+    tg.api.send_text(99, 99, "Say hello");
+    tg.api.send_text(ALICE, ALICE as u64, "Say hello");
+    tg.bot_says(ALICE, "FAKE[text]").await;
+    assert!(!tg.api.calls().iter().any(|c| to_chat(c, 99)), "no call towards the stranger");
+    assert_eq!(tg.prompts().len(), 1, "one CLI run, for Alice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn messages_sent_during_a_turn_wait_with_a_notice_and_run_in_order_and_cancel_works() {
+    let tg = start(json!({}), &[("FAKE_CLI_HOLD_MS", "3000")]).await;
+    tg.api.send_text(ALICE, ALICE as u64, "Say hello");
+    assert!(eventually(|| !tg.prompts().is_empty()).await, "the first turn runs");
+    let second = tg.api.send_text(ALICE, ALICE as u64, "second message");
+    let third = tg.api.send_text(ALICE, ALICE as u64, "third message");
+    let cancelled = tg.api.send_text(ALICE, ALICE as u64, "never mind this one");
+    let queued = |tg: &Tg| tg.api.bot_messages(ALICE).iter().filter(|m| m.visible == "[Message in queue...]").count();
+    let log = |tg: &Tg| {
+        let all = tg.api.calls();
+        let t0 = all[0].at;
+        let calls: Vec<String> = all
+            .iter()
+            .map(|c| format!("{:>6}ms {} {}", c.at.duration_since(t0).as_millis(), c.method, c.params))
+            .collect();
+        let log = std::fs::read_to_string(tg.home.join("logs/agent.log")).unwrap_or_default();
+        format!("calls:\n{}\nprompts: {:?}\nLOG\n{log}", calls.join("\n"), tg.prompts())
+    };
+    assert!(tg.api.wait_until(WAIT, |_| queued(&tg) == 3).await, "{}", log(&tg));
+    let notices: Vec<_> =
+        tg.api.bot_messages(ALICE).into_iter().filter(|m| m.visible == "[Message in queue...]").collect();
+    let replies: Vec<Option<i64>> = notices.iter().map(|m| m.reply_to).collect();
+    assert_eq!(replies, [Some(second), Some(third), Some(cancelled)], "each notice replies to its message");
+    let button = notices[2].reply_markup["inline_keyboard"][0][0].clone();
+    assert_eq!(button["text"], "Cancel message");
+    let data = button["callback_data"].as_str().unwrap();
+    assert!(data.starts_with("mq:"), "{data}");
+    tg.api.press_button(ALICE, ALICE as u64, notices[2].message_id, data);
+    assert!(
+        tg.api
+            .wait_until(WAIT, |_| tg
+                .api
+                .messages(ALICE)
+                .iter()
+                .any(|m| m.message_id == notices[2].message_id && m.visible == "[Message cancelled.]"))
+            .await
+    );
+    assert!(eventually(|| tg.prompts().len() == 3).await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let prompts = tg.prompts();
+    assert_eq!(prompts.len(), 3, "the cancelled message never reached the CLI: {prompts:?}");
+    assert!(prompts[1].starts_with("second message") && prompts[2].starts_with("third message"), "{prompts:?}");
+    let deleted: Vec<bool> = tg
+        .api
+        .messages(ALICE)
+        .iter()
+        .filter(|m| m.message_id == notices[0].message_id || m.message_id == notices[1].message_id)
+        .map(|m| m.deleted)
+        .collect();
+    assert_eq!(deleted, [true, true], "each notice is deleted when its turn starts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rate_limit_delays_the_chat_and_loses_nothing() {
+    let tg = start(json!({"streaming": {"enabled": false}}), &[]).await;
+    tg.api.fail("sendMessage", Failure::RetryAfter(1), 2);
+    tg.api.send_text(ALICE, ALICE as u64, "Say hello");
+    tg.bot_says(ALICE, "FAKE[text]").await;
+    let sends = tg.api.calls_of("sendMessage");
+    assert_eq!(sends.len(), 3, "two refusals, then delivered");
+    assert!(sends[2].at.duration_since(sends[0].at) >= Duration::from_secs(2), "retry_after honoured");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_broadcast_reaches_every_allowed_user_even_when_one_fails() {
+    let tg = start(json!({}), &[]).await;
+    tg.api.fail("sendMessage", Failure::Forbidden, 1);
+    let body = r#"{"origin":"cron","chat_id":0,"delivery":"broadcast","result_text":"nightly report","status":"success","metadata":{"title":"Nightly"}}"#;
+    let (code, answer) = request(tg.port, "POST", "/interagent/envelopes", Some(body)).unwrap();
+    assert_eq!(code, 200, "{answer}");
+    let text = tg.bot_says(BOB, "nightly report").await;
+    assert_eq!(text, "TASK: Nightly\n\nnightly report");
+    let bold = tg.api.bot_messages(BOB)[0].text.clone();
+    assert!(bold.starts_with("<b>TASK: Nightly</b>"), "{bold}");
+    let tries: Vec<i64> =
+        tg.api.calls_of("sendMessage").iter().map(|c| c.params["chat_id"].as_i64().unwrap()).collect();
+    assert_eq!(tries, [ALICE, BOB], "Alice blocked the bot (403, not retried); Bob got it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_answer_comes_in_three_messages_the_first_replying() {
+    let long: String = (0..10_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+    let fixtures = custom_fixture(&root, "long", &[assistant_text(&long)], &long);
+    let tg = start(
+        json!({"streaming": {"enabled": false}}),
+        &[("FAKE_CLI_FIXTURES", fixtures.as_str()), ("FAKE_CLI_FIXTURE", "long")],
+    )
+    .await;
+    let asked = tg.api.send_text(ALICE, ALICE as u64, "Say hello");
+    assert!(
+        tg.api.wait_until(WAIT, |_| tg.api.bot_messages(ALICE).len() == 3).await,
+        "{:?}",
+        tg.api.bot_messages(ALICE).len()
+    );
+    let messages = tg.api.bot_messages(ALICE);
+    assert!(messages.iter().all(|m| m.visible.encode_utf16().count() <= 4096));
+    assert_eq!(messages.iter().map(|m| m.visible.clone()).collect::<String>(), long, "nothing lost, in order");
+    assert_eq!(messages[0].reply_to, Some(asked));
+    assert_eq!((messages[1].reply_to, messages[2].reply_to), (None, None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn answer_buttons_become_a_keyboard_and_a_press_is_the_next_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+    let text = "Shall I go on?\n[button:Yes] [button:No]";
+    let fixtures = custom_fixture(&root, "buttons", &[assistant_text(text)], text);
+    let tg = start(
+        json!({"streaming": {"enabled": false}}),
+        &[("FAKE_CLI_FIXTURES", fixtures.as_str()), ("FAKE_CLI_FIXTURE", "buttons")],
+    )
+    .await;
+    tg.api.send_text(ALICE, ALICE as u64, "Say hello");
+    let shown = tg.bot_says(ALICE, "Shall I go on?").await;
+    assert!(!shown.contains("[button:"), "{shown}");
+    let message = tg.api.bot_messages(ALICE).into_iter().find(|m| m.visible.contains("Shall I")).unwrap();
+    let rows = message.reply_markup["inline_keyboard"].as_array().unwrap().clone();
+    let data: Vec<Vec<&str>> = rows
+        .iter()
+        .map(|r| r.as_array().unwrap().iter().map(|b| b["callback_data"].as_str().unwrap()).collect())
+        .collect();
+    assert_eq!(data, vec![vec!["Yes", "No"]]);
+    tg.api.press_button(ALICE, ALICE as u64, message.message_id, "Yes");
+    assert!(eventually(|| tg.prompts().len() == 2).await);
+    assert!(tg.prompts()[1].starts_with("Yes"), "{:?}", tg.prompts());
+    let pressed = tg.api.messages(ALICE).into_iter().find(|m| m.message_id == message.message_id).unwrap();
+    assert!(pressed.visible.ends_with("[USER ANSWER] Yes"), "{}", pressed.visible);
+    assert!(pressed.reply_markup.is_null(), "keyboard removed");
+    assert!(!tg.api.calls_of("answerCallbackQuery").is_empty(), "the press is answered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn streamed_tool_calls_collapse_and_the_final_text_drops_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+    let events = [
+        assistant_text("Let me look."),
+        assistant_tool("Bash"),
+        assistant_tool("Bash"),
+        assistant_tool("Bash"),
+        assistant_text(" All done."),
+    ];
+    let fixtures = custom_fixture(&root, "tools", &events, "Let me look. All done.");
+    let tg = start(
+        json!({"streaming": {"min_chars": 1, "edit_interval_seconds": 0.0}}),
+        &[("FAKE_CLI_FIXTURES", fixtures.as_str()), ("FAKE_CLI_FIXTURE", "tools"), ("FAKE_CLI_LINE_DELAY_MS", "150")],
+    )
+    .await;
+    tg.api.send_text(ALICE, ALICE as u64, "Say hello");
+    assert!(
+        tg.api
+            .wait_for_call(WAIT, |c| c.method == "editMessageText"
+                && c.params["text"].as_str().is_some_and(|t| t.contains("<b>[TOOL: Shell] x3</b>")))
+            .await
+            .is_some(),
+        "three Bash calls shown as one line"
+    );
+    tg.bot_says(ALICE, "All done.").await;
+    assert!(
+        tg.api
+            .wait_until(WAIT, |_| tg
+                .api
+                .bot_messages(ALICE)
+                .iter()
+                .any(|m| m.visible.contains("All done") && !m.visible.contains("TOOL")))
+            .await,
+        "the final text has no tool lines: {:?}",
+        tg.api.bot_messages(ALICE)
+    );
+    let reactions: Vec<String> =
+        tg.api.calls_of("setMessageReaction").iter().map(|c| c.params["reaction"].to_string()).collect();
+    assert!(reactions.iter().any(|r| r.contains("👨‍💻")), "{reactions:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restart_exits_42_comes_back_and_says_so_in_the_chat() {
+    let mut tg = start(json!({}), &[]).await;
+    tg.api.send_text(ALICE, ALICE as u64, "/restart");
+    tg.bot_says(ALICE, "Restarting").await;
+    // The service exits 42 and, run in the foreground, starts itself again.
+    tg.bot_says(ALICE, "Restart complete").await;
+    assert!(!tg.home.join("restart-sentinel.json").exists(), "the sentinel is consumed");
+    let logins = tg.api.calls_of("getMe").len();
+    assert!(logins >= 2, "logged in again after the restart ({logins})");
+    tg.service.take();
+}
