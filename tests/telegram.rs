@@ -393,3 +393,17 @@ async fn restart_exits_42_comes_back_and_says_so_in_the_chat() {
     assert!(logins >= 2, "logged in again after the restart ({logins})");
     tg.service.take();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_turn_cut_by_sigkill_is_reported_in_the_chat_after_the_next_start() {
+    let mut tg = start(json!({}), &[("FAKE_CLI_HOLD_MS", "30000")]).await;
+    tg.api.send_text(ALICE, ALICE as u64, "Write the long report");
+    assert!(eventually(|| !tg.prompts().is_empty()).await, "the turn runs");
+    tg.service.as_ref().unwrap().signal(nix::sys::signal::Signal::SIGKILL);
+    let mut killed = tg.service.take().unwrap();
+    tokio::task::spawn_blocking(move || killed.wait_exit(Duration::from_secs(5))).await.unwrap();
+    tg.launch().await;
+    let notice = tg.bot_says(ALICE, "Interrupted Task").await;
+    assert!(notice.contains("Write the long report"), "{notice}");
+    assert!(!notice.contains("BACKGROUND TASKS"), "the person's text, not the prompt hooks: {notice}");
+}
