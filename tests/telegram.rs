@@ -407,3 +407,49 @@ async fn a_turn_cut_by_sigkill_is_reported_in_the_chat_after_the_next_start() {
     assert!(notice.contains("Write the long report"), "{notice}");
     assert!(!notice.contains("BACKGROUND TASKS"), "the person's text, not the prompt hooks: {notice}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn groups_not_allowed_are_tracked_refused_and_left() {
+    const STRANGERS: i64 = -1001;
+    const NEW_GROUP: i64 = -1002;
+    let tg = start(json!({}), &[]).await;
+    tg.api.send_text(STRANGERS, ALICE as u64, "Say hello");
+    // The bot is added to a group nobody allowed.
+    tg.api.chat_member(NEW_GROUP, "Random group", ALICE as u64, "left", "member");
+    assert!(tg.api.wait_for_call(WAIT, |c| c.method == "leaveChat" && to_chat(c, NEW_GROUP)).await.is_some());
+    tg.bot_says(NEW_GROUP, "not on my list of allowed groups").await;
+    let tracker: Value =
+        serde_json::from_str(&std::fs::read_to_string(tg.home.join("chat_activity.json")).unwrap()).unwrap();
+    let record = &tracker["records"][STRANGERS.to_string()];
+    assert_eq!((record["status"].as_str(), record["rejected_count"].as_u64()), (Some("rejected"), Some(1)));
+    assert_eq!(record["allowed"], json!(false));
+    assert!(!tg.api.calls().iter().any(|c| to_chat(c, STRANGERS)), "nothing is sent to the group that wrote");
+    assert!(tg.prompts().is_empty(), "no CLI ran");
+
+    tg.api.send_text(ALICE, ALICE as u64, "/where");
+    let answer = tg.bot_says(ALICE, "Rejected").await;
+    let rejected = answer.split("Left").next().unwrap();
+    assert!(rejected.contains(&format!("{NEW_GROUP} — Random group (supergroup)")), "{answer}");
+    assert!(
+        answer.split("Left").nth(1).unwrap().contains(&format!("{NEW_GROUP} — Random group (supergroup) [auto_left]")),
+        "{answer}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forum_topic_has_its_own_session_and_answers_go_to_the_topic() {
+    const FORUM: i64 = -1003;
+    let tg = start(json!({"allowed_group_ids": [FORUM]}), &[]).await;
+    tg.api.send_message(FORUM, ALICE as u64, "Say hello", Some(7), None);
+    tg.bot_says(FORUM, "FAKE[text]").await;
+    let answer = tg.api.bot_messages(FORUM).into_iter().find(|m| m.visible.contains("FAKE[text]")).unwrap();
+    assert_eq!(answer.thread_id, Some(7), "the answer is in topic 7");
+    let starts: Vec<Value> = std::fs::read_to_string(tg.root.join("record.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["event"] == "start")
+        .collect();
+    assert_eq!(starts[0]["env"]["DUCTOR_TOPIC_ID"], "7", "{:?}", starts[0]["env"]);
+    assert_eq!(starts[0]["env"]["DUCTOR_CHAT_ID"], FORUM.to_string());
+}

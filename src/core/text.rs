@@ -40,6 +40,16 @@ pub fn en(key: &str) -> &'static str {
         "startup.restart_default" => "Restart complete. ductor is back.",
         "startup.restart_header" => "**Restarting**",
         "startup.restart_body" => "ductor restarts now and tells you here when it is back.",
+        "telegram.group_rejected" => {
+            "This group ({id}) is not on my list of allowed groups, so I am leaving. Add its id to allowed_group_ids to use me here."
+        }
+        "telegram.channel_not_whitelisted" => {
+            "This channel ({id}) is not on my list of allowed channels, so I am leaving."
+        }
+        "leave.usage" => "Usage: /leave <chat id> (see /where for the ids).",
+        "leave.invalid" => "{id} is not a chat id.",
+        "leave.failed" => "Could not leave the chat: {error}",
+        "leave.done" => "Left chat {id}.",
         "telegram.not_yet" => "{command} is not available in this version of ductor yet.",
         "cron.none" => "No cron jobs.",
         "cron.header" => "**Cron jobs**",

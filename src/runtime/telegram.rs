@@ -23,6 +23,7 @@ use crate::core::config::model::Config;
 use crate::core::envelope::DeliveryMode;
 use crate::core::envelope_text;
 use crate::core::session_key::SessionKey;
+use crate::core::state::chat_activity::ChatActivity;
 use crate::core::telegram_html::escape;
 use crate::core::telegram_ingress::{
     Admission, ChatKind, Dedup, Entity, Gate, Incoming, admit, command_word, normalise_command, strip_mention,
@@ -34,7 +35,9 @@ use crate::runtime::orchestrator::OrchestratorHandle;
 use crate::runtime::session::SessionOutput;
 use crate::runtime::telegram_api::{ApiOp, Lanes, TgError};
 use crate::runtime::telegram_turn::{QueueNotices, Target, TurnSettings, answer, rich_send};
+use crate::store::atomic::Loaded;
 use crate::store::paths::DuctorPaths;
+use crate::store::state_files::StateFile;
 
 /// The Bus transport name of Telegram.
 pub const TELEGRAM_TRANSPORT: &str = "tg";
@@ -137,6 +140,8 @@ pub struct TelegramState {
     notices: QueueNotices,
     /// Broadcast envelopes partly delivered: who has them already.
     broadcast_done: HashMap<String, HashSet<i64>>,
+    /// `chat_activity.json`.
+    tracker: ChatActivity,
 }
 
 /// A logged-in bot.
@@ -166,11 +171,15 @@ impl Actor for Telegram {
         args.bus.register_adapter(AdapterHandle::new(TELEGRAM_TRANSPORT, &myself));
         myself.cast(TelegramMsg::Connect)?;
         Ok(TelegramState {
-            args,
+            args: args.clone(),
             connection: None,
             dedup: Dedup::default(),
             notices: QueueNotices::default(),
             broadcast_done: HashMap::new(),
+            tracker: match ChatActivity::load(&args.paths) {
+                Loaded::Found(tracker) => tracker,
+                Loaded::Missing | Loaded::Quarantined { .. } => ChatActivity::default(),
+            },
         })
     }
 
@@ -197,13 +206,7 @@ impl Actor for Telegram {
             TelegramMsg::Update(update) => match update.kind {
                 UpdateKind::Message(message) => state.message(&message).await,
                 UpdateKind::CallbackQuery(query) => state.callback(&query).await,
-                UpdateKind::MyChatMember(change) => {
-                    tracing::debug!(
-                        actor = "telegram",
-                        chat = change.chat.id.0,
-                        "Membership change (chat tracker not built yet)."
-                    );
-                }
+                UpdateKind::MyChatMember(change) => state.membership(&change).await,
                 _ => {}
             },
             TelegramMsg::Adapter(AdapterMsg::Deliver(delivery)) => state.deliver(delivery).await,
@@ -320,6 +323,23 @@ fn chat_kind(kind: &TgChatKind) -> ChatKind {
     }
 }
 
+fn chat_type(chat: &teloxide::types::Chat) -> &'static str {
+    if chat.is_private() {
+        "private"
+    } else if chat.is_channel() {
+        "channel"
+    } else if chat.is_supergroup() {
+        "supergroup"
+    } else {
+        "group"
+    }
+}
+
+/// Now, ISO 8601 UTC to the second (`2026-11-24T16:53:04+00:00`), as the chat tracker writes.
+fn now_iso() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+}
+
 fn help_text() -> String {
     let describe = |cmd: &str| {
         let text = MENU.iter().find(|(c, _)| *c == cmd).map_or("", |(_, d)| *d);
@@ -391,6 +411,13 @@ impl TelegramState {
         };
         match admit(&incoming, &self.gate(bot_id, &username)) {
             Admission::Accepted => {}
+            Admission::RejectedGroup => {
+                let title = message.chat.title().unwrap_or_default();
+                self.tracker.rejected(chat, chat_type(&message.chat), title, &now_iso());
+                self.save_tracker();
+                tracing::info!(actor = "telegram", chat, "Message from a group that is not allowed dropped.");
+                return;
+            }
             verdict => {
                 tracing::debug!(actor = "telegram", chat, ?verdict, "Message dropped.");
                 return;
@@ -432,7 +459,9 @@ impl TelegramState {
             }
             "/info" => format!("**ductor {}**\nThe coding-agent CLIs, from your messenger.", env!("CARGO_PKG_VERSION")),
             "/agent_commands" => "**Multi-agent**\n/agents -- list the agents\n/agent_start <name>\n/agent_stop <name>\n/agent_restart <name>".to_owned(),
-            "/where" | "/leave" | "/showfiles" => render("telegram.not_yet", &[("command", &word)]),
+            "/where" => self.tracker.where_text(),
+            "/leave" => self.leave(text).await,
+            "/showfiles" => render("telegram.not_yet", &[("command", &word)]),
             "/restart" => {
                 self.restart(target).await;
                 return true;
@@ -443,6 +472,84 @@ impl TelegramState {
             tracing::warn!(actor = "telegram", chat = target.chat, error = %e, "Could not answer a command.");
         }
         true
+    }
+
+    fn save_tracker(&self) {
+        if let Err(e) = self.tracker.save(&self.args.paths) {
+            tracing::warn!(actor = "telegram", error = %e, "Could not save chat_activity.json.");
+        }
+    }
+
+    /// `/leave <chat id>`.
+    async fn leave(&mut self, text: &str) -> String {
+        let Some(argument) = text.split_whitespace().nth(1) else { return render("leave.usage", &[]) };
+        let Ok(chat) = argument.parse::<i64>() else { return render("leave.invalid", &[("id", argument)]) };
+        let Some((lanes, _, _)) = self.bot() else { return render("leave.failed", &[("error", "not connected")]) };
+        match lanes.bot().leave_chat(teloxide::types::ChatId(chat)).await {
+            Ok(_) => {
+                self.tracker.gone(chat, "left", &now_iso());
+                self.save_tracker();
+                render("leave.done", &[("id", argument)])
+            }
+            Err(e) => render("leave.failed", &[("error", &e.to_string())]),
+        }
+    }
+
+    /// The bot was added to or removed from a chat (transports spec §2.12).
+    async fn membership(&mut self, change: &teloxide::types::ChatMemberUpdated) {
+        let Some((lanes, _, _)) = self.bot() else { return };
+        let chat = change.chat.id.0;
+        let (was, is) = (change.old_chat_member.kind.is_present(), change.new_chat_member.kind.is_present());
+        let title = change.chat.title().unwrap_or_default();
+        match (was, is) {
+            (false, true) => {
+                let channel = change.chat.is_channel();
+                let allowed = if channel {
+                    self.args.config.allowed_channel_ids.contains(&chat)
+                } else {
+                    self.args.config.allowed_group_ids.contains(&chat)
+                };
+                self.tracker.joined(chat, chat_type(&change.chat), title, allowed, &now_iso());
+                let target = Target { lanes: lanes.clone(), chat, thread: None, anchor: None };
+                if allowed {
+                    tracing::info!(actor = "telegram", chat, "Added to an allowed chat.");
+                    self.join_notification(&target).await;
+                } else {
+                    tracing::info!(actor = "telegram", chat, "Added to a chat that is not allowed; leaving.");
+                    let key = if channel { "telegram.channel_not_whitelisted" } else { "telegram.group_rejected" };
+                    let _ = rich_send(&target, &render(key, &[("id", &chat.to_string())]), None, None).await;
+                    if let Err(e) = lanes.bot().leave_chat(teloxide::types::ChatId(chat)).await {
+                        tracing::warn!(actor = "telegram", chat, error = %e, "leaveChat failed.");
+                    }
+                    self.tracker.gone(chat, "auto_left", &now_iso());
+                }
+                self.save_tracker();
+            }
+            (true, false) => {
+                let status = if change.new_chat_member.kind.is_banned() { "kicked" } else { "left" };
+                self.tracker.gone(chat, status, &now_iso());
+                self.save_tracker();
+            }
+            _ => {}
+        }
+    }
+
+    /// `workspace/JOIN_NOTIFICATION.md`, when present, is sent to a chat the bot joined and pinned.
+    async fn join_notification(&self, target: &Target) {
+        let path = self.args.paths.workspace().join("JOIN_NOTIFICATION.md");
+        let Ok(text) = std::fs::read_to_string(&path) else { return };
+        if text.trim().is_empty() {
+            return;
+        }
+        if let Ok(ids) = rich_send(target, &text, None, None).await
+            && let Some(last) = ids.last()
+        {
+            let pin = target
+                .lanes
+                .bot()
+                .pin_chat_message(teloxide::types::ChatId(target.chat), teloxide::types::MessageId(*last));
+            let _ = teloxide::payloads::PinChatMessageSetters::disable_notification(pin, true).await;
+        }
     }
 
     async fn restart(&mut self, target: &Target) {
