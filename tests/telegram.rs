@@ -453,3 +453,43 @@ async fn a_forum_topic_has_its_own_session_and_answers_go_to_the_topic() {
     assert_eq!(starts[0]["env"]["DUCTOR_TOPIC_ID"], "7", "{:?}", starts[0]["env"]);
     assert_eq!(starts[0]["env"]["DUCTOR_CHAT_ID"], FORUM.to_string());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn status_answers_during_a_turn_and_stop_kills_it_and_discards_the_queue() {
+    let tg = start(json!({}), &[("FAKE_CLI_HOLD_MS", "30000")]).await;
+    tg.api.send_text(ALICE, ALICE as u64, "Say hello");
+    assert!(eventually(|| !tg.prompts().is_empty()).await, "the turn runs");
+    tg.api.send_text(ALICE, ALICE as u64, "/status");
+    let status = tg.bot_says(ALICE, "Status").await;
+    assert!(status.contains("opus"), "{status}");
+    let waiting = tg.api.send_text(ALICE, ALICE as u64, "queued behind");
+    assert!(
+        tg.api
+            .wait_until(WAIT, |_| tg.api.bot_messages(ALICE).iter().any(|m| m.visible == "[Message in queue...]"))
+            .await
+    );
+    tg.api.send_text(ALICE, ALICE as u64, "stop please");
+    tg.api.send_text(ALICE, ALICE as u64, "stop");
+    tg.bot_says(ALICE, "Stopped.").await;
+    let notice = tg.api.messages(ALICE).into_iter().find(|m| m.reply_to == Some(waiting) && m.from_bot).unwrap();
+    assert!(
+        tg.api
+            .wait_until(WAIT, |_| tg
+                .api
+                .messages(ALICE)
+                .iter()
+                .any(|m| m.message_id == notice.message_id && m.visible == "[Message discarded.]"))
+            .await,
+        "the queued message's notice says it was discarded"
+    );
+    let pid = {
+        let record = std::fs::read_to_string(tg.root.join("record.jsonl")).unwrap();
+        let first: Value = serde_json::from_str(record.lines().next().unwrap()).unwrap();
+        first["pid"].as_i64().unwrap() as i32
+    };
+    assert!(
+        eventually(|| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err()).await,
+        "the CLI is gone"
+    );
+    assert_eq!(tg.prompts().len(), 1, "`stop please` was discarded with the queue, never run");
+}
