@@ -493,3 +493,32 @@ async fn status_answers_during_a_turn_and_stop_kills_it_and_discards_the_queue()
     );
     assert_eq!(tg.prompts().len(), 1, "`stop please` was discarded with the queue, never run");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn answer_files_are_sent_refused_outside_the_workspace_or_reported_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+    let tg = start(
+        json!({"file_access": "workspace", "streaming": {"enabled": false}}),
+        &[("FAKE_CLI_FIXTURES", fixtures.join("fixtures").as_str()), ("FAKE_CLI_FIXTURE", "files")],
+    )
+    .await;
+    let inside = tg.home.join("workspace/out.png");
+    std::fs::write(&inside, b"\x89PNG fake image").unwrap();
+    let outside = tg.root.join("secret.txt");
+    std::fs::write(&outside, "secret").unwrap();
+    let missing = tg.home.join("workspace/missing.pdf");
+    let text = format!("Here you go.\n<file:{inside}>\n<file:{outside}>\n<file:{missing}>");
+    custom_fixture(&fixtures, "files", &[assistant_text(&text)], &text);
+    tg.api.send_text(ALICE, ALICE as u64, "Say hello");
+    tg.bot_says(ALICE, "File not found: missing.pdf").await;
+    let shown = tg.bot_says(ALICE, "Here you go.").await;
+    assert!(!shown.contains("<file:"), "{shown}");
+    let uploads = tg.api.uploads();
+    assert_eq!(uploads.len(), 1, "only the workspace file is uploaded");
+    assert_eq!((uploads[0].0.as_str(), uploads[0].1.as_str()), ("sendPhoto", "out.png"));
+    assert_eq!(uploads[0].2, b"\x89PNG fake image");
+    let refused = tg.bot_says(ALICE, "outside the directory").await;
+    assert!(refused.starts_with("secret.txt is outside"), "{refused}");
+    assert!(tg.api.bot_messages(ALICE).iter().any(|m| m.text.contains("<b>secret.txt</b>")), "an HTML notice");
+}

@@ -50,6 +50,11 @@ pub fn en(key: &str) -> &'static str {
         "leave.invalid" => "{id} is not a chat id.",
         "leave.failed" => "Could not leave the chat: {error}",
         "leave.done" => "Left chat {id}.",
+        "files.missing" => "File not found: {name} (looked for {path})",
+        "files.outside" => {
+            "<b>{name}</b> is outside the directory ductor may send files from. To send any file, set <code>\"file_access\": \"all\"</code> in the config and /restart."
+        }
+        "files.failed" => "[Failed to send: {name}]",
         "telegram.not_yet" => "{command} is not available in this version of ductor yet.",
         "cron.none" => "No cron jobs.",
         "cron.header" => "**Cron jobs**",

@@ -22,6 +22,7 @@ use teloxide::types::{
 use crate::core::config::model::Config;
 use crate::core::envelope::DeliveryMode;
 use crate::core::envelope_text;
+use crate::core::file_tags::allowed_roots;
 use crate::core::session_key::SessionKey;
 use crate::core::state::chat_activity::ChatActivity;
 use crate::core::telegram_html::escape;
@@ -34,7 +35,7 @@ use crate::runtime::bus::BusHandle;
 use crate::runtime::orchestrator::OrchestratorHandle;
 use crate::runtime::session::SessionOutput;
 use crate::runtime::telegram_api::{ApiOp, Lanes, TgError};
-use crate::runtime::telegram_turn::{QueueNotices, Target, TurnSettings, answer, rich_send};
+use crate::runtime::telegram_turn::{FileAccess, QueueNotices, Target, TurnSettings, answer, rich_send};
 use crate::store::atomic::Loaded;
 use crate::store::paths::DuctorPaths;
 use crate::store::state_files::StateFile;
@@ -142,6 +143,8 @@ pub struct TelegramState {
     broadcast_done: HashMap<String, HashSet<i64>>,
     /// `chat_activity.json`.
     tracker: ChatActivity,
+    /// Which files answers may send.
+    files: Arc<FileAccess>,
 }
 
 /// A logged-in bot.
@@ -171,6 +174,7 @@ impl Actor for Telegram {
         args.bus.register_adapter(AdapterHandle::new(TELEGRAM_TRANSPORT, &myself));
         myself.cast(TelegramMsg::Connect)?;
         Ok(TelegramState {
+            files: file_access(&args),
             args: args.clone(),
             connection: None,
             dedup: Dedup::default(),
@@ -225,7 +229,7 @@ async fn connect(args: &TelegramArgs, myself: &ActorRef<TelegramMsg>) -> Result<
     tracing::info!(actor = "telegram", bot = %username, api = %args.api_base, "Logged in to Telegram.");
     let lanes = Lanes::new(bot.clone());
     sync_commands(&bot).await;
-    deliver_restart_sentinel(&lanes, &args.paths).await;
+    deliver_restart_sentinel(&lanes, args).await;
     if let Err(e) = bot.delete_webhook().drop_pending_updates(true).await {
         tracing::warn!(actor = "telegram", error = %e, "deleteWebhook failed; old updates may arrive.");
     }
@@ -240,6 +244,13 @@ async fn connect(args: &TelegramArgs, myself: &ActorRef<TelegramMsg>) -> Result<
     }
     let poller = tokio::spawn(poll(bot, offset, myself.clone()));
     Ok(Connection { lanes, bot_id: me.id.0, username, poller })
+}
+
+/// `file_access` as roots, and the home `/ductor/…` paths map to.
+fn file_access(args: &TelegramArgs) -> Arc<FileAccess> {
+    let user_home = camino::Utf8PathBuf::from(std::env::var("HOME").unwrap_or_default());
+    let roots = allowed_roots(&args.config.file_access, &user_home, &args.paths.workspace());
+    Arc::new(FileAccess { home: args.paths.home().to_owned(), roots })
 }
 
 /// Long-polls `getUpdates` and hands each update to the actor, in order. Errors back off
@@ -293,8 +304,8 @@ async fn sync_commands(bot: &Bot) {
 }
 
 /// `restart-sentinel.json` left by `/restart`: its message goes to its chat, the file is removed.
-async fn deliver_restart_sentinel(lanes: &Lanes, paths: &DuctorPaths) {
-    let path = paths.restart_sentinel();
+async fn deliver_restart_sentinel(lanes: &Lanes, args: &TelegramArgs) {
+    let path = args.paths.restart_sentinel();
     let Ok(text) = std::fs::read_to_string(&path) else { return };
     if let Err(e) = std::fs::remove_file(&path) {
         tracing::warn!(actor = "telegram", path = %path, error = %e, "Could not remove the restart sentinel.");
@@ -306,7 +317,7 @@ async fn deliver_restart_sentinel(lanes: &Lanes, paths: &DuctorPaths) {
     let chat = sentinel.get("chat_id").and_then(serde_json::Value::as_i64).unwrap_or(0);
     let message = sentinel.get("message").and_then(|m| m.as_str()).unwrap_or_default();
     if chat != 0 && !message.is_empty() {
-        let target = Target { lanes: lanes.clone(), chat, thread: None, anchor: None };
+        let target = Target { files: file_access(args), lanes: lanes.clone(), chat, thread: None, anchor: None };
         if let Err(e) = rich_send(&target, message, None, None).await {
             tracing::warn!(actor = "telegram", chat, error = %e, "Could not send the restart notice.");
         }
@@ -434,7 +445,7 @@ impl TelegramState {
         let text = if incoming.chat_kind == ChatKind::Group { strip_mention(text, &username) } else { text.to_owned() };
         let text = normalise_command(&text, &username);
         let thread = message.is_topic_message.then_some(message.thread_id).flatten().map(|t| t.0.0);
-        let target = Target { lanes, chat, thread, anchor: Some(message.id.0) };
+        let target = Target { files: Arc::clone(&self.files), lanes, chat, thread, anchor: Some(message.id.0) };
         let key = SessionKey::new(TELEGRAM_TRANSPORT, chat, thread.map(i64::from));
         if self.transport_command(&text, &target, message).await {
             return;
@@ -510,7 +521,8 @@ impl TelegramState {
                     self.args.config.allowed_group_ids.contains(&chat)
                 };
                 self.tracker.joined(chat, chat_type(&change.chat), title, allowed, &now_iso());
-                let target = Target { lanes: lanes.clone(), chat, thread: None, anchor: None };
+                let target =
+                    Target { files: Arc::clone(&self.files), lanes: lanes.clone(), chat, thread: None, anchor: None };
                 if allowed {
                     tracing::info!(actor = "telegram", chat, "Added to an allowed chat.");
                     self.join_notification(&target).await;
@@ -590,7 +602,8 @@ impl TelegramState {
         }
         let thread = message.is_topic_message.then_some(message.thread_id).flatten().map(|t| t.0.0);
         let key = SessionKey::new(TELEGRAM_TRANSPORT, chat, thread.map(i64::from));
-        let target = Target { lanes: lanes.clone(), chat, thread, anchor: Some(message.id.0) };
+        let target =
+            Target { files: Arc::clone(&self.files), lanes: lanes.clone(), chat, thread, anchor: Some(message.id.0) };
         if let Some(entry) = data.strip_prefix("mq:") {
             if let Ok(entry) = entry.parse::<u64>() {
                 self.notices.cancel(entry);
@@ -667,7 +680,8 @@ impl TelegramState {
                     return;
                 };
                 let thread = envelope.topic_id.or(envelope.thread_id).and_then(|t| i32::try_from(t).ok());
-                let target = Target { lanes: lanes.clone(), chat, thread, anchor: None };
+                let target =
+                    Target { files: Arc::clone(&self.files), lanes: lanes.clone(), chat, thread, anchor: None };
                 let reply_to = envelope.reply_to_message_id.and_then(|r| i32::try_from(r).ok());
                 let keyboard = envelope_text::keyboard(&envelope, &text);
                 match rich_send(&target, &text, reply_to, Some(keyboard)).await {
@@ -687,7 +701,13 @@ impl TelegramState {
                     if self.broadcast_done.get(&id).is_some_and(|done| done.contains(&user)) {
                         continue;
                     }
-                    let target = Target { lanes: lanes.clone(), chat: user, thread: None, anchor: None };
+                    let target = Target {
+                        files: Arc::clone(&self.files),
+                        lanes: lanes.clone(),
+                        chat: user,
+                        thread: None,
+                        anchor: None,
+                    };
                     match rich_send(&target, &text, None, None).await {
                         Ok(_) => {
                             self.broadcast_done.entry(id.clone()).or_default().insert(user);

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use teloxide::payloads::{
-    EditMessageReplyMarkupSetters, EditMessageTextSetters, SendChatActionSetters, SendDocumentSetters,
-    SendMessageSetters, SendPhotoSetters, SetMessageReactionSetters,
+    EditMessageReplyMarkupSetters, EditMessageTextSetters, SendAudioSetters, SendChatActionSetters,
+    SendDocumentSetters, SendMessageSetters, SendPhotoSetters, SendVideoSetters, SetMessageReactionSetters,
 };
 use teloxide::prelude::Requester;
 use teloxide::types::{
@@ -19,6 +19,7 @@ use teloxide::types::{
 use teloxide::{ApiError, Bot, RequestError};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::core::file_tags::UploadKind;
 use crate::core::selector::ButtonGrid;
 
 /// Retries of one call after `429 retry_after`.
@@ -85,15 +86,6 @@ impl TgError {
     }
 }
 
-/// How an outgoing file is uploaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Upload {
-    /// `sendPhoto`.
-    Photo,
-    /// `sendDocument`.
-    Document,
-}
-
 /// One call into a chat.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiOp {
@@ -150,7 +142,7 @@ pub enum ApiOp {
         /// The file.
         path: camino::Utf8PathBuf,
         /// How.
-        upload: Upload,
+        upload: UploadKind,
         /// Reply to this message.
         reply_to: Option<i32>,
         /// Forum topic.
@@ -249,27 +241,24 @@ pub async fn execute(bot: &Bot, chat: i64, op: &ApiOp) -> Result<Done, TgError> 
         }
         ApiOp::File { path, upload, reply_to, thread } => {
             let file = InputFile::file(path.as_std_path());
+            let (reply, thread) = (reply(*reply_to), thread_id(*thread));
+            macro_rules! upload {
+                ($request:expr) => {{
+                    let mut request = $request;
+                    if let Some(parameters) = reply {
+                        request = request.reply_parameters(parameters);
+                    }
+                    if let Some(thread) = thread {
+                        request = request.message_thread_id(thread);
+                    }
+                    request.await.map(|m| Done::Sent(m.id.0)).map_err(sorted)
+                }};
+            }
             match upload {
-                Upload::Photo => {
-                    let mut request = bot.send_photo(chat, file);
-                    if let Some(parameters) = reply(*reply_to) {
-                        request = request.reply_parameters(parameters);
-                    }
-                    if let Some(thread) = thread_id(*thread) {
-                        request = request.message_thread_id(thread);
-                    }
-                    request.await.map(|m| Done::Sent(m.id.0)).map_err(sorted)
-                }
-                Upload::Document => {
-                    let mut request = bot.send_document(chat, file);
-                    if let Some(parameters) = reply(*reply_to) {
-                        request = request.reply_parameters(parameters);
-                    }
-                    if let Some(thread) = thread_id(*thread) {
-                        request = request.message_thread_id(thread);
-                    }
-                    request.await.map(|m| Done::Sent(m.id.0)).map_err(sorted)
-                }
+                UploadKind::Photo => upload!(bot.send_photo(chat, file)),
+                UploadKind::Video => upload!(bot.send_video(chat, file)),
+                UploadKind::Audio => upload!(bot.send_audio(chat, file)),
+                UploadKind::Document => upload!(bot.send_document(chat, file)),
             }
         }
     }

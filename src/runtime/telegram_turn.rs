@@ -15,11 +15,13 @@ use tokio::time::Instant;
 
 use crate::core::buttons;
 use crate::core::config::model::Config;
+use crate::core::file_tags::{UploadKind, is_safe, take_file_tags, upload_kind};
 use crate::core::selector::{Button, ButtonGrid};
 use crate::core::stream_event::StreamEvent;
 use crate::core::stream_message::{Coalescer, CoalescerSettings, LiveMessage, status_label};
 use crate::core::telegram_html::{MESSAGE_LIMIT, escape, markdown_to_html, split_html, strip_tags};
 use crate::core::telegram_ingress::tool_reaction;
+use crate::core::text::render;
 use crate::runtime::session::SessionOutput;
 use crate::runtime::telegram_api::{ApiOp, Lanes, Slot, TgError};
 
@@ -52,9 +54,20 @@ impl QueueNotices {
     }
 }
 
+/// Which files answers may send (`file_access`) and where `/ductor/…` paths point.
+#[derive(Debug, Clone, Default)]
+pub struct FileAccess {
+    /// The ductor home.
+    pub home: camino::Utf8PathBuf,
+    /// Allowed roots (`None`: any file).
+    pub roots: Option<Vec<camino::Utf8PathBuf>>,
+}
+
 /// Where the outputs of one message go.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// Files an answer may send.
+    pub files: std::sync::Arc<FileAccess>,
     /// The ordered lanes.
     pub lanes: Lanes,
     /// The chat.
@@ -110,6 +123,52 @@ fn cancel_button(entry: u64) -> ButtonGrid {
 /// rejects the HTML); only the first message replies to `reply_to`; the keyboard goes on the
 /// last. Returns the ids of the messages sent.
 pub async fn rich_send(
+    target: &Target,
+    markdown: &str,
+    reply_to: Option<i32>,
+    keyboard: Option<ButtonGrid>,
+) -> Result<Vec<i32>, TgError> {
+    let (text, files) = take_file_tags(markdown, &target.files.home);
+    let mut sent = if text.is_empty() { Vec::new() } else { send_text(target, &text, reply_to, keyboard).await? };
+    for path in files {
+        sent.extend(send_file(target, &path, if sent.is_empty() { reply_to } else { None }).await?);
+    }
+    Ok(sent)
+}
+
+/// One file of an answer (§2.10): refused outside the allowed roots, reported when missing,
+/// retried as a document when Telegram refuses it as a photo, video or audio.
+async fn send_file(target: &Target, path: &camino::Utf8Path, reply_to: Option<i32>) -> Result<Vec<i32>, TgError> {
+    let name = path.file_name().unwrap_or(path.as_str());
+    if !path.is_file() {
+        let notice = render("files.missing", &[("name", name), ("path", path.as_str())]);
+        return send_plain(target, &notice, Vec::new()).await;
+    }
+    if !is_safe(path, target.files.roots.as_deref()) {
+        let notice = render("files.outside", &[("name", &escape(name))]);
+        let op = ApiOp::Send { text: notice, html: true, reply_to, thread: target.thread, keyboard: None };
+        return Ok(target.lanes.call(target.chat, op).await?.message_id().into_iter().collect());
+    }
+    let upload = upload_kind(path);
+    let op = |upload| ApiOp::File { path: path.to_owned(), upload, reply_to, thread: target.thread };
+    let outcome = match target.lanes.call(target.chat, op(upload)).await {
+        Err(e) if e.is_bad_request() && upload != UploadKind::Document => {
+            target.lanes.call(target.chat, op(UploadKind::Document)).await
+        }
+        outcome => outcome,
+    };
+    match outcome {
+        Ok(done) => Ok(done.message_id().into_iter().collect()),
+        Err(TgError::Network(e)) => Err(TgError::Network(e)),
+        Err(e) => {
+            tracing::warn!(actor = "telegram", chat = target.chat, file = %path, error = %e, "Could not send a file.");
+            send_plain(target, &render("files.failed", &[("name", name)]), Vec::new()).await
+        }
+    }
+}
+
+/// The text part of [`rich_send`].
+async fn send_text(
     target: &Target,
     markdown: &str,
     reply_to: Option<i32>,
