@@ -784,16 +784,28 @@ async fn handle(
         });
         state.failures.retain(|(_, _, left)| *left > 0);
         drop(state);
-        inner.called.notify_waiters();
         if let Some(failure) = failure {
+            inner.called.notify_waiters();
             return failure_reply(&failure);
         }
     }
-    match method.as_str() {
+    let reply = answer(&inner, &method, &params, files).await;
+    // Waiters look at the server's state: wake them once the call has changed it.
+    inner.called.notify_waiters();
+    reply
+}
+
+async fn answer(
+    inner: &Arc<Inner>,
+    method: &str,
+    params: &Value,
+    files: Vec<(String, String, Vec<u8>)>,
+) -> warp::reply::WithStatus<warp::reply::Json> {
+    match method {
         "getMe" => ok(json!({"id": BOT_ID, "is_bot": true, "first_name": "Ductor", "username": BOT_USERNAME,
             "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false,
             "can_connect_to_business": false, "has_main_web_app": false})),
-        "getUpdates" => get_updates(&inner, &params).await,
+        "getUpdates" => get_updates(inner, params).await,
         "deleteWebhook" => {
             let drop_pending = params.get("drop_pending_updates").is_some_and(|v| v == &json!(true) || v == "true");
             let mut state = inner.lock();
@@ -804,25 +816,25 @@ async fn handle(
             ok(json!(true))
         }
         "getWebhookInfo" => ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0})),
-        "getMyCommands" => ok(inner.lock().commands.get(&scope_key(&params)).cloned().unwrap_or_else(|| json!([]))),
+        "getMyCommands" => ok(inner.lock().commands.get(&scope_key(params)).cloned().unwrap_or_else(|| json!([]))),
         "setMyCommands" => {
             let commands = match params.get("commands") {
                 Some(Value::String(text)) => serde_json::from_str(text).unwrap_or(Value::Null),
                 Some(other) => other.clone(),
                 None => Value::Null,
             };
-            inner.lock().commands.insert(scope_key(&params), commands);
+            inner.lock().commands.insert(scope_key(params), commands);
             ok(json!(true))
         }
         "deleteMyCommands" => {
-            inner.lock().commands.remove(&scope_key(&params));
+            inner.lock().commands.remove(&scope_key(params));
             ok(json!(true))
         }
-        "sendMessage" => send_message(&inner, &params),
-        "editMessageText" => edit_message(&inner, &params),
+        "sendMessage" => send_message(inner, params),
+        "editMessageText" => edit_message(inner, params),
         "editMessageReplyMarkup" => {
             let mut state = inner.lock();
-            let (Some(chat), Some(id)) = (int(&params, "chat_id"), int(&params, "message_id")) else {
+            let (Some(chat), Some(id)) = (int(params, "chat_id"), int(params, "message_id")) else {
                 return error(400, "Bad Request: message to edit not found");
             };
             let markup = params.get("reply_markup").cloned().unwrap_or(Value::Null);
@@ -844,7 +856,7 @@ async fn handle(
         }
         "deleteMessage" => {
             let mut state = inner.lock();
-            let (Some(chat), Some(id)) = (int(&params, "chat_id"), int(&params, "message_id")) else {
+            let (Some(chat), Some(id)) = (int(params, "chat_id"), int(params, "message_id")) else {
                 return error(400, "Bad Request: message to delete not found");
             };
             match state.messages.get_mut(&chat).and_then(|m| m.iter_mut().find(|m| m.message_id == id && !m.deleted)) {
@@ -857,7 +869,7 @@ async fn handle(
         }
         "setMessageReaction" => {
             let mut state = inner.lock();
-            let (Some(chat), Some(id)) = (int(&params, "chat_id"), int(&params, "message_id")) else {
+            let (Some(chat), Some(id)) = (int(params, "chat_id"), int(params, "message_id")) else {
                 return error(400, "Bad Request: message not found");
             };
             let reaction = match params.get("reaction") {
@@ -883,14 +895,14 @@ async fn handle(
             ok(json!(true))
         }
         "getChat" => {
-            let chat = int(&params, "chat_id").unwrap_or(0);
+            let chat = int(params, "chat_id").unwrap_or(0);
             let mut state = inner.lock();
             let mut json = FakeBotApi::chat_json(&mut state, chat, None, false);
             json["accent_color_id"] = json!(0);
             json["max_reaction_count"] = json!(11);
             ok(json)
         }
-        "sendPhoto" | "sendDocument" | "sendVideo" | "sendAudio" => send_file(&inner, &method, &params, files),
+        "sendPhoto" | "sendDocument" | "sendVideo" | "sendAudio" => send_file(inner, method, params, files),
         "getFile" => {
             let state = inner.lock();
             let id = params.get("file_id").and_then(Value::as_str).unwrap_or_default();
