@@ -522,3 +522,48 @@ async fn answer_files_are_sent_refused_outside_the_workspace_or_reported_missing
     assert!(refused.starts_with("secret.txt is outside"), "{refused}");
     assert!(tg.api.bot_messages(ALICE).iter().any(|m| m.text.contains("<b>secret.txt</b>")), "an HTML notice");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_received_photo_is_saved_indexed_and_given_to_the_cli_as_a_file_prompt() {
+    let tg = start(json!({}), &[]).await;
+    let (file_id, unique) = tg.api.add_file(b"\xff\xd8\xff fake jpeg", "p.jpg");
+    let (message, _) = tg.api.user_message(ALICE, ALICE as u64, None, None, |m| {
+        m.insert(
+            "photo".into(),
+            json!([{"file_id": "small", "file_unique_id": "small", "width": 90, "height": 90, "file_size": 10},
+                   {"file_id": file_id, "file_unique_id": unique, "width": 1280, "height": 960, "file_size": 17}]),
+        );
+        m.insert("caption".into(), json!("What is on this picture?"));
+    });
+    tg.api.inject_update(json!({"message": message}));
+    assert!(
+        eventually(|| !tg.prompts().is_empty()).await,
+        "the CLI runs; bot said {:?}; log: {}",
+        tg.api.bot_messages(ALICE).iter().map(|m| m.visible.clone()).collect::<Vec<_>>(),
+        std::fs::read_to_string(tg.home.join("logs/agent.log")).unwrap_or_default()
+    );
+    let prompt = tg.prompts()[0].clone();
+    let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let relative = format!("telegram_files/{date}/photo_{unique}.jpg");
+    assert!(prompt.starts_with("[INCOMING FILE]\nThe user sent you a file via Telegram."), "{prompt}");
+    assert!(prompt.contains(&format!("Path: {relative}")), "{prompt}");
+    assert!(prompt.contains("User message: What is on this picture?"), "{prompt}");
+    assert_eq!(std::fs::read(tg.home.join("workspace").join(&relative)).unwrap(), b"\xff\xd8\xff fake jpeg");
+    let index = std::fs::read_to_string(tg.home.join("workspace/telegram_files/_index.yaml")).unwrap();
+    assert!(index.contains(&format!("name: \"photo_{unique}.jpg\"")) && index.contains("total_files: 1"), "{index}");
+    tg.bot_says(ALICE, "FAKE[text]").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_that_cannot_be_downloaded_is_reported_and_nothing_runs() {
+    let tg = start(json!({}), &[]).await;
+    let (message, _) = tg.api.user_message(ALICE, ALICE as u64, None, None, |m| {
+        m.insert(
+            "document".into(),
+            json!({"file_id": "gone", "file_unique_id": "G1", "file_name": "notes.txt", "file_size": 5}),
+        );
+    });
+    tg.api.inject_update(json!({"message": message}));
+    tg.bot_says(ALICE, "Could not download notes.txt").await;
+    assert!(tg.prompts().is_empty());
+}

@@ -13,6 +13,7 @@ pub mod envelope;
 pub mod envelope_text;
 pub mod file_tags;
 pub mod health;
+pub mod incoming_file;
 pub mod model_cache;
 pub mod named;
 pub mod outbox;

@@ -54,6 +54,7 @@ pub fn en(key: &str) -> &'static str {
         "files.outside" => {
             "<b>{name}</b> is outside the directory ductor may send files from. To send any file, set <code>\"file_access\": \"all\"</code> in the config and /restart."
         }
+        "files.download_failed" => "Could not download {name}.",
         "files.failed" => "[Failed to send: {name}]",
         "telegram.not_yet" => "{command} is not available in this version of ductor yet.",
         "cron.none" => "No cron jobs.",

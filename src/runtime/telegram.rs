@@ -23,6 +23,7 @@ use crate::core::config::model::Config;
 use crate::core::envelope::DeliveryMode;
 use crate::core::envelope_text;
 use crate::core::file_tags::allowed_roots;
+use crate::core::incoming_file::{MediaKind, incoming_prompt, mime_for, saved_name};
 use crate::core::session_key::SessionKey;
 use crate::core::state::chat_activity::ChatActivity;
 use crate::core::telegram_html::escape;
@@ -35,9 +36,10 @@ use crate::runtime::bus::BusHandle;
 use crate::runtime::orchestrator::OrchestratorHandle;
 use crate::runtime::session::SessionOutput;
 use crate::runtime::telegram_api::{ApiOp, Lanes, TgError};
-use crate::runtime::telegram_turn::{FileAccess, QueueNotices, Target, TurnSettings, answer, rich_send};
+use crate::runtime::telegram_turn::{FileAccess, QueueNotices, Target, TurnSettings, answer, rich_send, send_plain};
 use crate::store::atomic::Loaded;
 use crate::store::paths::DuctorPaths;
+use crate::store::received_files;
 use crate::store::state_files::StateFile;
 
 /// The Bus transport name of Telegram.
@@ -351,6 +353,59 @@ fn now_iso() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
 }
 
+/// Largest file ductor downloads.
+const MAX_DOWNLOAD: u64 = 50 * 1024 * 1024;
+
+/// A media attachment of a message.
+struct Media {
+    kind: MediaKind,
+    file_id: String,
+    unique_id: String,
+    size: u32,
+    original: Option<String>,
+    sticker_ext: &'static str,
+}
+
+fn media_of(message: &teloxide::types::Message) -> Option<Media> {
+    let media = |kind, meta: &teloxide::types::FileMeta, original: Option<&String>| Media {
+        kind,
+        file_id: meta.id.0.clone(),
+        unique_id: meta.unique_id.0.clone(),
+        size: meta.size,
+        original: original.cloned(),
+        sticker_ext: "",
+    };
+    if let Some(largest) = message.photo().and_then(|sizes| sizes.iter().max_by_key(|p| p.width * p.height)) {
+        return Some(media(MediaKind::Photo, &largest.file, None));
+    }
+    if let Some(d) = message.document() {
+        return Some(media(MediaKind::Document, &d.file, d.file_name.as_ref()));
+    }
+    if let Some(v) = message.voice() {
+        return Some(media(MediaKind::Voice, &v.file, None));
+    }
+    if let Some(a) = message.audio() {
+        return Some(media(MediaKind::Audio, &a.file, a.file_name.as_ref()));
+    }
+    if let Some(v) = message.video() {
+        return Some(media(MediaKind::Video, &v.file, v.file_name.as_ref()));
+    }
+    if let Some(v) = message.video_note() {
+        return Some(media(MediaKind::VideoNote, &v.file, None));
+    }
+    if let Some(sticker) = message.sticker() {
+        let ext = if sticker.is_animated() {
+            "tgs"
+        } else if sticker.is_video() {
+            "webm"
+        } else {
+            "webp"
+        };
+        return Some(Media { sticker_ext: ext, ..media(MediaKind::Sticker, &sticker.file, None) });
+    }
+    None
+}
+
 fn help_text() -> String {
     let describe = |cmd: &str| {
         let text = MENU.iter().find(|(c, _)| *c == cmd).map_or("", |(_, d)| *d);
@@ -438,14 +493,23 @@ impl TelegramState {
             tracing::debug!(actor = "telegram", chat, message_id = message.id.0, "Duplicate message dropped.");
             return;
         }
-        if text.trim().is_empty() {
-            tracing::debug!(actor = "telegram", chat, "A message without text (media comes later) ignored.");
+        let thread = message.is_topic_message.then_some(message.thread_id).flatten().map(|t| t.0.0);
+        let target = Target { files: Arc::clone(&self.files), lanes, chat, thread, anchor: Some(message.id.0) };
+        let media = media_of(message);
+        if text.trim().is_empty() && media.is_none() {
+            tracing::debug!(actor = "telegram", chat, "A message without text or supported media ignored.");
             return;
         }
         let text = if incoming.chat_kind == ChatKind::Group { strip_mention(text, &username) } else { text.to_owned() };
-        let text = normalise_command(&text, &username);
-        let thread = message.is_topic_message.then_some(message.thread_id).flatten().map(|t| t.0.0);
-        let target = Target { files: Arc::clone(&self.files), lanes, chat, thread, anchor: Some(message.id.0) };
+        let text = match media {
+            // Downloaded here, in the actor, so the message keeps its place among the chat's
+            // messages.
+            Some(media) => match self.receive_file(&target, &media, &text).await {
+                Some(prompt) => prompt,
+                None => return,
+            },
+            None => normalise_command(&text, &username),
+        };
         let key = SessionKey::new(TELEGRAM_TRANSPORT, chat, thread.map(i64::from));
         if self.transport_command(&text, &target, message).await {
             return;
@@ -483,6 +547,42 @@ impl TelegramState {
             tracing::warn!(actor = "telegram", chat = target.chat, error = %e, "Could not answer a command.");
         }
         true
+    }
+
+    /// Downloads a received file into `workspace/telegram_files/<date>/`, rebuilds the index and
+    /// returns the prompt; tells the chat and returns `None` when it cannot be downloaded.
+    async fn receive_file(&self, target: &Target, media: &Media, caption: &str) -> Option<String> {
+        let base = self.args.paths.workspace().join("telegram_files");
+        let name = saved_name(media.kind, &media.unique_id, media.original.as_deref(), media.sticker_ext);
+        let downloaded = async {
+            if u64::from(media.size) > MAX_DOWNLOAD && media.size != u32::MAX {
+                return Err(format!("{} bytes is over the 50 MiB limit", media.size));
+            }
+            let bot = target.lanes.bot();
+            let file = bot.get_file(teloxide::types::FileId(media.file_id.clone())).await.map_err(|e| e.to_string())?;
+            let mut bytes: Vec<u8> = Vec::new();
+            teloxide::net::Download::download_file(bot, &file.path, &mut bytes).await.map_err(|e| e.to_string())?;
+            let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
+            let path = received_files::save(&base, &date, &name, &bytes).map_err(|e| e.to_string())?;
+            if let Err(e) = received_files::rebuild_index(&base) {
+                tracing::warn!(actor = "telegram", error = %e, "Could not rebuild _index.yaml.");
+            }
+            Ok(path)
+        };
+        match downloaded.await {
+            Ok(path) => {
+                let workspace = self.args.paths.workspace();
+                let shown = path.strip_prefix(&workspace).map_or_else(|_| path.to_string(), |p| p.to_string());
+                let saved = path.file_name().unwrap_or(&name).to_owned();
+                tracing::info!(actor = "telegram", chat = target.chat, path = %path, "Received a file.");
+                Some(incoming_prompt("Telegram", &shown, mime_for(&path), &saved, Some(caption)))
+            }
+            Err(e) => {
+                tracing::warn!(actor = "telegram", chat = target.chat, error = %e, "Could not download a received file.");
+                let _ = send_plain(target, &render("files.download_failed", &[("name", &name)]), Vec::new()).await;
+                None
+            }
+        }
     }
 
     fn save_tracker(&self) {

@@ -7,4 +7,5 @@ pub mod log_file;
 pub mod outbox_journal;
 pub mod paths;
 pub mod pid_lock;
+pub mod received_files;
 pub mod state_files;

@@ -585,8 +585,11 @@ async fn route(
     let parts: Vec<&str> = path.trim_start_matches('/').splitn(3, '/').collect();
     match parts.as_slice() {
         ["file", bot, file_path] => {
+            // teloxide sends the file path as one segment (`/` as `%2F`), as Telegram accepts.
+            let (bot, file_path) = (percent_decode(bot), percent_decode(file_path));
+            let (bot, file_path) = (bot.as_str(), file_path.as_str());
             let state = inner.lock();
-            let found = (*bot == format!("bot{}", inner.token))
+            let found = (bot == format!("bot{}", inner.token))
                 .then(|| state.files.values().find(|(path, _)| path == file_path))
                 .flatten();
             match found {
