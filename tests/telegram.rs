@@ -567,3 +567,75 @@ async fn a_file_that_cannot_be_downloaded_is_reported_and_nothing_runs() {
     tg.bot_says(ALICE, "Could not download notes.txt").await;
     assert!(tg.prompts().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_update_twice_starts_one_turn_and_group_rules_hold() {
+    const GROUP: i64 = -1004;
+    let tg = start(json!({"allowed_group_ids": [GROUP], "group_mention_only": true}), &[]).await;
+    let (message, _) = tg.api.user_message(ALICE, ALICE as u64, None, None, |m| {
+        m.insert("text".into(), json!("Say hello"));
+    });
+    tg.api.inject_update(json!({"message": message.clone()}));
+    tg.api.inject_update(json!({"message": message}));
+    tg.bot_says(ALICE, "FAKE[text]").await;
+    tg.api.send_text(GROUP, ALICE as u64, "hello everyone");
+    tg.api.send_text(GROUP, ALICE as u64, "/status@OtherBot");
+    tg.api.send_text(GROUP, ALICE as u64, "@DuctorTestBot Say hello");
+    tg.bot_says(GROUP, "FAKE[text]").await;
+    let prompts = tg.prompts();
+    assert_eq!(prompts.len(), 2, "one turn for the doubled update, one for the mention: {prompts:?}");
+    assert!(prompts[1].starts_with("Say hello"), "the mention is removed from the prompt: {:?}", prompts[1]);
+    assert!(!tg.api.bot_messages(GROUP).iter().any(|m| m.visible.contains("Status")), "/status@OtherBot is not ours");
+}
+
+fn many_deltas(root: &Utf8Path, name: &str, count: usize) -> Utf8PathBuf {
+    let events: Vec<Value> = (0..count).map(|i| assistant_text(&format!("part {i}. "))).collect();
+    let full: String = (0..count).map(|i| format!("part {i}. ")).collect();
+    custom_fixture(root, name, &events, full.trim())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn streamed_edits_are_at_least_two_seconds_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+    let fixtures = many_deltas(&root, "deltas", 45);
+    let tg = start(
+        json!({"streaming": {"min_chars": 1}}),
+        &[("FAKE_CLI_FIXTURES", fixtures.as_str()), ("FAKE_CLI_FIXTURE", "deltas"), ("FAKE_CLI_LINE_DELAY_MS", "100")],
+    )
+    .await;
+    tg.api.send_text(ALICE, ALICE as u64, "Say hello");
+    tg.bot_says(ALICE, "part 44.").await;
+    assert!(tg.api.wait_until(WAIT, |_| tg.api.calls_of("setMessageReaction").len() >= 2).await, "turn over");
+    let edits = tg.api.calls_of("editMessageText");
+    let (last, streaming) = edits.split_last().unwrap();
+    assert!(!streaming.is_empty(), "edited while streaming: {}", edits.len());
+    let created = tg.api.calls_of("sendMessage")[0].at;
+    let mut previous = created;
+    for edit in streaming {
+        assert!(edit.at.duration_since(previous) >= Duration::from_millis(1500), "edits are throttled to one per 2 s (with lane jitter)");
+        previous = edit.at;
+    }
+    assert!(last.params["text"].as_str().unwrap().ends_with("part 44."), "the final edit has the whole answer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_three_failed_edits_the_rest_comes_as_new_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+    let fixtures = many_deltas(&root, "deltas", 8);
+    let tg = start(
+        json!({"streaming": {"min_chars": 1, "edit_interval_seconds": 0.0}}),
+        &[("FAKE_CLI_FIXTURES", fixtures.as_str()), ("FAKE_CLI_FIXTURE", "deltas"), ("FAKE_CLI_LINE_DELAY_MS", "100")],
+    )
+    .await;
+    tg.api.fail("editMessageText", Failure::BadRequest("Bad Request: message can't be edited".into()), 3);
+    tg.api.send_text(ALICE, ALICE as u64, "Say hello");
+    tg.bot_says(ALICE, "part 7.").await;
+    assert_eq!(tg.api.calls_of("editMessageText").len(), 3, "no edits after the third failure");
+    let shown: String = tg.api.bot_messages(ALICE).iter().map(|m| m.visible.clone()).collect::<Vec<_>>().join(" ");
+    for i in 0..8 {
+        assert!(shown.contains(&format!("part {i}.")), "part {i} is shown somewhere: {shown}");
+    }
+    assert!(tg.api.bot_messages(ALICE).len() > 2, "new messages after the fallback");
+}
