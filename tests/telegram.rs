@@ -613,7 +613,10 @@ async fn streamed_edits_are_at_least_two_seconds_apart() {
     let created = tg.api.calls_of("sendMessage")[0].at;
     let mut previous = created;
     for edit in streaming {
-        assert!(edit.at.duration_since(previous) >= Duration::from_millis(1500), "edits are throttled to one per 2 s (with lane jitter)");
+        assert!(
+            edit.at.duration_since(previous) >= Duration::from_millis(1500),
+            "edits are throttled to one per 2 s (with lane jitter)"
+        );
         previous = edit.at;
     }
     assert!(last.params["text"].as_str().unwrap().ends_with("part 44."), "the final edit has the whole answer");
@@ -638,4 +641,27 @@ async fn after_three_failed_edits_the_rest_comes_as_new_messages() {
         assert!(shown.contains(&format!("part {i}.")), "part {i} is shown somewhere: {shown}");
     }
     assert!(tg.api.bot_messages(ALICE).len() > 2, "new messages after the fallback");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn new_with_a_topic_name_starts_that_topics_session_over() {
+    const FORUM: i64 = -1005;
+    let tg = start(json!({"allowed_group_ids": [FORUM]}), &[]).await;
+    let (created, _) = tg.api.user_message(FORUM, ALICE as u64, Some(9), None, |m| {
+        m.insert("forum_topic_created".into(), json!({"name": "Research", "icon_color": 7322096}));
+    });
+    tg.api.inject_update(json!({"message": created}));
+    tg.api.send_message(FORUM, ALICE as u64, "Say hello", Some(9), None);
+    tg.bot_says(FORUM, "FAKE[text]").await;
+    tg.api.send_text(FORUM, ALICE as u64, "/new @nothing");
+    tg.bot_says(FORUM, "There is no topic called nothing").await;
+    tg.api.send_text(FORUM, ALICE as u64, "/new @research");
+    let reply = tg.bot_says(FORUM, "New session started").await;
+    assert!(reply.contains("topic Research"), "{reply}");
+    tg.api.send_message(FORUM, ALICE as u64, "Say hello", Some(9), None);
+    assert!(eventually(|| tg.prompts().len() == 2).await);
+    let argv = std::fs::read_to_string(tg.root.join("record.jsonl")).unwrap();
+    let starts: Vec<Value> =
+        argv.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|r| r["event"] == "start").collect();
+    assert!(!starts[1]["argv"].to_string().contains("--resume"), "the topic's session started over");
 }

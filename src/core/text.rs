@@ -23,6 +23,10 @@ pub fn en(key: &str) -> &'static str {
         "stop.nothing" => "Nothing is running.",
         "abort_all.done" => "**Stopped everything:** {count} running turn(s) in {chats} chat(s).",
         "abort_all.nothing" => "Nothing is running anywhere.",
+        "new.topic_not_found" => {
+            "There is no topic called {name} here (topics are known once they are created or renamed while ductor runs)."
+        }
+        "new.topic_reset" => "New session started for {provider} in topic {name}.",
         "new.done" => "New session started for {provider}.",
         "reset.done" => "Session reset for {provider}.",
         "model.switched" => "Model switched: {old} -> {model} ({provider}).",

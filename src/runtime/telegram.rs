@@ -147,6 +147,8 @@ pub struct TelegramState {
     tracker: ChatActivity,
     /// Which files answers may send.
     files: Arc<FileAccess>,
+    /// Forum topic names by (chat, topic), from the topics' service messages.
+    topic_names: HashMap<(i64, i32), String>,
 }
 
 /// A logged-in bot.
@@ -176,6 +178,7 @@ impl Actor for Telegram {
         args.bus.register_adapter(AdapterHandle::new(TELEGRAM_TRANSPORT, &myself));
         myself.cast(TelegramMsg::Connect)?;
         Ok(TelegramState {
+            topic_names: HashMap::new(),
             files: file_access(&args),
             args: args.clone(),
             connection: None,
@@ -455,6 +458,15 @@ impl TelegramState {
     async fn message(&mut self, message: &teloxide::types::Message) {
         let Some((lanes, bot_id, username)) = self.bot() else { return };
         let chat = message.chat.id.0;
+        let topic_name = message
+            .forum_topic_created()
+            .map(|created| created.name.clone())
+            .or_else(|| message.forum_topic_edited().and_then(|edited| edited.name.clone()));
+        if let (Some(name), Some(thread)) = (topic_name, message.thread_id) {
+            tracing::debug!(actor = "telegram", chat, topic = thread.0.0, name = %name, "Topic name noted.");
+            self.topic_names.insert((chat, thread.0.0), name);
+            return;
+        }
         let text = message.text().or_else(|| message.caption()).unwrap_or_default();
         let entities = message
             .entities()
@@ -535,6 +547,7 @@ impl TelegramState {
             "/info" => format!("**ductor {}**\nThe coding-agent CLIs, from your messenger.", env!("CARGO_PKG_VERSION")),
             "/agent_commands" => "**Multi-agent**\n/agents -- list the agents\n/agent_start <name>\n/agent_stop <name>\n/agent_restart <name>".to_owned(),
             "/where" => self.tracker.where_text(),
+            "/new" if text.split_whitespace().nth(1).is_some_and(|a| a.starts_with('@')) => self.new_in_topic(text, target).await,
             "/leave" => self.leave(text).await,
             "/showfiles" => render("telegram.not_yet", &[("command", &word)]),
             "/restart" => {
@@ -583,6 +596,22 @@ impl TelegramState {
                 None
             }
         }
+    }
+
+    /// `/new @<topic name>`: starts that forum topic's session over.
+    async fn new_in_topic(&self, text: &str, target: &Target) -> String {
+        let wanted = text.split_once('@').map_or("", |(_, name)| name).trim();
+        let found = self
+            .topic_names
+            .iter()
+            .find(|((chat, _), name)| *chat == target.chat && name.eq_ignore_ascii_case(wanted))
+            .map(|((_, topic), name)| (*topic, name.clone()));
+        let Some((topic, name)) = found else { return render("new.topic_not_found", &[("name", wanted)]) };
+        let key = SessionKey::new(TELEGRAM_TRANSPORT, target.chat, Some(i64::from(topic)));
+        let mut outputs = self.args.orchestrator.message(key, "/new");
+        while outputs.recv().await.is_some() {}
+        let provider = crate::provider::provider_for(&self.args.config.model, &[]).display_name();
+        render("new.topic_reset", &[("name", &name), ("provider", provider)])
     }
 
     fn save_tracker(&self) {
