@@ -665,3 +665,19 @@ async fn new_with_a_topic_name_starts_that_topics_session_over() {
         argv.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|r| r["event"] == "start").collect();
     assert!(!starts[1]["argv"].to_string().contains("--resume"), "the topic's session started over");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reply_quotes_the_message_it_answers() {
+    let tg = start(json!({}), &[]).await;
+    tg.api.send_text(ALICE, ALICE as u64, "Say hello");
+    tg.bot_says(ALICE, "FAKE[text]").await;
+    let answer = tg.api.bot_messages(ALICE)[0].message_id;
+    tg.api.send_message(ALICE, ALICE as u64, "why that?", None, Some(answer));
+    assert!(eventually(|| tg.prompts().len() == 2).await);
+    let prompt = tg.prompts()[1].clone();
+    assert!(
+        prompt.starts_with("[The user is replying to this message:]\n> FAKE[text] hello from the fake model"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("\n\n[The user's message:]\nwhy that?"), "{prompt}");
+}

@@ -183,6 +183,14 @@ pub fn command_word(text: &str) -> Option<String> {
     (!command.is_empty()).then(|| format!("/{}", command.to_lowercase()))
 }
 
+/// The prompt of a message that replies to another one (§2.4): the cited text first, each
+/// line prefixed `> `, then the person's own message. Unchanged without cited text.
+pub fn with_reply_context(text: &str, cited: Option<&str>) -> String {
+    let Some(cited) = cited.map(str::trim).filter(|c| !c.is_empty()) else { return text.to_owned() };
+    let quoted: Vec<String> = cited.lines().map(|line| format!("> {line}")).collect();
+    format!("[The user is replying to this message:]\n{}\n\n[The user's message:]\n{text}", quoted.join("\n"))
+}
+
 /// Duplicate filter: a key seen within `ttl` is a duplicate (a hit refreshes its time);
 /// at most `capacity` keys, the oldest evicted.
 #[derive(Debug, Clone)]
@@ -302,6 +310,16 @@ mod tests {
         assert_eq!(command_word("hello"), None);
         let text = "😀 /cmd@x";
         assert_eq!(entity_text(text, &Entity { is_command: true, offset: 3, length: 6 }), "/cmd@x");
+    }
+
+    #[test]
+    fn replies_cite_the_quoted_text() {
+        assert_eq!(
+            with_reply_context("why?", Some("line one\nline two")),
+            "[The user is replying to this message:]\n> line one\n> line two\n\n[The user's message:]\nwhy?"
+        );
+        assert_eq!(with_reply_context("why?", Some("  ")), "why?");
+        assert_eq!(with_reply_context("why?", None), "why?");
     }
 
     #[test]

@@ -29,6 +29,7 @@ use crate::core::state::chat_activity::ChatActivity;
 use crate::core::telegram_html::escape;
 use crate::core::telegram_ingress::{
     Admission, ChatKind, Dedup, Entity, Gate, Incoming, admit, command_word, normalise_command, strip_mention,
+    with_reply_context,
 };
 use crate::core::text::render;
 use crate::runtime::adapter::{AdapterHandle, AdapterMsg, Delivery, DeliveryError};
@@ -522,6 +523,12 @@ impl TelegramState {
             },
             None => normalise_command(&text, &username),
         };
+        // A reply carries the text it answers (the selected quote first).
+        let cited = message
+            .quote()
+            .map(|q| q.text.clone())
+            .or_else(|| message.reply_to_message().and_then(|r| r.text().or_else(|| r.caption())).map(str::to_owned));
+        let text = if text.starts_with('/') { text } else { with_reply_context(&text, cited.as_deref()) };
         let key = SessionKey::new(TELEGRAM_TRANSPORT, chat, thread.map(i64::from));
         if self.transport_command(&text, &target, message).await {
             return;
