@@ -681,3 +681,22 @@ async fn a_reply_quotes_the_message_it_answers() {
     );
     assert!(prompt.contains("\n\n[The user's message:]\nwhy that?"), "{prompt}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn start_shows_the_welcome_and_its_buttons_start_a_turn() {
+    let tg = start(json!({}), &[]).await;
+    tg.api.send_text(ALICE, ALICE as u64, "/start");
+    let welcome = tg.bot_says(ALICE, "Hi Alice!").await;
+    assert!(welcome.contains("Model: opus"), "{welcome}");
+    let message = tg.api.bot_messages(ALICE).into_iter().find(|m| m.visible.contains("Hi Alice")).unwrap();
+    let data: Vec<String> = message.reply_markup["inline_keyboard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row[0]["callback_data"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(data, ["w:1", "w:2", "w:3"]);
+    tg.api.press_button(ALICE, ALICE as u64, message.message_id, "w:1");
+    assert!(eventually(|| tg.prompts().len() == 1).await);
+    assert!(tg.prompts()[0].starts_with("Briefly tell me what you can do"), "{:?}", tg.prompts());
+}

@@ -60,6 +60,15 @@ pub fn en(key: &str) -> &'static str {
         }
         "files.download_failed" => "Could not download {name}.",
         "files.failed" => "[Failed to send: {name}]",
+        "welcome.text" => {
+            "Hi {name}! I am **ductor**: the coding agents on this machine, in this chat.\n---\nModel: {model}\n---\nWrite a task in plain words, or pick a start below. /help lists the commands."
+        }
+        "welcome.button_1" => "What can you do?",
+        "welcome.button_2" => "Look around my workspace",
+        "welcome.button_3" => "Remember something about me",
+        "welcome.prompt_1" => "Briefly tell me what you can do for me from this chat, with two or three examples.",
+        "welcome.prompt_2" => "Look around your workspace and tell me in a few lines what is there.",
+        "welcome.prompt_3" => "Ask me one question about myself and remember the answer in your memory file.",
         "telegram.not_yet" => "{command} is not available in this version of ductor yet.",
         "cron.none" => "No cron jobs.",
         "cron.header" => "**Cron jobs**",

@@ -546,10 +546,19 @@ impl TelegramState {
             "/help" => help_text(),
             "/start" => {
                 let name = message.from.as_ref().map_or("there", |u| u.first_name.as_str());
-                format!(
-                    "Hi {name}! I am ductor: your coding agents, in this chat.\n---\nModel: {}\n---\nWrite a task, or /help for the commands.",
-                    self.args.config.model
-                )
+                let welcome = render("welcome.text", &[("name", name), ("model", &self.args.config.model)]);
+                let keyboard: Vec<Vec<crate::core::selector::Button>> = (1..=3)
+                    .map(|n| {
+                        vec![crate::core::selector::Button {
+                            text: render(&format!("welcome.button_{n}"), &[]),
+                            callback_data: format!("w:{n}"),
+                        }]
+                    })
+                    .collect();
+                if let Err(e) = rich_send(target, &welcome, target.anchor, Some(keyboard)).await {
+                    tracing::warn!(actor = "telegram", chat = target.chat, error = %e, "Could not send the welcome.");
+                }
+                return true;
             }
             "/info" => format!("**ductor {}**\nThe coding-agent CLIs, from your messenger.", env!("CARGO_PKG_VERSION")),
             "/agent_commands" => "**Multi-agent**\n/agents -- list the agents\n/agent_start <name>\n/agent_stop <name>\n/agent_restart <name>".to_owned(),
@@ -768,7 +777,12 @@ impl TelegramState {
             });
             return;
         }
-        let prompt = if let Some(rest) = data.strip_prefix("ns:") {
+        let prompt = if let Some(n) = data.strip_prefix("w:") {
+            if !matches!(n, "1" | "2" | "3") {
+                return;
+            }
+            render(&format!("welcome.prompt_{n}"), &[])
+        } else if let Some(rest) = data.strip_prefix("ns:") {
             match rest.split_once(':') {
                 Some((session, label)) => format!("@{session} {label}"),
                 None => return,
