@@ -391,6 +391,7 @@ async fn restart_exits_42_comes_back_and_says_so_in_the_chat() {
     assert!(!tg.home.join("restart-sentinel.json").exists(), "the sentinel is consumed");
     let logins = tg.api.calls_of("getMe").len();
     assert!(logins >= 2, "logged in again after the restart ({logins})");
+    assert_eq!(tg.api.calls_of("setMyCommands").len(), 1, "the menu is set again only when it differs");
     tg.service.take();
 }
 
@@ -699,4 +700,29 @@ async fn start_shows_the_welcome_and_its_buttons_start_a_turn() {
     tg.api.press_button(ALICE, ALICE as u64, message.message_id, "w:1");
     assert!(eventually(|| tg.prompts().len() == 1).await);
     assert!(tg.prompts()[0].starts_with("Briefly tell me what you can do"), "{:?}", tg.prompts());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_over_many_chats_loses_nothing_and_keeps_each_chats_order() {
+    let tg = start(
+        json!({"allowed_user_ids": [1, 2, 3, 4, 5], "streaming": {"enabled": false}}),
+        &[("FAKE_CLI_LINE_DELAY_MS", "20")],
+    )
+    .await;
+    let mut sent: Vec<(i64, i64)> = Vec::new();
+    for round in 0..4 {
+        for chat in 1..=5i64 {
+            sent.push((chat, tg.api.send_text(chat, chat as u64, &format!("burst {round}"))));
+        }
+    }
+    let answered = |chat: i64| -> Vec<i64> { tg.api.bot_messages(chat).iter().filter_map(|m| m.reply_to).collect() };
+    assert!(
+        tg.api.wait_until(Duration::from_secs(60), |_| (1..=5).all(|chat| answered(chat).len() == 4)).await,
+        "every message answered: {:?}",
+        (1..=5).map(answered).collect::<Vec<_>>()
+    );
+    for chat in 1..=5 {
+        let asked: Vec<i64> = sent.iter().filter(|(c, _)| *c == chat).map(|(_, id)| *id).collect();
+        assert_eq!(answered(chat), asked, "chat {chat}: answers in the order asked");
+    }
 }
