@@ -91,3 +91,19 @@ async fn button_presses_parse_in_teloxide() {
     bot.answer_callback_query(query.id.clone()).await.unwrap();
     assert_eq!(api.calls_of("answerCallbackQuery").len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_side_works_over_http() {
+    let (api, bot) = server().await;
+    let port: u16 = api.base_url().rsplit(':').next().unwrap().parse().unwrap();
+    let post = |path: &str, body: &str| support::binary::request(port, "POST", path, Some(body)).unwrap();
+    let (code, answer) = post("/control/text", r#"{"chat_id": 7, "text": "hi over HTTP"}"#);
+    assert_eq!(code, 200, "{answer}");
+    let updates = bot.get_updates().timeout(1).await.unwrap();
+    let UpdateKind::Message(message) = &updates[0].kind else { panic!("{updates:?}") };
+    assert_eq!(message.text(), Some("hi over HTTP"));
+    post("/control/fail", r#"{"method": "sendMessage", "failure": "forbidden", "times": 1}"#);
+    assert!(bot.send_message(ChatId(7), "x").await.is_err());
+    let (_, calls) = post("/control/calls", "{}");
+    assert!(calls.contains("\"sendMessage\""), "{calls}");
+}

@@ -597,10 +597,63 @@ async fn route(
                 None => warp::reply::with_status(b"Not Found".to_vec(), StatusCode::NOT_FOUND).into_response(),
             }
         }
+        ["control", what] => control(&inner, what, &body).into_response(),
         [bot, method] => {
             handle(inner, (*bot).to_owned(), (*method).to_owned(), content_type, body).await.into_response()
         }
         _ => error(404, "Not Found").into_response(),
+    }
+}
+
+/// The control side over HTTP, for scripts and the example binary: `POST /control/update`
+/// (an update kind, e.g. `{"message": {...}}`), `POST /control/text` (`{"chat_id", "from",
+/// "text"}`), `POST /control/calls`, `POST /control/fail` (`{"method", "failure":
+/// "retry_after:N" | "not_modified" | "cant_parse" | "forbidden" | "<400 text>", "times"}`),
+/// `POST /control/messages` (`{"chat_id"}`).
+fn control(inner: &Arc<Inner>, what: &str, body: &[u8]) -> warp::reply::WithStatus<warp::reply::Json> {
+    let params: Value = serde_json::from_slice(body).unwrap_or_else(|_| json!({}));
+    let api = FakeBotApi { inner: Arc::clone(inner), addr: SocketAddr::from(([127, 0, 0, 1], 0)), stop: None };
+    match what {
+        "update" => ok(json!({"update_id": api.inject_update(params)})),
+        "text" => {
+            let chat = int(&params, "chat_id").unwrap_or(0);
+            let from = int(&params, "from").unwrap_or(chat).unsigned_abs();
+            let text = params.get("text").and_then(Value::as_str).unwrap_or_default();
+            ok(json!({"message_id": api.send_text(chat, from, text)}))
+        }
+        "calls" => {
+            ok(Value::Array(api.calls().iter().map(|c| json!({"method": c.method, "params": c.params})).collect()))
+        }
+        "fail" => {
+            let method = params.get("method").and_then(Value::as_str).unwrap_or_default();
+            let times = u32::try_from(int(&params, "times").unwrap_or(1)).unwrap_or(1);
+            let failure = match params.get("failure").and_then(Value::as_str).unwrap_or_default() {
+                "not_modified" => Failure::NotModified,
+                "cant_parse" => Failure::CantParseEntities,
+                "forbidden" => Failure::Forbidden,
+                other => match other.strip_prefix("retry_after:").and_then(|n| n.parse().ok()) {
+                    Some(seconds) => Failure::RetryAfter(seconds),
+                    None => Failure::BadRequest(other.to_owned()),
+                },
+            };
+            api.fail(method, failure, times);
+            ok(json!(true))
+        }
+        "messages" => {
+            let chat = int(&params, "chat_id").unwrap_or(0);
+            let messages = api.messages(chat);
+            ok(Value::Array(
+                messages
+                    .iter()
+                    .map(|m| {
+                        json!({"message_id": m.message_id, "from_bot": m.from_bot, "text": m.text,
+                            "visible": m.visible, "deleted": m.deleted, "reply_to": m.reply_to,
+                            "reactions": m.reactions, "reply_markup": m.reply_markup})
+                    })
+                    .collect(),
+            ))
+        }
+        _ => error(404, "Not Found"),
     }
 }
 
