@@ -726,3 +726,14 @@ async fn a_burst_over_many_chats_loses_nothing_and_keeps_each_chats_order() {
         assert_eq!(answered(chat), asked, "chat {chat}: answers in the order asked");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cron_result_its_chat_refuses_goes_to_the_first_allowed_user() {
+    let tg = start(json!({}), &[]).await;
+    tg.api.fail("sendMessage", Failure::Forbidden, 1);
+    let body = r#"{"origin":"cron","chat_id":-4242,"transport":"tg","result_text":"job output","status":"success","metadata":{"title":"Backup"}}"#;
+    let (code, answer) = request(tg.port, "POST", "/interagent/envelopes", Some(body)).unwrap();
+    assert_eq!(code, 200, "{answer}");
+    let notice = tg.bot_says(ALICE, "Cron delivery failed").await;
+    assert!(notice.contains("Target: chat -4242") && notice.ends_with("TASK: Backup\n\njob output"), "{notice}");
+}

@@ -20,7 +20,7 @@ use teloxide::types::{
 };
 
 use crate::core::config::model::Config;
-use crate::core::envelope::DeliveryMode;
+use crate::core::envelope::{DeliveryMode, Origin};
 use crate::core::envelope_text;
 use crate::core::file_tags::allowed_roots;
 use crate::core::incoming_file::{MediaKind, incoming_prompt, mime_for, saved_name};
@@ -836,7 +836,27 @@ impl TelegramState {
                 let keyboard = envelope_text::keyboard(&envelope, &text);
                 match rich_send(&target, &text, reply_to, Some(keyboard)).await {
                     Ok(_) => receipt.confirm(),
-                    Err(e) => receipt.fail(delivery_error(&e)),
+                    Err(e) => {
+                        let header = match envelope.origin {
+                            Origin::Cron => Some("Cron delivery failed"),
+                            Origin::Heartbeat => Some("Heartbeat delivery failed"),
+                            _ => None,
+                        };
+                        let owner = self.args.config.allowed_user_ids.first().copied().filter(|owner| *owner != chat);
+                        match (header, owner, delivery_error(&e)) {
+                            // The target chat refuses it for good: its result goes to the owner.
+                            (Some(header), Some(owner), DeliveryError::Permanent(why)) => {
+                                let topic = envelope.topic_id.map(|t| format!(" / topic {t}")).unwrap_or_default();
+                                let notice = format!("**{header}**\nTarget: chat {chat}{topic} ({why})\n---\n{text}");
+                                let fallback = Target { chat: owner, thread: None, ..target.clone() };
+                                match rich_send(&fallback, &notice, None, None).await {
+                                    Ok(_) => receipt.confirm(),
+                                    Err(e) => receipt.fail(delivery_error(&e)),
+                                }
+                            }
+                            (_, _, error) => receipt.fail(error),
+                        }
+                    }
                 }
             }
             DeliveryMode::Broadcast => {
