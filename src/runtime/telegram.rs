@@ -533,6 +533,10 @@ impl TelegramState {
         if self.transport_command(&text, &target, message).await {
             return;
         }
+        let scene = &self.args.config.scene;
+        if scene.seen_reaction && !scene.status_reaction {
+            target.lanes.post(chat, ApiOp::React { message_id: message.id.0, emoji: Some("👀".to_owned()) });
+        }
         let slot = target.lanes.reserve(chat);
         let outputs = self.args.orchestrator.message(key, &text);
         let settings = TurnSettings::from_config(&self.args.config);
