@@ -737,3 +737,12 @@ async fn a_cron_result_its_chat_refuses_goes_to_the_first_allowed_user() {
     let notice = tg.bot_says(ALICE, "Cron delivery failed").await;
     assert!(notice.contains("Target: chat -4242") && notice.ends_with("TASK: Backup\n\njob output"), "{notice}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_logged_in_gemini_trusts_the_workspace() {
+    let tg = start(json!({}), &[("GEMINI_API_KEY", "test-key")]).await;
+    let file = tg.root.join(".gemini/trustedFolders.json");
+    assert!(eventually(|| file.exists()).await, "trustedFolders.json written");
+    let folders: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(folders[tg.home.join("workspace").as_str()], "TRUST_FOLDER", "{folders}");
+}

@@ -1012,12 +1012,21 @@ impl OrchestratorState {
         }
     }
 
-    /// When neither a credential file nor `ANTHROPIC_API_KEY` shows a Claude login (a login
-    /// kept in the system keychain), `claude auth status` is asked once, off the actor.
+    /// At start: a logged-in Gemini gets the workspace in its trusted folders (§7.6); when
+    /// neither a credential file nor `ANTHROPIC_API_KEY` shows a Claude login (a login kept in
+    /// the system keychain), `claude auth status` is asked once, off the actor.
     fn ask_claude_auth(&self, myself: &ActorRef<OrchestratorMsg>) {
         let probe_env = |name: &str| std::env::var(name).ok();
         let search = search_path(&self.args.cli_path);
         let probe = self.auth_probe(&probe_env);
+        if matches!(probe.status(ProviderKind::Gemini), AuthStatus::Authenticated { .. }) {
+            let base = std::env::var("GEMINI_CLI_HOME").map_or_else(|_| probe.home.clone(), Utf8PathBuf::from);
+            match crate::store::gemini_trust::trust_workspace(&base.join(".gemini"), &self.args.paths.workspace()) {
+                Ok(true) => tracing::info!(actor = "orchestrator", "Workspace added to Gemini's trusted folders."),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(actor = "orchestrator", error = %e, "Gemini folder trust not updated."),
+            }
+        }
         if probe.status(ProviderKind::Claude) != AuthStatus::Installed {
             return;
         }
