@@ -746,3 +746,24 @@ async fn a_logged_in_gemini_trusts_the_workspace() {
     let folders: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(folders[tg.home.join("workspace").as_str()], "TRUST_FOLDER", "{folders}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn at_start_groups_that_are_no_longer_allowed_are_left() {
+    let mut tg = start(json!({"allowed_group_ids": [-3001]}), &[]).await;
+    tg.service.take();
+    let tracker = json!({"records": {
+        "-3001": {"chat_id": -3001, "chat_type": "supergroup", "title": "Kept", "first_seen": "2026-11-24T10:00:00+00:00",
+                  "last_seen": "2026-11-24T10:00:00+00:00", "status": "active", "allowed": true, "rejected_count": 0},
+        "-3002": {"chat_id": -3002, "chat_type": "supergroup", "title": "Dropped", "first_seen": "2026-11-24T10:00:00+00:00",
+                  "last_seen": "2026-11-24T10:00:00+00:00", "status": "active", "allowed": true, "rejected_count": 0}}});
+    std::fs::write(tg.home.join("chat_activity.json"), tracker.to_string()).unwrap();
+    tg.launch().await;
+    assert!(tg.api.wait_for_call(WAIT, |c| c.method == "leaveChat" && to_chat(c, -3002)).await.is_some());
+    assert!(!tg.api.calls_of("leaveChat").iter().any(|c| to_chat(c, -3001)), "the allowed group stays");
+    assert!(
+        eventually(|| std::fs::read_to_string(tg.home.join("chat_activity.json"))
+            .unwrap_or_default()
+            .contains("auto_left"))
+        .await
+    );
+}

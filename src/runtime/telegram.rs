@@ -87,6 +87,9 @@ pub enum TelegramMsg {
     /// Log in and start polling (sent to itself at start; a failure crashes the actor so the
     /// supervisor retries with its backoff while the rest of the service runs).
     Connect,
+    /// Leave every tracked group or channel that is no longer allowed (after login, then
+    /// every 24 h).
+    AuditGroups,
 }
 
 impl From<AdapterMsg> for TelegramMsg {
@@ -101,7 +104,7 @@ impl TryFrom<TelegramMsg> for AdapterMsg {
     fn try_from(msg: TelegramMsg) -> Result<Self, ()> {
         match msg {
             TelegramMsg::Adapter(inner) => Ok(inner),
-            TelegramMsg::Update(_) | TelegramMsg::Connect => Err(()),
+            TelegramMsg::Update(_) | TelegramMsg::Connect | TelegramMsg::AuditGroups => Err(()),
         }
     }
 }
@@ -212,7 +215,12 @@ impl Actor for Telegram {
         state: &mut TelegramState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            TelegramMsg::Connect => state.connection = Some(connect(&state.args, &myself).await?),
+            TelegramMsg::Connect => {
+                state.connection = Some(connect(&state.args, &myself).await?);
+                myself.send_interval(GROUP_AUDIT_EVERY, || TelegramMsg::AuditGroups);
+                state.audit_groups().await;
+            }
+            TelegramMsg::AuditGroups => state.audit_groups().await,
             TelegramMsg::Update(update) => match update.kind {
                 UpdateKind::Message(message) => state.message(&message).await,
                 UpdateKind::CallbackQuery(query) => state.callback(&query).await,
@@ -356,6 +364,9 @@ fn chat_type(chat: &teloxide::types::Chat) -> &'static str {
 fn now_iso() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
 }
+
+/// How often tracked groups are checked against the allow-lists.
+const GROUP_AUDIT_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// Largest file ductor downloads.
 const MAX_DOWNLOAD: u64 = 50 * 1024 * 1024;
@@ -632,6 +643,32 @@ impl TelegramState {
         while outputs.recv().await.is_some() {}
         let provider = crate::provider::provider_for(&self.args.config.model, &[]).display_name();
         render("new.topic_reset", &[("name", &name), ("provider", provider)])
+    }
+
+    /// Leaves every `active` group or channel that is not (or no longer) allowed.
+    async fn audit_groups(&mut self) {
+        let Some((lanes, _, _)) = self.bot() else { return };
+        let config = Arc::clone(&self.args.config);
+        let stale: Vec<i64> = self
+            .tracker
+            .records
+            .values()
+            .filter(|r| r.status == "active" && r.chat_type != "private")
+            .filter_map(|r| i64::try_from(r.chat_id.get()).ok().map(|id| (id, r.chat_type.clone())))
+            .filter(|(id, kind)| {
+                let allowed = if kind == "channel" { &config.allowed_channel_ids } else { &config.allowed_group_ids };
+                !allowed.contains(id)
+            })
+            .map(|(id, _)| id)
+            .collect();
+        for chat in stale {
+            tracing::info!(actor = "telegram", chat, "Leaving a chat that is no longer allowed.");
+            if let Err(e) = lanes.bot().leave_chat(teloxide::types::ChatId(chat)).await {
+                tracing::debug!(actor = "telegram", chat, error = %e, "leaveChat failed.");
+            }
+            self.tracker.gone(chat, "auto_left", &now_iso());
+            self.save_tracker();
+        }
     }
 
     fn save_tracker(&self) {
