@@ -767,3 +767,37 @@ async fn at_start_groups_that_are_no_longer_allowed_are_left() {
         .await
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn showfiles_browses_the_home_and_never_leaves_it() {
+    let tg = start(json!({}), &[]).await;
+    tg.api.send_text(ALICE, ALICE as u64, "/showfiles");
+    let listing = tg.bot_says(ALICE, "File browser").await;
+    assert!(listing.contains("~/.ductor/") && listing.contains("  workspace/"), "{listing}");
+    let message = tg.api.bot_messages(ALICE).into_iter().find(|m| m.visible.contains("File browser")).unwrap();
+    tg.api.press_button(ALICE, ALICE as u64, message.message_id, "sf:workspace");
+    assert!(
+        tg.api
+            .wait_until(WAIT, |_| tg
+                .api
+                .messages(ALICE)
+                .iter()
+                .any(|m| m.message_id == message.message_id && m.visible.contains("~/.ductor/workspace/")))
+            .await,
+        "the browser opens the folder in place"
+    );
+    tg.api.press_button(ALICE, ALICE as u64, message.message_id, "sf:../..");
+    assert!(
+        tg.api
+            .wait_until(WAIT, |_| tg
+                .api
+                .messages(ALICE)
+                .iter()
+                .any(|m| m.message_id == message.message_id && m.visible.contains("Directory not found")))
+            .await,
+        "no way out of the home"
+    );
+    tg.api.press_button(ALICE, ALICE as u64, message.message_id, "sf!workspace");
+    assert!(eventually(|| tg.prompts().len() == 1).await);
+    assert!(tg.prompts()[0].contains(tg.home.join("workspace").as_str()), "{:?}", tg.prompts());
+}

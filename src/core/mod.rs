@@ -11,6 +11,7 @@ pub mod cron_selector;
 pub mod directive;
 pub mod envelope;
 pub mod envelope_text;
+pub mod file_browser;
 pub mod file_tags;
 pub mod health;
 pub mod incoming_file;

@@ -69,6 +69,12 @@ pub fn en(key: &str) -> &'static str {
         "welcome.prompt_1" => "Briefly tell me what you can do for me from this chat, with two or three examples.",
         "welcome.prompt_2" => "Look around your workspace and tell me in a few lines what is there.",
         "welcome.prompt_3" => "Ask me one question about myself and remember the answer in your memory file.",
+        "file_browser.empty" => "(empty)",
+        "file_browser.not_found" => "Directory not found.",
+        "file_browser.send_button" => "Send me a file from this folder",
+        "file_browser.file_request_prompt" => {
+            "Look at the files in {dir} and send me the one I most likely want (attach it with a file tag). If it is not clear which, list them and ask."
+        }
         "telegram.not_yet" => "{command} is not available in this version of ductor yet.",
         "cron.none" => "No cron jobs.",
         "cron.header" => "**Cron jobs**",

@@ -22,6 +22,7 @@ use teloxide::types::{
 use crate::core::config::model::Config;
 use crate::core::envelope::{DeliveryMode, Origin};
 use crate::core::envelope_text;
+use crate::core::file_browser::{self, BrowserAction};
 use crate::core::file_tags::allowed_roots;
 use crate::core::incoming_file::{MediaKind, incoming_prompt, mime_for, saved_name};
 use crate::core::session_key::SessionKey;
@@ -365,6 +366,28 @@ fn now_iso() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
 }
 
+/// The file browser's view of `<home>/<rel>`; "not found" for anything outside the home or
+/// not a folder.
+fn browse(home: &camino::Utf8Path, rel: &str) -> crate::core::selector::Menu {
+    if !file_browser::is_inside(rel) {
+        return file_browser::not_found();
+    }
+    let folder = home.join(rel);
+    let inside = match (std::fs::canonicalize(&folder), std::fs::canonicalize(home)) {
+        (Ok(folder), Ok(home)) => folder.starts_with(home),
+        _ => false,
+    };
+    let Ok(entries) = folder.read_dir_utf8() else { return file_browser::not_found() };
+    if !inside {
+        return file_browser::not_found();
+    }
+    let entries: Vec<file_browser::Entry> = entries
+        .filter_map(Result::ok)
+        .map(|e| file_browser::Entry { name: e.file_name().to_owned(), is_dir: e.path().is_dir() })
+        .collect();
+    file_browser::menu(rel, &entries)
+}
+
 /// How often tracked groups are checked against the allow-lists.
 const GROUP_AUDIT_EVERY: Duration = Duration::from_secs(24 * 3600);
 
@@ -580,7 +603,13 @@ impl TelegramState {
             "/where" => self.tracker.where_text(),
             "/new" if text.split_whitespace().nth(1).is_some_and(|a| a.starts_with('@')) => self.new_in_topic(text, target).await,
             "/leave" => self.leave(text).await,
-            "/showfiles" => render("telegram.not_yet", &[("command", &word)]),
+            "/showfiles" => {
+                let menu = browse(self.args.paths.home(), "");
+                if let Err(e) = rich_send(target, &menu.text, target.anchor, Some(menu.buttons)).await {
+                    tracing::warn!(actor = "telegram", chat = target.chat, error = %e, "Could not send the file browser.");
+                }
+                return true;
+            }
             "/restart" => {
                 self.restart(target).await;
                 return true;
@@ -795,6 +824,37 @@ impl TelegramState {
                 self.notices.cancel(entry);
             }
             return;
+        }
+        if let Some(action) = file_browser::action(data) {
+            match action {
+                BrowserAction::Open(rel) => {
+                    let menu = browse(self.args.paths.home(), &rel);
+                    let html = crate::core::telegram_html::markdown_to_html(&menu.text);
+                    let op =
+                        ApiOp::Edit { message_id: message.id.0, text: html, html: true, keyboard: Some(menu.buttons) };
+                    match lanes.call(chat, op).await {
+                        Ok(_) | Err(TgError::NotModified) => {}
+                        Err(e) => {
+                            tracing::warn!(actor = "telegram", chat, error = %e, "Could not update the file browser.")
+                        }
+                    }
+                    return;
+                }
+                BrowserAction::SendFrom(rel) => {
+                    lanes.post(chat, ApiOp::EditKeyboard { message_id: message.id.0, keyboard: Vec::new() });
+                    let dir = if file_browser::is_inside(&rel) {
+                        self.args.paths.home().join(&rel)
+                    } else {
+                        self.args.paths.home().to_owned()
+                    };
+                    let prompt = render("file_browser.file_request_prompt", &[("dir", dir.as_str())]);
+                    let slot = target.lanes.reserve(chat);
+                    let outputs = self.args.orchestrator.message(key, &prompt);
+                    let settings = TurnSettings::from_config(&self.args.config);
+                    tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot)));
+                    return;
+                }
+            }
         }
         if ["ms:", "nsc:", "tsc:", "crn:"].iter().any(|p| data.starts_with(p)) {
             let mut outputs = self.args.orchestrator.callback(key, data);
