@@ -801,3 +801,17 @@ async fn showfiles_browses_the_home_and_never_leaves_it() {
     assert!(eventually(|| tg.prompts().len() == 1).await);
     assert!(tg.prompts()[0].contains(tg.home.join("workspace").as_str()), "{:?}", tg.prompts());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn esc_interrupts_the_running_cli_and_says_so() {
+    let tg = start(json!({}), &[("FAKE_CLI_HOLD_MS", "30000")]).await;
+    tg.api.send_text(ALICE, ALICE as u64, "Say hello");
+    assert!(eventually(|| !tg.prompts().is_empty()).await, "the turn runs");
+    tg.api.send_text(ALICE, ALICE as u64, "esc");
+    tg.bot_says(ALICE, "Interrupted").await;
+    let record = std::fs::read_to_string(tg.root.join("record.jsonl")).unwrap();
+    let first: Value = serde_json::from_str(record.lines().next().unwrap()).unwrap();
+    let pid = nix::unistd::Pid::from_raw(first["pid"].as_i64().unwrap() as i32);
+    assert!(eventually(|| nix::sys::signal::kill(pid, None).is_err()).await, "SIGINT ended the fake CLI");
+    assert_eq!(tg.prompts().len(), 1, "`esc` is not a prompt");
+}
