@@ -95,6 +95,15 @@ impl Tg {
             .collect()
     }
 
+    /// Waits until message `message_id` of `chat` shows `needle` (after edits).
+    async fn message_shows(&self, chat: i64, message_id: i64, needle: &str) -> bool {
+        self.api
+            .wait_until(WAIT, |_| {
+                self.api.messages(chat).iter().any(|m| m.message_id == message_id && m.visible.contains(needle))
+            })
+            .await
+    }
+
     /// Waits until a visible bot message in `chat` contains `needle`; returns its text.
     async fn bot_says(&self, chat: i64, needle: &str) -> String {
         let found =
@@ -233,15 +242,7 @@ async fn messages_sent_during_a_turn_wait_with_a_notice_and_run_in_order_and_can
     let data = button["callback_data"].as_str().unwrap();
     assert!(data.starts_with("mq:"), "{data}");
     tg.api.press_button(ALICE, ALICE as u64, notices[2].message_id, data);
-    assert!(
-        tg.api
-            .wait_until(WAIT, |_| tg
-                .api
-                .messages(ALICE)
-                .iter()
-                .any(|m| m.message_id == notices[2].message_id && m.visible == "[Message cancelled.]"))
-            .await
-    );
+    assert!(tg.message_shows(ALICE, notices[2].message_id, "[Message cancelled.]").await);
     assert!(eventually(|| tg.prompts().len() == 3).await);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let prompts = tg.prompts();
@@ -474,13 +475,7 @@ async fn status_answers_during_a_turn_and_stop_kills_it_and_discards_the_queue()
     tg.bot_says(ALICE, "Stopped.").await;
     let notice = tg.api.messages(ALICE).into_iter().find(|m| m.reply_to == Some(waiting) && m.from_bot).unwrap();
     assert!(
-        tg.api
-            .wait_until(WAIT, |_| tg
-                .api
-                .messages(ALICE)
-                .iter()
-                .any(|m| m.message_id == notice.message_id && m.visible == "[Message discarded.]"))
-            .await,
+        tg.message_shows(ALICE, notice.message_id, "[Message discarded.]").await,
         "the queued message's notice says it was discarded"
     );
     let pid = {
@@ -777,26 +772,11 @@ async fn showfiles_browses_the_home_and_never_leaves_it() {
     let message = tg.api.bot_messages(ALICE).into_iter().find(|m| m.visible.contains("File browser")).unwrap();
     tg.api.press_button(ALICE, ALICE as u64, message.message_id, "sf:workspace");
     assert!(
-        tg.api
-            .wait_until(WAIT, |_| tg
-                .api
-                .messages(ALICE)
-                .iter()
-                .any(|m| m.message_id == message.message_id && m.visible.contains("~/.ductor/workspace/")))
-            .await,
+        tg.message_shows(ALICE, message.message_id, "~/.ductor/workspace/").await,
         "the browser opens the folder in place"
     );
     tg.api.press_button(ALICE, ALICE as u64, message.message_id, "sf:../..");
-    assert!(
-        tg.api
-            .wait_until(WAIT, |_| tg
-                .api
-                .messages(ALICE)
-                .iter()
-                .any(|m| m.message_id == message.message_id && m.visible.contains("Directory not found")))
-            .await,
-        "no way out of the home"
-    );
+    assert!(tg.message_shows(ALICE, message.message_id, "Directory not found").await, "no way out of the home");
     tg.api.press_button(ALICE, ALICE as u64, message.message_id, "sf!workspace");
     assert!(eventually(|| tg.prompts().len() == 1).await);
     assert!(tg.prompts()[0].contains(tg.home.join("workspace").as_str()), "{:?}", tg.prompts());

@@ -1062,28 +1062,33 @@ fn checked_text(params: &Value, key: &str) -> Result<(String, String, Option<Str
     Ok((text, visible, parse_mode))
 }
 
-fn send_message(inner: &Arc<Inner>, params: &Value) -> warp::reply::WithStatus<warp::reply::Json> {
-    let Some(chat) = int(params, "chat_id") else { return error(400, "Bad Request: chat not found") };
-    let (text, visible, parse_mode) = match checked_text(params, "text") {
-        Ok(checked) => checked,
-        Err(description) => return error(400, &description),
-    };
-    let mut state = inner.lock();
-    let id = FakeBotApi::next_id(&mut state, chat);
-    let stored = StoredMessage {
+/// A message the bot sends, as stored.
+fn bot_message(id: i64, text: String, visible: String, params: &Value, media: Option<&str>) -> StoredMessage {
+    StoredMessage {
         message_id: id,
         from_bot: true,
         text,
         visible,
-        parse_mode,
+        parse_mode: params.get("parse_mode").and_then(Value::as_str).map(str::to_owned),
         reply_markup: keyboard_param(params),
         thread_id: int(params, "message_thread_id"),
         reply_to: reply_to_param(params),
         deleted: false,
         reactions: Vec::new(),
         edits: 0,
-        media: None,
+        media: media.map(str::to_owned),
+    }
+}
+
+fn send_message(inner: &Arc<Inner>, params: &Value) -> warp::reply::WithStatus<warp::reply::Json> {
+    let Some(chat) = int(params, "chat_id") else { return error(400, "Bad Request: chat not found") };
+    let (text, visible, _) = match checked_text(params, "text") {
+        Ok(checked) => checked,
+        Err(description) => return error(400, &description),
     };
+    let mut state = inner.lock();
+    let id = FakeBotApi::next_id(&mut state, chat);
+    let stored = bot_message(id, text, visible, params, None);
     state.messages.entry(chat).or_default().push(stored.clone());
     let mut json = message_json(&mut state, chat, &stored);
     if let Some(reply_id) = stored.reply_to
@@ -1136,20 +1141,7 @@ fn send_file(
     for (_, filename, bytes) in files {
         state.uploads.push((method.to_owned(), filename, bytes));
     }
-    let stored = StoredMessage {
-        message_id: id,
-        from_bot: true,
-        visible: caption.clone(),
-        text: caption,
-        parse_mode: params.get("parse_mode").and_then(Value::as_str).map(str::to_owned),
-        reply_markup: keyboard_param(params),
-        thread_id: int(params, "message_thread_id"),
-        reply_to: reply_to_param(params),
-        deleted: false,
-        reactions: Vec::new(),
-        edits: 0,
-        media: Some(kind.to_owned()),
-    };
+    let stored = bot_message(id, caption.clone(), caption, params, Some(kind));
     state.messages.entry(chat).or_default().push(stored.clone());
     ok(message_json(&mut state, chat, &stored))
 }
