@@ -795,3 +795,13 @@ async fn esc_interrupts_the_running_cli_and_says_so() {
     assert!(eventually(|| nix::sys::signal::kill(pid, None).is_err()).await, "SIGINT ended the fake CLI");
     assert_eq!(tg.prompts().len(), 1, "`esc` is not a prompt");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_technical_footer_names_model_tokens_and_cost() {
+    let tg = start(json!({"scene": {"technical_footer": true}, "streaming": {"enabled": false}}), &[]).await;
+    tg.api.send_text(ALICE, ALICE as u64, "Say hello");
+    let answer = tg.bot_says(ALICE, "FAKE[text]").await;
+    let footer = answer.rsplit("———").next().unwrap_or_default();
+    assert!(answer.contains("———"), "a rule before the footer: {answer}");
+    assert!(footer.contains("opus |") && footer.contains("tokens") && footer.contains("$0.0007"), "{answer}");
+}

@@ -198,6 +198,32 @@ impl LiveMessage {
     }
 }
 
+/// The technical footer (`scene.technical_footer`, transports spec §5.9): model, tokens, cost
+/// (only when above zero) and time, after a `---` line. `None` without a model.
+pub fn technical_footer(model: &str, result: &crate::core::stream_event::TurnResult) -> Option<String> {
+    if model.trim().is_empty() {
+        return None;
+    }
+    let total = result.usage.total();
+    let input = result.usage.input_tokens;
+    let mut parts = vec![model.to_owned()];
+    parts.push(crate::core::text::render(
+        "footer.tokens",
+        &[
+            ("total", &total.to_string()),
+            ("input", &input.to_string()),
+            ("output", &total.saturating_sub(input).to_string()),
+        ],
+    ));
+    if result.total_cost_usd > 0.0 {
+        parts.push(format!("${:.4}", result.total_cost_usd));
+    }
+    if let Some(ms) = result.duration_ms {
+        parts.push(format!("{:.1}s", ms as f64 / 1000.0));
+    }
+    Some(format!("\n---\n{}", parts.join(" | ")))
+}
+
 /// The label a system status shows in the stream (`None`: not shown).
 pub fn status_label(status: &str, show_thinking: bool) -> Option<&'static str> {
     match status {
@@ -252,6 +278,33 @@ mod tests {
         assert_eq!(first, "a".repeat(3000));
         assert_eq!(m.render(), "b".repeat(3000));
         assert_eq!(m.take_overflow(), None);
+    }
+
+    #[test]
+    fn footer_parts() {
+        let mut result = crate::core::stream_event::TurnResult::default();
+        result.usage.input_tokens = 120;
+        result.usage.output_tokens = 12;
+        result.total_cost_usd = 0.00072;
+        result.duration_ms = Some(1530);
+        let footer = technical_footer("opus", &result).unwrap();
+        assert_eq!(
+            footer,
+            format!(
+                "\n---\nopus | {} | $0.0007 | 1.5s",
+                crate::core::text::render(
+                    "footer.tokens",
+                    &[
+                        ("total", &result.usage.total().to_string()),
+                        ("input", "120"),
+                        ("output", &(result.usage.total() - 120).to_string())
+                    ]
+                )
+            )
+        );
+        result.total_cost_usd = 0.0;
+        assert!(!technical_footer("opus", &result).unwrap().contains('$'), "no cost when zero");
+        assert_eq!(technical_footer("", &result), None);
     }
 
     #[test]

@@ -75,6 +75,7 @@ pub fn en(key: &str) -> &'static str {
         "file_browser.file_request_prompt" => {
             "Look at the files in {dir} and send me the one I most likely want (attach it with a file tag). If it is not clear which, list them and ask."
         }
+        "footer.tokens" => "{total} tokens ({input} in, {output} out)",
         "telegram.not_yet" => "{command} is not available in this version of ductor yet.",
         "cron.none" => "No cron jobs.",
         "cron.header" => "**Cron jobs**",

@@ -684,7 +684,7 @@ impl OrchestratorState {
             tokio::spawn(async move {
                 let mut answer = None;
                 while let Some(output) = outputs.recv().await {
-                    if let SessionOutput::Finished { text, result } = output {
+                    if let SessionOutput::Finished { text, result, .. } = output {
                         answer = Some((text, result.is_error));
                     }
                 }
@@ -826,9 +826,9 @@ impl OrchestratorState {
                 self.named.update_after_response(chat, name, finished.result.session_id.as_deref().unwrap_or(""));
             }
             self.save_named();
-            if let SessionOutput::Finished { text, result } = output {
+            if let SessionOutput::Finished { text, result, model } = output {
                 let provider = finished.kind.map_or("CLI", ProviderKind::display_name);
-                output = SessionOutput::Finished { text: format!("**[{name} | {provider}]**\n{text}"), result };
+                output = SessionOutput::Finished { text: format!("**[{name} | {provider}]**\n{text}"), result, model };
             }
         } else if let TurnFlow::Heartbeat { ack_token } = &finished.flow {
             let alert = heartbeat_alert(&finished.result, ack_token);

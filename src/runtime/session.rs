@@ -40,6 +40,8 @@ pub enum SessionOutput {
         text: String,
         /// The folded result.
         result: TurnResult,
+        /// The model that answered (empty when the CLI could not run).
+        model: String,
     },
     /// The turn was stopped or interrupted: nothing more comes.
     Stopped,
@@ -427,14 +429,21 @@ impl SessionState {
                 let output = if running.aborted {
                     SessionOutput::Stopped
                 } else {
-                    SessionOutput::Finished { text: reply_text(&outcome(&result), &model), result: result.clone() }
+                    SessionOutput::Finished {
+                        text: reply_text(&outcome(&result), &model),
+                        result: result.clone(),
+                        model: model.clone(),
+                    }
                 };
                 (Some(kind), result, output)
             }
             Err(error) => {
                 let result = TurnResult { is_error: true, result: error, ..TurnResult::default() };
-                let output =
-                    SessionOutput::Finished { text: reply_text(&outcome(&result), "the CLI"), result: result.clone() };
+                let output = SessionOutput::Finished {
+                    text: reply_text(&outcome(&result), "the CLI"),
+                    result: result.clone(),
+                    model: String::new(),
+                };
                 (None, result, output)
             }
         };

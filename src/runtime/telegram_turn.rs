@@ -18,7 +18,7 @@ use crate::core::config::model::Config;
 use crate::core::file_tags::{UploadKind, is_safe, take_file_tags, upload_kind};
 use crate::core::selector::{Button, ButtonGrid};
 use crate::core::stream_event::StreamEvent;
-use crate::core::stream_message::{Coalescer, CoalescerSettings, LiveMessage, status_label};
+use crate::core::stream_message::{Coalescer, CoalescerSettings, LiveMessage, status_label, technical_footer};
 use crate::core::telegram_html::{MESSAGE_LIMIT, escape, markdown_to_html, split_html, strip_tags};
 use crate::core::telegram_ingress::tool_reaction;
 use crate::core::text::render;
@@ -90,6 +90,7 @@ pub struct TurnSettings {
     show_tool_progress: bool,
     show_thinking: bool,
     status_reaction: bool,
+    footer: bool,
 }
 
 impl TurnSettings {
@@ -111,6 +112,7 @@ impl TurnSettings {
             show_tool_progress: s.show_tool_progress,
             show_thinking: s.show_thinking_indicator && !s.show_reasoning_stream,
             status_reaction: config.scene.status_reaction,
+            footer: config.scene.technical_footer,
         }
     }
 }
@@ -432,8 +434,9 @@ impl Turn {
                 self.event(event).await;
                 false
             }
-            SessionOutput::Finished { text, .. } => {
-                self.finish(&text).await;
+            SessionOutput::Finished { text, result, model } => {
+                let footer = if self.settings.footer { technical_footer(&model, &result) } else { None };
+                self.finish(&text, footer.as_deref()).await;
                 true
             }
             SessionOutput::Stopped => {
@@ -661,9 +664,20 @@ impl Turn {
         self.put(html, Some(keyboard)).await;
     }
 
-    async fn finish(&mut self, text: &str) {
+    async fn finish(&mut self, text: &str, footer: Option<&str>) {
         self.stop_typing();
         self.flush_text().await;
+        let with_footer;
+        let text = match footer {
+            Some(footer) => {
+                if self.stream.streamed_text && !self.stream.append {
+                    self.stream.live.add_text(footer);
+                }
+                with_footer = format!("{text}{footer}");
+                with_footer.as_str()
+            }
+            None => text,
+        };
         let keyboard = buttons::keyboard(text);
         let streamed = self.settings.streaming && self.stream.streamed_text && self.stream.sent_any;
         if streamed && !self.stream.append {
