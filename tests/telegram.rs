@@ -805,3 +805,23 @@ async fn the_technical_footer_names_model_tokens_and_cost() {
     assert!(answer.contains("———"), "a rule before the footer: {answer}");
     assert!(footer.contains("opus |") && footer.contains("tokens") && footer.contains("$0.0007"), "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_reasoning_stream_comes_as_its_own_messages_before_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+    let thinking = json!({"type": "assistant", "message": {"id": "m", "type": "message", "role": "assistant",
+        "model": "claude-opus-5-5", "content": [{"type": "thinking", "thinking": "The user wants a greeting."}]},
+        "session_id": "a8c43301-b916-468d-9254-a466e9799860"});
+    let fixtures = custom_fixture(&root, "thinking", &[thinking, assistant_text("Hello there.")], "Hello there.");
+    let tg = start(
+        json!({"streaming": {"show_reasoning_stream": true, "min_chars": 1}}),
+        &[("FAKE_CLI_FIXTURES", fixtures.as_str()), ("FAKE_CLI_FIXTURE", "thinking")],
+    )
+    .await;
+    tg.api.send_text(ALICE, ALICE as u64, "Say hello");
+    tg.bot_says(ALICE, "Hello there.").await;
+    let shown: Vec<String> = tg.api.bot_messages(ALICE).iter().map(|m| m.visible.clone()).collect();
+    assert_eq!(shown[0], "Thinking\n\nThe user wants a greeting.", "{shown:?}");
+    assert!(shown[1].contains("Hello there."), "{shown:?}");
+}

@@ -91,6 +91,7 @@ pub struct TurnSettings {
     show_thinking: bool,
     status_reaction: bool,
     footer: bool,
+    reasoning: bool,
 }
 
 impl TurnSettings {
@@ -113,6 +114,7 @@ impl TurnSettings {
             show_thinking: s.show_thinking_indicator && !s.show_reasoning_stream,
             status_reaction: config.scene.status_reaction,
             footer: config.scene.technical_footer,
+            reasoning: s.show_reasoning_stream,
         }
     }
 }
@@ -268,6 +270,7 @@ pub async fn answer(
         reaction: None,
         typing: None,
         coalescer: Coalescer::new(settings.coalescer),
+        reasoning: Coalescer::new(settings.coalescer),
         idle_due: None,
         stream: Stream {
             live: LiveMessage::default(),
@@ -344,6 +347,7 @@ struct Turn {
     reaction: Option<&'static str>,
     typing: Option<tokio::task::JoinHandle<()>>,
     coalescer: Coalescer,
+    reasoning: Coalescer,
     idle_due: Option<Instant>,
     stream: Stream,
     thinking_shown: bool,
@@ -473,6 +477,9 @@ impl Turn {
     async fn event(&mut self, event: StreamEvent) {
         match event {
             StreamEvent::TextDelta { text } if self.settings.streaming => {
+                if let Some(chunk) = self.reasoning.take_all() {
+                    self.reasoning_chunk(&chunk).await;
+                }
                 self.idle_due = None;
                 let fed = self.coalescer.feed(&text);
                 if let Some(chunk) = fed.chunk {
@@ -501,6 +508,15 @@ impl Turn {
                     self.line(label, true).await;
                 }
             }
+            StreamEvent::Thinking { text } if self.settings.streaming && self.settings.reasoning => {
+                self.react(Some("🤔"));
+                if !text.trim().is_empty() {
+                    self.flush_text().await;
+                    if let Some(chunk) = self.reasoning.feed(&text).chunk {
+                        self.reasoning_chunk(&chunk).await;
+                    }
+                }
+            }
             StreamEvent::Thinking { .. } => {
                 self.react(Some("🤔"));
                 if self.settings.streaming && self.settings.show_thinking && !self.thinking_shown {
@@ -513,7 +529,18 @@ impl Turn {
         }
     }
 
+    /// Reasoning shown as its own messages (`show_reasoning_stream`).
+    async fn reasoning_chunk(&mut self, chunk: &str) {
+        let text = format!("**Thinking**\n\n{}", chunk.trim());
+        if let Err(e) = rich_send(&self.target, &text, None, Some(Vec::new())).await {
+            tracing::debug!(actor = "telegram", chat = self.target.chat, error = %e, "Reasoning not shown.");
+        }
+    }
+
     async fn flush_text(&mut self) {
+        if let Some(chunk) = self.reasoning.take_all() {
+            self.reasoning_chunk(&chunk).await;
+        }
         self.idle_due = None;
         if let Some(chunk) = self.coalescer.take_all() {
             self.text(&chunk).await;
