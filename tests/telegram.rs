@@ -825,3 +825,24 @@ async fn the_reasoning_stream_comes_as_its_own_messages_before_the_answer() {
     assert_eq!(shown[0], "Thinking\n\nThe user wants a greeting.", "{shown:?}");
     assert!(shown[1].contains("Hello there."), "{shown:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn allow_lists_are_reloaded_without_a_restart() {
+    const CAROL: i64 = 9;
+    let tg = start(json!({}), &[]).await;
+    tg.api.send_text(CAROL, CAROL as u64, "Say hello");
+    tg.api.send_text(ALICE, ALICE as u64, "Say hello");
+    tg.bot_says(ALICE, "FAKE[text]").await;
+    assert!(tg.api.bot_messages(CAROL).is_empty(), "Carol is not allowed yet");
+    let path = tg.home.join("config/config.json");
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["allowed_user_ids"] = json!([ALICE, BOB, CAROL]);
+    std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut answered = false;
+    while !answered && tokio::time::Instant::now() < deadline {
+        tg.api.send_text(CAROL, CAROL as u64, "Say hello");
+        answered = tg.api.wait_until(Duration::from_secs(1), |_| !tg.api.bot_messages(CAROL).is_empty()).await;
+    }
+    assert!(answered, "Carol is answered once the config says so, without a restart");
+}

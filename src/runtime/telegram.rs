@@ -20,6 +20,7 @@ use teloxide::types::{
 };
 
 use crate::core::config::model::Config;
+use crate::core::config::resolve;
 use crate::core::envelope::{DeliveryMode, Origin};
 use crate::core::envelope_text;
 use crate::core::file_browser::{self, BrowserAction};
@@ -40,6 +41,7 @@ use crate::runtime::session::SessionOutput;
 use crate::runtime::telegram_api::{ApiOp, Lanes, TgError};
 use crate::runtime::telegram_turn::{FileAccess, QueueNotices, Target, TurnSettings, answer, rich_send, send_plain};
 use crate::store::atomic::Loaded;
+use crate::store::config_file::read_raw_config;
 use crate::store::paths::DuctorPaths;
 use crate::store::received_files;
 use crate::store::state_files::StateFile;
@@ -91,6 +93,8 @@ pub enum TelegramMsg {
     /// Leave every tracked group or channel that is no longer allowed (after login, then
     /// every 24 h).
     AuditGroups,
+    /// Re-read the allow-lists when `config.json` changed (every few seconds).
+    ReloadAllowLists,
 }
 
 impl From<AdapterMsg> for TelegramMsg {
@@ -105,7 +109,10 @@ impl TryFrom<TelegramMsg> for AdapterMsg {
     fn try_from(msg: TelegramMsg) -> Result<Self, ()> {
         match msg {
             TelegramMsg::Adapter(inner) => Ok(inner),
-            TelegramMsg::Update(_) | TelegramMsg::Connect | TelegramMsg::AuditGroups => Err(()),
+            TelegramMsg::Update(_)
+            | TelegramMsg::Connect
+            | TelegramMsg::AuditGroups
+            | TelegramMsg::ReloadAllowLists => Err(()),
         }
     }
 }
@@ -154,6 +161,28 @@ pub struct TelegramState {
     files: Arc<FileAccess>,
     /// Forum topic names by (chat, topic), from the topics' service messages.
     topic_names: HashMap<(i64, i32), String>,
+    /// The allow-lists, reloaded when `config.json` changes.
+    allow: AllowLists,
+    /// When `config.json` was last read.
+    config_stamp: Option<std::time::SystemTime>,
+}
+
+/// Who may talk to the bot; hot-reloadable (transports spec §2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AllowLists {
+    users: Vec<i64>,
+    groups: Vec<i64>,
+    channels: Vec<i64>,
+}
+
+impl AllowLists {
+    fn of(config: &Config) -> Self {
+        Self {
+            users: config.allowed_user_ids.clone(),
+            groups: config.allowed_group_ids.clone(),
+            channels: config.allowed_channel_ids.clone(),
+        }
+    }
 }
 
 /// A logged-in bot.
@@ -182,7 +211,10 @@ impl Actor for Telegram {
     ) -> Result<TelegramState, ActorProcessingErr> {
         args.bus.register_adapter(AdapterHandle::new(TELEGRAM_TRANSPORT, &myself));
         myself.cast(TelegramMsg::Connect)?;
+        myself.send_interval(CONFIG_POLL, || TelegramMsg::ReloadAllowLists);
         Ok(TelegramState {
+            allow: AllowLists::of(&args.config),
+            config_stamp: std::fs::metadata(args.paths.config_file()).and_then(|m| m.modified()).ok(),
             topic_names: HashMap::new(),
             files: file_access(&args),
             args: args.clone(),
@@ -222,6 +254,7 @@ impl Actor for Telegram {
                 state.audit_groups().await;
             }
             TelegramMsg::AuditGroups => state.audit_groups().await,
+            TelegramMsg::ReloadAllowLists => state.reload_allow_lists().await,
             TelegramMsg::Update(update) => match update.kind {
                 UpdateKind::Message(message) => state.message(&message).await,
                 UpdateKind::CallbackQuery(query) => state.callback(&query).await,
@@ -388,6 +421,9 @@ fn browse(home: &camino::Utf8Path, rel: &str) -> crate::core::selector::Menu {
     file_browser::menu(rel, &entries)
 }
 
+/// How often `config.json` is checked for new allow-lists.
+const CONFIG_POLL: Duration = Duration::from_secs(3);
+
 /// How often tracked groups are checked against the allow-lists.
 const GROUP_AUDIT_EVERY: Duration = Duration::from_secs(24 * 3600);
 
@@ -482,8 +518,8 @@ impl TelegramState {
 
     fn gate<'a>(&'a self, bot_id: u64, username: &'a str) -> Gate<'a> {
         Gate {
-            allowed_users: &self.args.config.allowed_user_ids,
-            allowed_groups: &self.args.config.allowed_group_ids,
+            allowed_users: &self.allow.users,
+            allowed_groups: &self.allow.groups,
             mention_only: self.args.config.group_mention_only,
             bot_id,
             bot_username: username,
@@ -674,10 +710,42 @@ impl TelegramState {
         render("new.topic_reset", &[("name", &name), ("provider", provider)])
     }
 
+    /// Takes new allow-lists from `config.json` when it changed and still validates; a new
+    /// group list triggers the group audit. A broken file keeps the lists in force.
+    async fn reload_allow_lists(&mut self) {
+        let path = self.args.paths.config_file();
+        let stamp = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        if stamp.is_none() || stamp == self.config_stamp {
+            return;
+        }
+        self.config_stamp = stamp;
+        let config = match read_raw_config(&path).map(resolve) {
+            Ok(Ok(resolved)) => resolved.config,
+            Ok(Err(problem)) => {
+                tracing::warn!(actor = "telegram", problem = %problem, "config.json changed but is invalid; allow-lists kept.");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(actor = "telegram", error = %e, "config.json changed but cannot be read; allow-lists kept.");
+                return;
+            }
+        };
+        let fresh = AllowLists::of(&config);
+        if fresh == self.allow {
+            return;
+        }
+        let groups_changed = fresh.groups != self.allow.groups || fresh.channels != self.allow.channels;
+        tracing::info!(actor = "telegram", users = ?fresh.users, groups = ?fresh.groups, "Allow-lists reloaded.");
+        self.allow = fresh;
+        if groups_changed {
+            self.audit_groups().await;
+        }
+    }
+
     /// Leaves every `active` group or channel that is not (or no longer) allowed.
     async fn audit_groups(&mut self) {
         let Some((lanes, _, _)) = self.bot() else { return };
-        let config = Arc::clone(&self.args.config);
+        let allow = self.allow.clone();
         let stale: Vec<i64> = self
             .tracker
             .records
@@ -685,7 +753,7 @@ impl TelegramState {
             .filter(|r| r.status == "active" && r.chat_type != "private")
             .filter_map(|r| i64::try_from(r.chat_id.get()).ok().map(|id| (id, r.chat_type.clone())))
             .filter(|(id, kind)| {
-                let allowed = if kind == "channel" { &config.allowed_channel_ids } else { &config.allowed_group_ids };
+                let allowed = if kind == "channel" { &allow.channels } else { &allow.groups };
                 !allowed.contains(id)
             })
             .map(|(id, _)| id)
@@ -730,11 +798,8 @@ impl TelegramState {
         match (was, is) {
             (false, true) => {
                 let channel = change.chat.is_channel();
-                let allowed = if channel {
-                    self.args.config.allowed_channel_ids.contains(&chat)
-                } else {
-                    self.args.config.allowed_group_ids.contains(&chat)
-                };
+                let allowed =
+                    if channel { self.allow.channels.contains(&chat) } else { self.allow.groups.contains(&chat) };
                 self.tracker.joined(chat, chat_type(&change.chat), title, allowed, &now_iso());
                 let target =
                     Target { files: Arc::clone(&self.files), lanes: lanes.clone(), chat, thread: None, anchor: None };
@@ -943,7 +1008,7 @@ impl TelegramState {
                             Origin::Heartbeat => Some("Heartbeat delivery failed"),
                             _ => None,
                         };
-                        let owner = self.args.config.allowed_user_ids.first().copied().filter(|owner| *owner != chat);
+                        let owner = self.allow.users.first().copied().filter(|owner| *owner != chat);
                         match (header, owner, delivery_error(&e)) {
                             // The target chat refuses it for good: its result goes to the owner.
                             (Some(header), Some(owner), DeliveryError::Permanent(why)) => {
@@ -968,7 +1033,7 @@ impl TelegramState {
                 };
                 let id = envelope.envelope_id.as_str().to_owned();
                 let mut retry = None;
-                for user in self.args.config.allowed_user_ids.clone() {
+                for user in self.allow.users.clone() {
                     if self.broadcast_done.get(&id).is_some_and(|done| done.contains(&user)) {
                         continue;
                     }
