@@ -588,6 +588,9 @@ impl TelegramState {
             // Downloaded here, in the actor, so the message keeps its place among the chat's
             // messages.
             Some(media) => match self.receive_file(&target, &media, &text).await {
+                Some(prompt) if message.reply_to_message().is_some() => {
+                    format!("The user attached {} to this reply.\n{prompt}", media.kind.described())
+                }
                 Some(prompt) => prompt,
                 None => return,
             },
