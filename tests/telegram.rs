@@ -201,6 +201,12 @@ async fn startup_drops_old_updates_syncs_the_menu_and_a_message_is_answered_with
         "cleared at the end"
     );
     assert!(tg.api.calls_of("sendChatAction").iter().any(|c| c.params["action"] == "typing"));
+    let home = tg.home.clone();
+    let (status, out, _) = tokio::task::spawn_blocking(move || support::binary::run(&home, &["status"])).await.unwrap();
+    assert!(status.success(), "{out}");
+    let line = out.lines().find(|l| l.contains("telegram")).unwrap_or_default().to_owned();
+    assert!(line.contains("running"), "the live tree shows the transport: {out}");
+    assert!(out.contains("tg:7"), "and the chat's session by its key: {out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
