@@ -852,3 +852,34 @@ async fn allow_lists_are_reloaded_without_a_restart() {
     }
     assert!(answered, "Carol is answered once the config says so, without a restart");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_token_is_logged_and_retried_while_the_service_runs() {
+    let api = FakeBotApi::start("999:OTHER").await.unwrap();
+    let (_dir, home) = support::temp_home();
+    let port = free_port();
+    let config = json!({"telegram_token": TOKEN, "allowed_user_ids": [ALICE], "interagent_port": port});
+    std::fs::create_dir_all(home.join("config")).unwrap();
+    std::fs::write(home.join("config/config.json"), config.to_string()).unwrap();
+    let base = api.base_url();
+    let service = {
+        let home = home.clone();
+        tokio::task::spawn_blocking(move || Service::start(&home, port, &[("DUCTOR_TELEGRAM_API_BASE", base.as_str())]))
+            .await
+            .unwrap()
+    };
+    let log = home.join("logs/agent.log");
+    assert!(
+        eventually(|| std::fs::read_to_string(&log).unwrap_or_default().contains("Telegram login (getMe")).await,
+        "the refusal is logged"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("the bot token was refused; check telegram_token"), "the log says why: {text}");
+    let (code, health) = support::binary::get(port, "/interagent/health").unwrap();
+    assert_eq!(code, 200, "the service keeps running: {health}");
+    let (code, tree) = support::binary::get(port, "/interagent/actors").unwrap();
+    assert_eq!(code, 200);
+    assert!(tree.contains("\"telegram\""), "{tree}");
+    assert!(tree.contains("restarting") || tree.contains("crashed"), "telegram waits for its next try: {tree}");
+    drop(service);
+}

@@ -272,7 +272,13 @@ impl Actor for Telegram {
 async fn connect(args: &TelegramArgs, myself: &ActorRef<TelegramMsg>) -> Result<Connection, ActorProcessingErr> {
     let url = args.api_base.parse().map_err(|e| format!("telegram API base {:?} is not a URL: {e}", args.api_base))?;
     let bot = Bot::new(args.config.telegram_token.clone()).set_api_url(url);
-    let me = bot.get_me().await.map_err(|e| format!("Telegram login (getMe at {}) failed: {e}", args.api_base))?;
+    let me = bot.get_me().await.map_err(|e| match e {
+        teloxide::RequestError::Api(teloxide::ApiError::InvalidToken) => format!(
+            "Telegram login (getMe at {}) failed: the bot token was refused; check telegram_token in config.json",
+            args.api_base
+        ),
+        e => format!("Telegram login (getMe at {}) failed: {e}", args.api_base),
+    })?;
     let username = me.username.clone().unwrap_or_default();
     tracing::info!(actor = "telegram", bot = %username, api = %args.api_base, "Logged in to Telegram.");
     let lanes = Lanes::new(bot.clone());
