@@ -528,7 +528,11 @@ async fn answer_files_are_sent_refused_outside_the_workspace_or_reported_missing
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_received_photo_is_saved_indexed_and_given_to_the_cli_as_a_file_prompt() {
     let tg = start(json!({}), &[]).await;
-    let (file_id, unique) = tg.api.add_file(b"\xff\xd8\xff fake jpeg", "p.jpg");
+    let mut jpeg = Vec::new();
+    image::RgbImage::from_pixel(64, 48, image::Rgb([10, 120, 200]))
+        .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+        .unwrap();
+    let (file_id, unique) = tg.api.add_file(&jpeg, "p.jpg");
     let (message, _) = tg.api.user_message(ALICE, ALICE as u64, None, None, |m| {
         m.insert(
             "photo".into(),
@@ -546,13 +550,15 @@ async fn a_received_photo_is_saved_indexed_and_given_to_the_cli_as_a_file_prompt
     );
     let prompt = tg.prompts()[0].clone();
     let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    let relative = format!("telegram_files/{date}/photo_{unique}.jpg");
+    let relative = format!("telegram_files/{date}/photo_{unique}.webp");
     assert!(prompt.starts_with("[INCOMING FILE]\nThe user sent you a file via Telegram."), "{prompt}");
     assert!(prompt.contains(&format!("Path: {relative}")), "{prompt}");
     assert!(prompt.contains("User message: What is on this picture?"), "{prompt}");
-    assert_eq!(std::fs::read(tg.home.join("workspace").join(&relative)).unwrap(), b"\xff\xd8\xff fake jpeg");
+    let stored = image::open(tg.home.join("workspace").join(&relative).as_std_path()).unwrap();
+    assert_eq!((stored.width(), stored.height()), (64, 48), "converted to WebP, size kept");
+    assert!(prompt.contains("Type: image/webp"), "{prompt}");
     let index = std::fs::read_to_string(tg.home.join("workspace/telegram_files/_index.yaml")).unwrap();
-    assert!(index.contains(&format!("name: \"photo_{unique}.jpg\"")) && index.contains("total_files: 1"), "{index}");
+    assert!(index.contains(&format!("name: \"photo_{unique}.webp\"")) && index.contains("total_files: 1"), "{index}");
     tg.bot_says(ALICE, "FAKE[text]").await;
 }
 

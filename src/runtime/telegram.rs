@@ -43,8 +43,8 @@ use crate::runtime::telegram_turn::{FileAccess, QueueNotices, Target, TurnSettin
 use crate::store::atomic::Loaded;
 use crate::store::config_file::read_raw_config;
 use crate::store::paths::DuctorPaths;
-use crate::store::received_files;
 use crate::store::state_files::StateFile;
+use crate::store::{received_files, received_images};
 
 /// The Bus transport name of Telegram.
 pub const TELEGRAM_TRANSPORT: &str = "tg";
@@ -681,7 +681,20 @@ impl TelegramState {
             let mut bytes: Vec<u8> = Vec::new();
             teloxide::net::Download::download_file(bot, &file.path, &mut bytes).await.map_err(|e| e.to_string())?;
             let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
-            let path = received_files::save(&base, &date, &name, &bytes).map_err(|e| e.to_string())?;
+            let saved = received_files::save(&base, &date, &name, &bytes).map_err(|e| e.to_string())?;
+            let converting = saved.clone();
+            let path = match tokio::task::spawn_blocking(move || received_images::process(&converting)).await {
+                Ok(Ok(converted)) => converted,
+                Ok(Err(received_images::ImageError::NotStill)) => saved,
+                Ok(Err(e)) => {
+                    tracing::info!(actor = "telegram", path = %saved, error = %e, "Image kept as received.");
+                    saved
+                }
+                Err(e) => {
+                    tracing::warn!(actor = "telegram", error = %e, "Image conversion did not finish.");
+                    saved
+                }
+            };
             if let Err(e) = received_files::rebuild_index(&base) {
                 tracing::warn!(actor = "telegram", error = %e, "Could not rebuild _index.yaml.");
             }

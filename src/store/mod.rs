@@ -9,4 +9,5 @@ pub mod outbox_journal;
 pub mod paths;
 pub mod pid_lock;
 pub mod received_files;
+pub mod received_images;
 pub mod state_files;
