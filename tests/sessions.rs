@@ -878,8 +878,8 @@ async fn the_task_selector_groups_tasks_and_cleans_up_finished_ones_of_this_chat
     assert_eq!(
         menu.buttons,
         vec![vec![
-            ductor::core::selector::Button { text: "Refresh".into(), callback_data: "tsc:r".into() },
-            ductor::core::selector::Button { text: "Clean up".into(), callback_data: "tsc:cleanup".into() },
+            ductor::core::selector::Button::callback("Refresh", "tsc:r"),
+            ductor::core::selector::Button::callback("Clean up", "tsc:cleanup"),
         ]]
     );
     let cleaned = menu_of(&last(handle.callback(key(5), "tsc:cleanup")).await);

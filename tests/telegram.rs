@@ -889,3 +889,15 @@ async fn a_refused_token_is_logged_and_retried_while_the_service_runs() {
     assert!(tree.contains("restarting") || tree.contains("crashed"), "telegram waits for its next try: {tree}");
     drop(service);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn info_shows_the_version_with_link_buttons() {
+    let tg = start(json!({}), &[]).await;
+    tg.api.send_text(ALICE, ALICE as u64, "/info");
+    let info = tg.bot_says(ALICE, "ductor").await;
+    assert!(info.contains(env!("CARGO_PKG_VERSION")), "{info}");
+    let message = tg.api.bot_messages(ALICE).into_iter().find(|m| m.visible.contains("ductor")).unwrap();
+    let rows = message.reply_markup["inline_keyboard"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|row| row[0]["url"].as_str().is_some_and(|u| u.starts_with("https://"))), "{rows:?}");
+}

@@ -125,7 +125,7 @@ pub fn keyboard_with(text: &str, data: impl Fn(&str) -> String) -> ButtonGrid {
             if prose[last..start].contains('\n') && !row.is_empty() {
                 rows.push(std::mem::take(&mut row));
             }
-            row.push(Button { text: label.to_owned(), callback_data: data(label) });
+            row.push(Button::callback(label, data(label)));
             last = end;
         }
         if prose[last..].contains('\n') && !row.is_empty() {

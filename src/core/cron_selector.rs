@@ -144,7 +144,7 @@ pub fn menu(jobs: &[CronJob], page: usize, note: Option<&str>) -> Menu {
 }
 
 fn button(text: &str, callback_data: String) -> Button {
-    Button { text: text.to_owned(), callback_data }
+    Button::callback(text, callback_data)
 }
 
 #[cfg(test)]

@@ -60,29 +60,28 @@ pub fn menu(rel: &str, entries: &[Entry]) -> Menu {
     let folders: Vec<Button> = visible
         .iter()
         .filter(|e| e.is_dir)
-        .map(|e| Button {
-            text: format!("{}/", e.name),
-            callback_data: truncate_bytes(&format!("sf:{}", join(&e.name)), CALLBACK_DATA_MAX).to_owned(),
+        .map(|e| {
+            Button::callback(
+                &format!("{}/", e.name),
+                truncate_bytes(&format!("sf:{}", join(&e.name)), CALLBACK_DATA_MAX),
+            )
         })
         .collect();
     let mut buttons: ButtonGrid = folders.chunks(3).map(<[Button]>::to_vec).collect();
     if !rel.is_empty() {
         let parent = rel.rsplit_once('/').map_or("", |(parent, _)| parent);
-        buttons.push(vec![Button { text: "« Back".to_owned(), callback_data: format!("sf:{parent}") }]);
+        buttons.push(vec![Button::callback("« Back", format!("sf:{parent}"))]);
     }
-    buttons.push(vec![Button {
-        text: render("file_browser.send_button", &[]),
-        callback_data: truncate_bytes(&format!("sf!{rel}"), CALLBACK_DATA_MAX).to_owned(),
-    }]);
+    buttons.push(vec![Button::callback(
+        &render("file_browser.send_button", &[]),
+        truncate_bytes(&format!("sf!{rel}"), CALLBACK_DATA_MAX),
+    )]);
     Menu { text, buttons }
 }
 
 /// The answer for a folder that does not exist or lies outside the home.
 pub fn not_found() -> Menu {
-    Menu {
-        text: render("file_browser.not_found", &[]),
-        buttons: vec![vec![Button { text: "« Back".to_owned(), callback_data: "sf:".to_owned() }]],
-    }
+    Menu { text: render("file_browser.not_found", &[]), buttons: vec![vec![Button::callback("« Back", "sf:")]] }
 }
 
 #[cfg(test)]

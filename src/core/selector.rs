@@ -4,13 +4,27 @@
 
 use crate::core::text::render;
 
-/// One button: its label and the callback data it sends.
+/// One button: its label and the callback data it sends (or the address it opens).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Button {
     /// What the user sees.
     pub text: String,
-    /// What comes back when pressed.
+    /// What comes back when pressed (empty for a link).
     pub callback_data: String,
+    /// A link button opens this address instead.
+    pub url: Option<String>,
+}
+
+impl Button {
+    /// A button whose press comes back as `data`.
+    pub fn callback(text: &str, data: impl Into<String>) -> Self {
+        Self { text: text.to_owned(), callback_data: data.into(), url: None }
+    }
+
+    /// A button that opens `url`.
+    pub fn link(text: &str, url: &str) -> Self {
+        Self { text: text.to_owned(), callback_data: String::new(), url: Some(url.to_owned()) }
+    }
 }
 
 /// Rows of buttons.
@@ -26,7 +40,7 @@ pub struct Menu {
 }
 
 fn button(text: &str, data: String) -> Button {
-    Button { text: text.to_owned(), callback_data: data }
+    Button::callback(text, data)
 }
 
 /// What a model-selector step leads to.

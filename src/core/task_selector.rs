@@ -201,7 +201,7 @@ pub fn apply(
 }
 
 fn button(text: &str, callback_data: String) -> Button {
-    Button { text: text.to_owned(), callback_data }
+    Button::callback(text, callback_data)
 }
 
 #[cfg(test)]

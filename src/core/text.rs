@@ -76,6 +76,9 @@ pub fn en(key: &str) -> &'static str {
             "Look at the files in {dir} and send me the one I most likely want (attach it with a file tag). If it is not clear which, list them and ask."
         }
         "footer.tokens" => "{total} tokens ({input} in, {output} out)",
+        "info.text" => {
+            "**ductor {version}**\nThe official coding-agent CLIs on your machine, from your messenger. A drop-in rebuild of the Python ductor."
+        }
         "telegram.not_yet" => "{command} is not available in this version of ductor yet.",
         "cron.none" => "No cron jobs.",
         "cron.header" => "**Cron jobs**",

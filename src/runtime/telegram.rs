@@ -427,6 +427,10 @@ fn browse(home: &camino::Utf8Path, rel: &str) -> crate::core::selector::Menu {
     file_browser::menu(rel, &entries)
 }
 
+/// The links of `/info`: the Python original this build replaces, and its release history.
+const INFO_ORIGINAL: &str = "https://pypi.org/project/ductor/";
+const INFO_CHANGELOG: &str = "https://pypi.org/project/ductor/#history";
+
 /// How often `config.json` is checked for new allow-lists.
 const CONFIG_POLL: Duration = Duration::from_secs(3);
 
@@ -632,10 +636,10 @@ impl TelegramState {
                 let welcome = render("welcome.text", &[("name", name), ("model", &self.args.config.model)]);
                 let keyboard: Vec<Vec<crate::core::selector::Button>> = (1..=3)
                     .map(|n| {
-                        vec![crate::core::selector::Button {
-                            text: render(&format!("welcome.button_{n}"), &[]),
-                            callback_data: format!("w:{n}"),
-                        }]
+                        vec![crate::core::selector::Button::callback(
+                            &render(&format!("welcome.button_{n}"), &[]),
+                            format!("w:{n}"),
+                        )]
                     })
                     .collect();
                 if let Err(e) = rich_send(target, &welcome, target.anchor, Some(keyboard)).await {
@@ -643,7 +647,17 @@ impl TelegramState {
                 }
                 return true;
             }
-            "/info" => format!("**ductor {}**\nThe coding-agent CLIs, from your messenger.", env!("CARGO_PKG_VERSION")),
+            "/info" => {
+                let text = render("info.text", &[("version", env!("CARGO_PKG_VERSION"))]);
+                let keyboard = vec![
+                    vec![crate::core::selector::Button::link("Releases", INFO_CHANGELOG)],
+                    vec![crate::core::selector::Button::link("PyPI (the original)", INFO_ORIGINAL)],
+                ];
+                if let Err(e) = rich_send(target, &text, target.anchor, Some(keyboard)).await {
+                    tracing::warn!(actor = "telegram", chat = target.chat, error = %e, "Could not answer /info.");
+                }
+                return true;
+            }
             "/agent_commands" => "**Multi-agent**\n/agents -- list the agents\n/agent_start <name>\n/agent_stop <name>\n/agent_restart <name>".to_owned(),
             "/where" => self.tracker.where_text(),
             "/new" if text.split_whitespace().nth(1).is_some_and(|a| a.starts_with('@')) => self.new_in_topic(text, target).await,

@@ -172,7 +172,12 @@ impl Done {
 /// The keyboard in teloxide's form.
 pub fn markup(grid: &ButtonGrid) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new(grid.iter().map(|row| {
-        row.iter().map(|b| InlineKeyboardButton::callback(b.text.clone(), b.callback_data.clone())).collect::<Vec<_>>()
+        row.iter()
+            .map(|b| match b.url.as_deref().and_then(|u| u.parse().ok()) {
+                Some(url) => InlineKeyboardButton::url(b.text.clone(), url),
+                None => InlineKeyboardButton::callback(b.text.clone(), b.callback_data.clone()),
+            })
+            .collect::<Vec<_>>()
     }))
 }
 

@@ -120,7 +120,7 @@ impl TurnSettings {
 }
 
 fn cancel_button(entry: u64) -> ButtonGrid {
-    vec![vec![Button { text: "Cancel message".to_owned(), callback_data: format!("mq:{entry}") }]]
+    vec![vec![Button::callback("Cancel message", format!("mq:{entry}"))]]
 }
 
 /// Sends Markdown as Telegram HTML (split; plain text from the failing chunk on when Telegram
