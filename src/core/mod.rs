@@ -14,6 +14,7 @@ pub mod envelope_text;
 pub mod file_browser;
 pub mod file_tags;
 pub mod health;
+pub mod inbox;
 pub mod incoming_file;
 pub mod model_cache;
 pub mod named;

@@ -79,6 +79,9 @@ pub fn en(key: &str) -> &'static str {
         "info.text" => {
             "**ductor {version}**\nThe official coding-agent CLIs on your machine, from your messenger. A drop-in rebuild of the Python ductor."
         }
+        "inbox.stale" => {
+            "**These messages arrived while ductor was down:**\n{messages}\n\nSend them again to run them."
+        }
         "telegram.not_yet" => "{command} is not available in this version of ductor yet.",
         "cron.none" => "No cron jobs.",
         "cron.header" => "**Cron jobs**",

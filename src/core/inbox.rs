@@ -1,0 +1,244 @@
+//! The durable inbox (issue "durable inbound", transports spec §4, core §4.9): every message a
+//! person sends is recorded before it is confirmed upstream, and removed once its turn has
+//! ended. This module is the pure part: the journal records, folding them into the pending
+//! entries, recognising a redelivered upstream id, and the start-up plan (run again in order,
+//! report the cut one, list the stale ones, never replay immediate commands).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::session_key::ChatId;
+
+/// One recorded message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxEntry {
+    /// Increasing id (arrival order across the agent).
+    pub id: u64,
+    /// Transport short name (`tg`, `mx`).
+    pub transport: String,
+    /// The chat.
+    pub chat_id: ChatId,
+    /// The forum topic / thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_id: Option<i64>,
+    /// The upstream identity (`tg:<chat>:<message id>`, a Matrix event id) for redeliveries.
+    pub upstream: String,
+    /// The upstream message id answers reply to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
+    /// What the person wrote (shown in notices; never the prompt hooks).
+    pub text: String,
+    /// What runs (the text, or the incoming-file prompt).
+    pub prompt: String,
+    /// Unix seconds of arrival.
+    pub at: f64,
+}
+
+/// A line of the inbox journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum InboxRecord {
+    /// A message arrived.
+    Add(InboxEntry),
+    /// Its turn started (a crash from here on means "cut", not "run again").
+    Started {
+        /// The entry.
+        id: u64,
+    },
+    /// Its turn ended and the answer is out (or it was reported / dropped).
+    Done {
+        /// The entry.
+        id: u64,
+    },
+}
+
+/// The pending entries, folded from the journal.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inbox {
+    entries: BTreeMap<u64, (InboxEntry, bool)>,
+    next_id: u64,
+}
+
+impl Inbox {
+    /// Applies one record.
+    pub fn apply(&mut self, record: InboxRecord) {
+        match record {
+            InboxRecord::Add(entry) => {
+                self.next_id = self.next_id.max(entry.id + 1);
+                self.entries.insert(entry.id, (entry, false));
+            }
+            InboxRecord::Started { id } => {
+                if let Some((_, started)) = self.entries.get_mut(&id) {
+                    *started = true;
+                }
+            }
+            InboxRecord::Done { id } => {
+                self.entries.remove(&id);
+            }
+        }
+    }
+
+    /// Folds journal text; unreadable lines are returned by number (1-based).
+    pub fn replay(text: &str) -> (Self, Vec<usize>) {
+        let mut inbox = Self::default();
+        let mut bad = Vec::new();
+        for (index, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            match serde_json::from_str::<InboxRecord>(line) {
+                Ok(record) => inbox.apply(record),
+                Err(_) => bad.push(index + 1),
+            }
+        }
+        (inbox, bad)
+    }
+
+    /// The id the next entry gets.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.max(1)
+    }
+
+    /// Whether an upstream message is already recorded (a redelivery).
+    pub fn knows(&self, upstream: &str) -> bool {
+        self.entries.values().any(|(e, _)| e.upstream == upstream)
+    }
+
+    /// Pending entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The records that rebuild this state (for compaction).
+    pub fn compacted(&self) -> Vec<InboxRecord> {
+        let mut records = Vec::new();
+        for (entry, started) in self.entries.values() {
+            records.push(InboxRecord::Add(entry.clone()));
+            if *started {
+                records.push(InboxRecord::Started { id: entry.id });
+            }
+        }
+        records
+    }
+
+    /// What to do at start with what was left (see [`StartupPlan`]).
+    pub fn startup_plan(&self, now: f64, max_age_s: f64) -> StartupPlan {
+        let mut plan = StartupPlan::default();
+        for (entry, started) in self.entries.values() {
+            if *started {
+                plan.cut.push(entry.clone());
+            } else if is_immediate(&entry.text) {
+                plan.dropped.push(entry.clone());
+            } else if now - entry.at > max_age_s {
+                plan.stale
+                    .entry((entry.transport.clone(), entry.chat_id, entry.topic_id))
+                    .or_default()
+                    .push(entry.clone());
+            } else {
+                plan.rerun.push(entry.clone());
+            }
+        }
+        plan
+    }
+}
+
+/// Commands that act at once and are never replayed.
+pub fn is_immediate(text: &str) -> bool {
+    let word = text.split_whitespace().next().unwrap_or_default().to_lowercase();
+    let command = word.split('@').next().unwrap_or_default();
+    matches!(command, "/stop" | "/interrupt" | "/stop_all" | "/new" | "!stop" | "!interrupt")
+}
+
+/// What start-up does with the entries left in the inbox.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StartupPlan {
+    /// Run again, in arrival order (per chat order follows).
+    pub rerun: Vec<InboxEntry>,
+    /// Their turn was running when ductor died: reported once as cut, not run again.
+    pub cut: Vec<InboxEntry>,
+    /// Too old to run blindly: listed to their chat in one notice.
+    pub stale: BTreeMap<(String, ChatId, Option<i64>), Vec<InboxEntry>>,
+    /// Immediate commands: dropped.
+    pub dropped: Vec<InboxEntry>,
+}
+
+/// The one notice listing a chat's stale messages (their own words).
+pub fn stale_notice(entries: &[InboxEntry]) -> String {
+    let lines: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            let text: String = e.text.chars().take(200).collect();
+            format!("- {}", text.replace('\n', " "))
+        })
+        .collect();
+    crate::core::text::render("inbox.stale", &[("messages", &lines.join("\n"))])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: u64, chat: i64, text: &str, at: f64) -> InboxEntry {
+        InboxEntry {
+            id,
+            transport: "tg".into(),
+            chat_id: ChatId::from(chat),
+            topic_id: None,
+            upstream: format!("tg:{chat}:{id}"),
+            reply_to: Some(id as i64),
+            text: text.into(),
+            prompt: format!("{text}\n\n## HOOK"),
+            at,
+        }
+    }
+
+    fn journal(records: &[InboxRecord]) -> String {
+        records.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect()
+    }
+
+    #[test]
+    fn fold_knows_redeliveries_and_compacts() {
+        let text = journal(&[
+            InboxRecord::Add(entry(1, 7, "a", 100.0)),
+            InboxRecord::Add(entry(2, 7, "b", 100.0)),
+            InboxRecord::Started { id: 1 },
+            InboxRecord::Done { id: 1 },
+            InboxRecord::Add(entry(3, 8, "c", 100.0)),
+            InboxRecord::Started { id: 3 },
+        ]) + "{torn";
+        let (inbox, bad) = Inbox::replay(&text);
+        assert_eq!(bad, [7]);
+        assert_eq!(inbox.len(), 2);
+        assert_eq!(inbox.next_id(), 4);
+        assert!(inbox.knows("tg:7:2") && !inbox.knows("tg:7:1"));
+        let (again, _) = Inbox::replay(&journal(&inbox.compacted()));
+        assert_eq!(again, inbox, "compaction keeps the state");
+    }
+
+    #[test]
+    fn startup_reruns_reports_lists_and_drops() {
+        let mut inbox = Inbox::default();
+        for record in [
+            InboxRecord::Add(entry(1, 7, "running one", 9000.0)),
+            InboxRecord::Started { id: 1 },
+            InboxRecord::Add(entry(2, 7, "next one", 9000.0)),
+            InboxRecord::Add(entry(3, 7, "/stop", 9000.0)),
+            InboxRecord::Add(entry(4, 8, "old one", 10.0)),
+            InboxRecord::Add(entry(5, 8, "older one", 5.0)),
+        ] {
+            inbox.apply(record);
+        }
+        let plan = inbox.startup_plan(10_000.0, 3600.0);
+        assert_eq!(plan.cut.iter().map(|e| e.id).collect::<Vec<_>>(), [1]);
+        assert_eq!(plan.rerun.iter().map(|e| e.id).collect::<Vec<_>>(), [2]);
+        assert_eq!(plan.dropped.iter().map(|e| e.id).collect::<Vec<_>>(), [3]);
+        let stale = &plan.stale[&("tg".to_owned(), ChatId::from(8i64), None)];
+        assert_eq!(stale.iter().map(|e| e.id).collect::<Vec<_>>(), [4, 5]);
+        let notice = stale_notice(stale);
+        assert!(notice.contains("- old one\n- older one"), "{notice}");
+        assert!(!notice.contains("HOOK"), "the person's words, not the prompt hooks");
+    }
+}
