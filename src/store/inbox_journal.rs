@@ -1,0 +1,130 @@
+//! The inbox journal file (`<home>/inbox.jsonl`, see `core::inbox`): records are appended in
+//! batches made durable with one fsync each — a burst of messages costs one fsync before the
+//! upstream confirmation — and the file is compacted to the pending entries when it is opened.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::core::inbox::{Inbox, InboxRecord};
+use crate::store::atomic::{self, Durability, StoreError};
+
+/// The open journal.
+#[derive(Debug)]
+pub struct InboxJournal {
+    path: Utf8PathBuf,
+    file: File,
+    fsyncs: u64,
+}
+
+impl InboxJournal {
+    /// Opens (creating if needed) and replays the journal; unreadable lines (other than a torn
+    /// last line) leave a copy of the file aside before it is compacted.
+    pub fn open(path: &Utf8Path) -> Result<(Self, Inbox), StoreError> {
+        let text = match fs::read(path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(StoreError::io("read", path, e)),
+        };
+        let (inbox, bad) = Inbox::replay(&text);
+        let lines = text.lines().filter(|l| !l.trim().is_empty()).count();
+        let torn_tail_only = bad.len() == 1 && bad[0] == lines && !text.ends_with('\n');
+        if !bad.is_empty() && !torn_tail_only {
+            let aside = atomic::quarantine_path(path, chrono::Utc::now());
+            fs::copy(path, &aside).map_err(|e| StoreError::io("copy aside", &aside, e))?;
+            tracing::warn!(path = %path, kept_at = %aside, bad_lines = ?bad, "Inbox journal has unreadable lines; kept a copy.");
+        }
+        let mut compacted = String::new();
+        for record in inbox.compacted() {
+            compacted.push_str(&line(path, &record)?);
+        }
+        atomic::write_bytes_atomic(path, compacted.as_bytes(), Durability::Fsync)?;
+        let file = OpenOptions::new().append(true).open(path).map_err(|e| StoreError::io("open", path, e))?;
+        Ok((Self { path: path.to_owned(), file, fsyncs: 0 }, inbox))
+    }
+
+    /// Appends records and makes them durable with one fsync.
+    pub fn write(&mut self, records: &[InboxRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut text = String::new();
+        for record in records {
+            text.push_str(&line(&self.path, record)?);
+        }
+        self.file.write_all(text.as_bytes()).map_err(|e| StoreError::io("append", &self.path, e))?;
+        self.file.sync_data().map_err(|e| StoreError::io("fsync", &self.path, e))?;
+        self.fsyncs += 1;
+        Ok(())
+    }
+
+    /// fsyncs so far (for benchmarks).
+    pub fn fsyncs(&self) -> u64 {
+        self.fsyncs
+    }
+}
+
+fn line(path: &Utf8Path, record: &InboxRecord) -> Result<String, StoreError> {
+    serde_json::to_string(record)
+        .map(|l| l + "\n")
+        .map_err(|source| StoreError::Serialise { path: path.to_owned(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::inbox::InboxEntry;
+    use crate::core::session_key::ChatId;
+
+    fn add(id: u64) -> InboxRecord {
+        InboxRecord::Add(InboxEntry {
+            id,
+            transport: "tg".into(),
+            chat_id: ChatId::from(7i64),
+            topic_id: None,
+            upstream: format!("tg:7:{id}"),
+            reply_to: None,
+            text: "hi".into(),
+            prompt: "hi".into(),
+            at: 1.0,
+        })
+    }
+
+    #[test]
+    fn a_burst_is_one_fsync_and_survives_a_reopen_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Utf8PathBuf::from_path_buf(dir.path().join("inbox.jsonl")).unwrap();
+        let (mut journal, inbox) = InboxJournal::open(&path).unwrap();
+        assert!(inbox.is_empty());
+        journal.write(&[add(1), add(2), add(3)]).unwrap();
+        journal.write(&[InboxRecord::Done { id: 2 }]).unwrap();
+        assert_eq!(journal.fsyncs(), 2);
+        drop(journal);
+        let (_, inbox) = InboxJournal::open(&path).unwrap();
+        assert_eq!(inbox.len(), 2);
+        assert!(inbox.knows("tg:7:3") && !inbox.knows("tg:7:2"));
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 2, "compacted on open");
+    }
+
+    #[test]
+    fn garbage_is_kept_aside_and_a_torn_tail_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Utf8PathBuf::from_path_buf(dir.path().join("inbox.jsonl")).unwrap();
+        let good = serde_json::to_string(&add(1)).unwrap();
+        fs::write(&path, format!("{good}\n{{\"op\":\"add\"")).unwrap();
+        let (_, inbox) = InboxJournal::open(&path).unwrap();
+        assert_eq!(inbox.len(), 1);
+        let aside = |dir: &std::path::Path| {
+            fs::read_dir(dir)
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("corrupt"))
+                .count()
+        };
+        assert_eq!(aside(dir.path()), 0, "a torn last line is a crash mid-write, not corruption");
+        fs::write(&path, format!("garbage\n{good}\n")).unwrap();
+        let (_, inbox) = InboxJournal::open(&path).unwrap();
+        assert_eq!(inbox.len(), 1);
+        assert_eq!(aside(dir.path()), 1, "garbage is kept aside");
+    }
+}
