@@ -901,3 +901,97 @@ async fn info_shows_the_version_with_link_buttons() {
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|row| row[0]["url"].as_str().is_some_and(|u| u.starts_with("https://"))), "{rows:?}");
 }
+
+/// Issue "durable inbound": every message is answered or, for the turn that was cut, reported —
+/// none twice, each chat in order — across a SIGKILL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_sigkill_every_message_is_answered_or_reported_once_in_order() {
+    let chats: Vec<i64> = (11..=18).collect();
+    let mut tg = start(
+        json!({"allowed_user_ids": chats.clone(), "streaming": {"enabled": false}}),
+        &[("FAKE_CLI_HOLD_MS", "1000")],
+    )
+    .await;
+    let mut asked: Vec<(i64, i64, String)> = Vec::new();
+    for round in 0..4 {
+        for chat in &chats {
+            let text = format!("chat {chat} message {round}");
+            asked.push((*chat, tg.api.send_text(*chat, *chat as u64, &text), text));
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tg.service.as_ref().unwrap().signal(nix::sys::signal::Signal::SIGKILL);
+    let mut killed = tg.service.take().unwrap();
+    tokio::task::spawn_blocking(move || killed.wait_exit(Duration::from_secs(5))).await.unwrap();
+    let inbox = std::fs::read_to_string(tg.home.join("inbox.jsonl")).unwrap_or_default();
+    assert!(!inbox.trim().is_empty(), "messages waited in the inbox when ductor died");
+    tg.launch().await;
+
+    let settled = |tg: &Tg| {
+        asked.iter().all(|(chat, id, text)| {
+            let messages = tg.api.bot_messages(*chat);
+            messages.iter().any(|m| m.reply_to == Some(*id) && !m.visible.contains("[Message in queue"))
+                || messages.iter().any(|m| m.visible.contains("Interrupted Task") && m.visible.contains(text.as_str()))
+        })
+    };
+    let all = tg.api.wait_until(Duration::from_secs(60), |_| settled(&tg)).await;
+    for chat in &chats {
+        let messages = tg.api.bot_messages(*chat);
+        let ids: Vec<i64> = asked.iter().filter(|(c, _, _)| c == chat).map(|(_, id, _)| *id).collect();
+        let answers: Vec<i64> = messages
+            .iter()
+            .filter(|m| !m.visible.contains("[Message in queue"))
+            .filter_map(|m| m.reply_to)
+            .filter(|r| ids.contains(r))
+            .collect();
+        let mut unique = answers.clone();
+        unique.dedup();
+        assert_eq!(unique, answers, "chat {chat}: nothing answered twice: {answers:?}");
+        assert!(answers.windows(2).all(|w| w[0] < w[1]), "chat {chat}: answers in order: {answers:?}");
+        let reported = messages.iter().filter(|m| m.visible.contains("Interrupted Task")).count();
+        assert!(reported <= 1, "chat {chat}: at most the one cut turn is reported ({reported})");
+        assert_eq!(
+            answers.len() + reported,
+            ids.len(),
+            "chat {chat}: every message answered or reported: {:?}",
+            messages.iter().map(|m| (m.reply_to, m.visible.chars().take(60).collect::<String>())).collect::<Vec<_>>()
+        );
+    }
+    assert!(all, "every message settled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stale_inbox_entries_are_listed_once_and_not_run_and_a_corrupt_inbox_is_kept_aside() {
+    let mut tg = start(json!({}), &[]).await;
+    tg.service.take();
+    let entry = |id: u64, text: &str| {
+        json!({"op": "add", "id": id, "transport": "tg", "chat_id": ALICE, "upstream": format!("tg:{ALICE}:{}", 100 + id),
+            "reply_to": 100 + id, "text": text, "prompt": format!("{text}\n\n## BACKGROUND TASKS\nhook"), "at": 1000.0})
+        .to_string()
+    };
+    std::fs::write(
+        tg.home.join("inbox.jsonl"),
+        format!("{}\n{}\n", entry(1, "first old one"), entry(2, "second old one")),
+    )
+    .unwrap();
+    tg.launch().await;
+    let notice = tg.bot_says(ALICE, "arrived while ductor was down").await;
+    assert!(notice.contains("first old one") && notice.contains("second old one"), "{notice}");
+    assert!(!notice.contains("BACKGROUND TASKS"), "the person's words only: {notice}");
+    assert!(
+        eventually(|| std::fs::read_to_string(tg.home.join("inbox.jsonl")).unwrap_or_default().contains("done")).await
+    );
+    assert!(tg.prompts().is_empty(), "no CLI runs for stale messages");
+    assert_eq!(tg.api.bot_messages(ALICE).len(), 1, "one notice");
+
+    tg.service.take();
+    std::fs::write(tg.home.join("inbox.jsonl"), "this is not json\n").unwrap();
+    tg.launch().await;
+    let kept = std::fs::read_dir(tg.home.as_std_path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().starts_with("inbox.jsonl.corrupt-"));
+    assert!(kept, "the corrupt inbox is kept aside");
+    tg.api.send_text(ALICE, ALICE as u64, "Say hello");
+    tg.bot_says(ALICE, "FAKE[text]").await;
+}

@@ -102,6 +102,11 @@ impl Inbox {
         self.entries.values().any(|(e, _)| e.upstream == upstream)
     }
 
+    /// Whether an entry is pending.
+    pub fn contains(&self, id: u64) -> bool {
+        self.entries.contains_key(&id)
+    }
+
     /// Pending entries.
     pub fn len(&self) -> usize {
         self.entries.len()

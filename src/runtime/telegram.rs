@@ -25,6 +25,7 @@ use crate::core::envelope::{DeliveryMode, Origin};
 use crate::core::envelope_text;
 use crate::core::file_browser::{self, BrowserAction};
 use crate::core::file_tags::allowed_roots;
+use crate::core::inbox::{InboxEntry, stale_notice};
 use crate::core::incoming_file::{MediaKind, incoming_prompt, mime_for, saved_name};
 use crate::core::session_key::SessionKey;
 use crate::core::state::chat_activity::ChatActivity;
@@ -39,9 +40,12 @@ use crate::runtime::bus::BusHandle;
 use crate::runtime::orchestrator::OrchestratorHandle;
 use crate::runtime::session::SessionOutput;
 use crate::runtime::telegram_api::{ApiOp, Lanes, TgError};
-use crate::runtime::telegram_turn::{FileAccess, QueueNotices, Target, TurnSettings, answer, rich_send, send_plain};
+use crate::runtime::telegram_turn::{
+    FileAccess, InboxEntryGuard, QueueNotices, Target, TurnSettings, answer, rich_send, send_plain,
+};
 use crate::store::atomic::Loaded;
 use crate::store::config_file::read_raw_config;
+use crate::store::inbox_journal::SharedInbox;
 use crate::store::paths::DuctorPaths;
 use crate::store::state_files::StateFile;
 use crate::store::{received_files, received_images};
@@ -85,8 +89,14 @@ pub fn api_base(env: Option<&str>, config: Option<&str>) -> String {
 pub enum TelegramMsg {
     /// A delivery from the Bus.
     Adapter(AdapterMsg),
-    /// An update from the long poll.
-    Update(Box<Update>),
+    /// A batch of updates from the long poll; `recorded` fires once the batch's messages are in
+    /// the inbox, and only then does the poller confirm them to Telegram (next offset).
+    Updates {
+        /// The updates, in order.
+        updates: Vec<Update>,
+        /// Fired when recorded.
+        recorded: tokio::sync::oneshot::Sender<()>,
+    },
     /// Log in and start polling (sent to itself at start; a failure crashes the actor so the
     /// supervisor retries with its backoff while the rest of the service runs).
     Connect,
@@ -109,7 +119,7 @@ impl TryFrom<TelegramMsg> for AdapterMsg {
     fn try_from(msg: TelegramMsg) -> Result<Self, ()> {
         match msg {
             TelegramMsg::Adapter(inner) => Ok(inner),
-            TelegramMsg::Update(_)
+            TelegramMsg::Updates { .. }
             | TelegramMsg::Connect
             | TelegramMsg::AuditGroups
             | TelegramMsg::ReloadAllowLists => Err(()),
@@ -163,6 +173,10 @@ pub struct TelegramState {
     topic_names: HashMap<(i64, i32), String>,
     /// The allow-lists, reloaded when `config.json` changes.
     allow: AllowLists,
+    /// Messages received and not yet answered (`inbox.jsonl`).
+    inbox: SharedInbox,
+    /// Entries of the batch being handled, written when the batch is done.
+    recorded: Vec<InboxEntry>,
     /// When `config.json` was last read.
     config_stamp: Option<std::time::SystemTime>,
 }
@@ -213,6 +227,8 @@ impl Actor for Telegram {
         myself.cast(TelegramMsg::Connect)?;
         myself.send_interval(CONFIG_POLL, || TelegramMsg::ReloadAllowLists);
         Ok(TelegramState {
+            inbox: SharedInbox::open(&args.paths.inbox()),
+            recorded: Vec::new(),
             allow: AllowLists::of(&args.config),
             config_stamp: std::fs::metadata(args.paths.config_file()).and_then(|m| m.modified()).ok(),
             topic_names: HashMap::new(),
@@ -252,15 +268,22 @@ impl Actor for Telegram {
                 state.connection = Some(connect(&state.args, &myself).await?);
                 myself.send_interval(GROUP_AUDIT_EVERY, || TelegramMsg::AuditGroups);
                 state.audit_groups().await;
+                state.replay_inbox().await;
             }
             TelegramMsg::AuditGroups => state.audit_groups().await,
             TelegramMsg::ReloadAllowLists => state.reload_allow_lists().await,
-            TelegramMsg::Update(update) => match update.kind {
-                UpdateKind::Message(message) => state.message(&message).await,
-                UpdateKind::CallbackQuery(query) => state.callback(&query).await,
-                UpdateKind::MyChatMember(change) => state.membership(&change).await,
-                _ => {}
-            },
+            TelegramMsg::Updates { updates, recorded } => {
+                for update in updates {
+                    match update.kind {
+                        UpdateKind::Message(message) => state.message(&message).await,
+                        UpdateKind::CallbackQuery(query) => state.callback(&query).await,
+                        UpdateKind::MyChatMember(change) => state.membership(&change).await,
+                        _ => {}
+                    }
+                }
+                state.inbox.record(std::mem::take(&mut state.recorded));
+                let _ = recorded.send(());
+            }
             TelegramMsg::Adapter(AdapterMsg::Deliver(delivery)) => state.deliver(delivery).await,
         }
         Ok(())
@@ -320,12 +343,20 @@ async fn poll(bot: Bot, mut offset: i32, actor: ActorRef<TelegramMsg>) {
         match request.await {
             Ok(updates) => {
                 backoff = Duration::from_secs(1);
-                for update in updates {
-                    offset = i32::try_from(update.id.0).unwrap_or(i32::MAX).saturating_add(1);
-                    if actor.cast(TelegramMsg::Update(Box::new(update))).is_err() {
-                        return;
-                    }
+                if updates.is_empty() {
+                    continue;
                 }
+                let next = updates.iter().map(|u| i32::try_from(u.id.0).unwrap_or(i32::MAX).saturating_add(1)).max();
+                let (recorded, done) = tokio::sync::oneshot::channel();
+                if actor.cast(TelegramMsg::Updates { updates, recorded }).is_err() {
+                    return;
+                }
+                // Confirm (next offset) only what the inbox holds; a crash before that makes
+                // Telegram deliver the batch again.
+                if done.await.is_err() {
+                    return;
+                }
+                offset = next.unwrap_or(offset);
             }
             Err(e) => {
                 tracing::warn!(actor = "telegram", error = %e, retry_in_ms = backoff.as_millis() as u64, "getUpdates failed.");
@@ -400,6 +431,11 @@ fn chat_type(chat: &teloxide::types::Chat) -> &'static str {
     }
 }
 
+/// Seconds since the Unix epoch.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// Now, ISO 8601 UTC to the second (`2026-11-24T16:53:04+00:00`), as the chat tracker writes.
 fn now_iso() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
@@ -430,6 +466,9 @@ fn browse(home: &camino::Utf8Path, rel: &str) -> crate::core::selector::Menu {
 /// The links of `/info`: the Python original this build replaces, and its release history.
 const INFO_ORIGINAL: &str = "https://pypi.org/project/ductor/";
 const INFO_CHANGELOG: &str = "https://pypi.org/project/ductor/#history";
+
+/// Messages older than this when ductor starts again are listed, not run.
+const INBOX_MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// How often `config.json` is checked for new allow-lists.
 const CONFIG_POLL: Duration = Duration::from_secs(3);
@@ -582,6 +621,16 @@ impl TelegramState {
                 return;
             }
         }
+        let upstream = format!("tg:{chat}:{}", message.id.0);
+        if self.inbox.knows(&upstream) {
+            tracing::debug!(
+                actor = "telegram",
+                chat,
+                message_id = message.id.0,
+                "Redelivered message already in the inbox."
+            );
+            return;
+        }
         if self.dedup.seen_before(&format!("{chat}:{}", message.id.0), Instant::now()) {
             tracing::debug!(actor = "telegram", chat, message_id = message.id.0, "Duplicate message dropped.");
             return;
@@ -620,10 +669,24 @@ impl TelegramState {
         if scene.seen_reaction && !scene.status_reaction {
             target.lanes.post(chat, ApiOp::React { message_id: message.id.0, emoji: Some("👀".to_owned()) });
         }
+        let guard = self.inbox.allocate().map(|id| {
+            self.recorded.push(InboxEntry {
+                id,
+                transport: TELEGRAM_TRANSPORT.to_owned(),
+                chat_id: chat.into(),
+                topic_id: thread.map(i64::from),
+                upstream: upstream.clone(),
+                reply_to: Some(i64::from(message.id.0)),
+                text: message.text().or_else(|| message.caption()).unwrap_or_default().to_owned(),
+                prompt: text.clone(),
+                at: unix_now(),
+            });
+            InboxEntryGuard::new(self.inbox.clone(), id)
+        });
         let slot = target.lanes.reserve(chat);
         let outputs = self.args.orchestrator.message(key, &text);
         let settings = TurnSettings::from_config(&self.args.config);
-        tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot)));
+        tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot), guard));
     }
 
     /// Commands the transport answers itself; `true` when `text` was one.
@@ -744,6 +807,54 @@ impl TelegramState {
         while outputs.recv().await.is_some() {}
         let provider = crate::provider::provider_for(&self.args.config.model, &[]).display_name();
         render("new.topic_reset", &[("name", &name), ("provider", provider)])
+    }
+
+    /// At start: the messages left in the inbox by an earlier run. The one whose turn was
+    /// running is not run again (the Orchestrator reports it as cut); immediate commands are
+    /// dropped; messages older than an hour are listed to their chat in one notice; the others
+    /// run again, in their order.
+    async fn replay_inbox(&mut self) {
+        let Some((lanes, _, _)) = self.bot() else { return };
+        let plan = self.inbox.startup_plan(unix_now(), INBOX_MAX_AGE.as_secs_f64());
+        if plan.rerun.is_empty() && plan.cut.is_empty() && plan.stale.is_empty() && plan.dropped.is_empty() {
+            return;
+        }
+        tracing::info!(
+            actor = "telegram",
+            rerun = plan.rerun.len(),
+            cut = plan.cut.len(),
+            stale = plan.stale.len(),
+            dropped = plan.dropped.len(),
+            "Messages left from the last run."
+        );
+        for entry in plan.cut.iter().chain(&plan.dropped) {
+            self.inbox.done(entry.id);
+        }
+        for ((transport, chat, topic), entries) in &plan.stale {
+            let Ok(chat) = i64::try_from(chat.get()) else { continue };
+            if transport != TELEGRAM_TRANSPORT {
+                continue;
+            }
+            let thread = topic.and_then(|t| i32::try_from(t).ok());
+            let target = Target { files: Arc::clone(&self.files), lanes: lanes.clone(), chat, thread, anchor: None };
+            if let Err(e) = rich_send(&target, &stale_notice(entries), None, None).await {
+                tracing::warn!(actor = "telegram", chat, error = %e, "Could not list the messages that arrived while down.");
+                continue;
+            }
+            entries.iter().for_each(|entry| self.inbox.done(entry.id));
+        }
+        for entry in plan.rerun.into_iter().filter(|e| e.transport == TELEGRAM_TRANSPORT) {
+            let Ok(chat) = i64::try_from(entry.chat_id.get()) else { continue };
+            let thread = entry.topic_id.and_then(|t| i32::try_from(t).ok());
+            let anchor = entry.reply_to.and_then(|r| i32::try_from(r).ok());
+            let target = Target { files: Arc::clone(&self.files), lanes: lanes.clone(), chat, thread, anchor };
+            let key = SessionKey::new(TELEGRAM_TRANSPORT, chat, entry.topic_id);
+            let slot = target.lanes.reserve(chat);
+            let outputs = self.args.orchestrator.message(key, &entry.prompt);
+            let settings = TurnSettings::from_config(&self.args.config);
+            let guard = Some(InboxEntryGuard::new(self.inbox.clone(), entry.id));
+            tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot), guard));
+        }
     }
 
     /// Takes new allow-lists from `config.json` when it changed and still validates; a new
@@ -952,7 +1063,7 @@ impl TelegramState {
                     let slot = target.lanes.reserve(chat);
                     let outputs = self.args.orchestrator.message(key, &prompt);
                     let settings = TurnSettings::from_config(&self.args.config);
-                    tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot)));
+                    tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot), None));
                     return;
                 }
             }
@@ -1011,7 +1122,7 @@ impl TelegramState {
         let slot = target.lanes.reserve(chat);
         let outputs = self.args.orchestrator.message(key, &prompt);
         let settings = TurnSettings::from_config(&self.args.config);
-        tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot)));
+        tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot), None));
     }
 
     async fn deliver(&mut self, delivery: Delivery) {

@@ -24,6 +24,7 @@ use crate::core::telegram_ingress::tool_reaction;
 use crate::core::text::render;
 use crate::runtime::session::SessionOutput;
 use crate::runtime::telegram_api::{ApiOp, Lanes, Slot, TgError};
+use crate::store::inbox_journal::SharedInbox;
 
 /// How often the typing indicator is renewed.
 const TYPING_EVERY: Duration = Duration::from_secs(4);
@@ -61,6 +62,31 @@ pub struct FileAccess {
     pub home: camino::Utf8PathBuf,
     /// Allowed roots (`None`: any file).
     pub roots: Option<Vec<camino::Utf8PathBuf>>,
+}
+
+/// A message's entry in the durable inbox: its turn start is recorded, and the entry is done
+/// when the message's answer is over (whatever way it ends).
+#[derive(Debug)]
+pub struct InboxEntryGuard {
+    inbox: SharedInbox,
+    id: u64,
+}
+
+impl InboxEntryGuard {
+    /// Guards entry `id`.
+    pub fn new(inbox: SharedInbox, id: u64) -> Self {
+        Self { inbox, id }
+    }
+
+    fn started(&self) {
+        self.inbox.started(self.id);
+    }
+}
+
+impl Drop for InboxEntryGuard {
+    fn drop(&mut self) {
+        self.inbox.done(self.id);
+    }
 }
 
 /// Where the outputs of one message go.
@@ -260,9 +286,11 @@ pub async fn answer(
     notices: QueueNotices,
     mut outputs: mpsc::UnboundedReceiver<SessionOutput>,
     slot: Option<Slot>,
+    inbox: Option<InboxEntryGuard>,
 ) {
     let mut slot = slot;
     let mut turn = Turn {
+        inbox,
         target,
         settings: settings.clone(),
         notices,
@@ -340,6 +368,7 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 struct Turn {
+    inbox: Option<InboxEntryGuard>,
     target: Target,
     settings: TurnSettings,
     notices: QueueNotices,
@@ -426,6 +455,9 @@ impl Turn {
         match output {
             SessionOutput::Queued { .. } => false,
             SessionOutput::Started => {
+                if let Some(inbox) = &self.inbox {
+                    inbox.started();
+                }
                 if let Some((message_id, entry)) = self.indicator.take() {
                     self.notices.forget(entry);
                     self.target.lanes.post(self.target.chat, ApiOp::Delete { message_id });

@@ -128,3 +128,122 @@ mod tests {
         assert_eq!(aside(dir.path()), 1, "garbage is kept aside");
     }
 }
+
+/// The inbox shared by a transport and its answer tasks: ids are handed out at once, records
+/// are written in batches. A message answered before its batch was written is simply left out
+/// of it (there is nothing to replay).
+#[derive(Debug, Clone, Default)]
+pub struct SharedInbox {
+    state: std::sync::Arc<std::sync::Mutex<Option<SharedState>>>,
+}
+
+#[derive(Debug)]
+struct SharedState {
+    journal: InboxJournal,
+    inbox: Inbox,
+    next_id: u64,
+    started_early: std::collections::HashSet<u64>,
+    done_early: std::collections::HashSet<u64>,
+}
+
+impl SharedInbox {
+    /// Opens the journal; without one (an I/O error, logged) messages are not made durable.
+    pub fn open(path: &Utf8Path) -> Self {
+        let state = match InboxJournal::open(path) {
+            Ok((journal, inbox)) => Some(SharedState {
+                next_id: inbox.next_id(),
+                journal,
+                inbox,
+                started_early: Default::default(),
+                done_early: Default::default(),
+            }),
+            Err(e) => {
+                tracing::error!(path = %path, error = %e, "Inbox unavailable; messages are not kept across crashes.");
+                None
+            }
+        };
+        Self { state: std::sync::Arc::new(std::sync::Mutex::new(state)) }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut SharedState) -> T) -> Option<T> {
+        let mut guard = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.as_mut().map(f)
+    }
+
+    /// A fresh entry id.
+    pub fn allocate(&self) -> Option<u64> {
+        self.with(|s| {
+            let id = s.next_id;
+            s.next_id += 1;
+            id
+        })
+    }
+
+    /// Whether this upstream message is already in the inbox (a redelivery).
+    pub fn knows(&self, upstream: &str) -> bool {
+        self.with(|s| s.inbox.knows(upstream)).unwrap_or(false)
+    }
+
+    /// Entries waiting.
+    pub fn depth(&self) -> usize {
+        self.with(|s| s.inbox.len()).unwrap_or(0)
+    }
+
+    /// Makes a batch of new entries durable with one fsync.
+    pub fn record(&self, entries: Vec<crate::core::inbox::InboxEntry>) {
+        self.with(|s| {
+            let mut records = Vec::new();
+            for entry in entries {
+                if s.done_early.remove(&entry.id) {
+                    s.started_early.remove(&entry.id);
+                    continue;
+                }
+                let id = entry.id;
+                records.push(InboxRecord::Add(entry));
+                if s.started_early.remove(&id) {
+                    records.push(InboxRecord::Started { id });
+                }
+            }
+            s.write(records);
+        });
+    }
+
+    /// The entry's turn started.
+    pub fn started(&self, id: u64) {
+        self.with(|s| {
+            if s.inbox.contains(id) {
+                s.write(vec![InboxRecord::Started { id }]);
+            } else {
+                s.started_early.insert(id);
+            }
+        });
+    }
+
+    /// The entry is finished with (answered, reported or dropped).
+    pub fn done(&self, id: u64) {
+        self.with(|s| {
+            if s.inbox.contains(id) {
+                s.write(vec![InboxRecord::Done { id }]);
+            } else {
+                s.done_early.insert(id);
+            }
+        });
+    }
+
+    /// What start-up does with what was left.
+    pub fn startup_plan(&self, now: f64, max_age_s: f64) -> crate::core::inbox::StartupPlan {
+        self.with(|s| s.inbox.startup_plan(now, max_age_s)).unwrap_or_default()
+    }
+}
+
+impl SharedState {
+    fn write(&mut self, records: Vec<InboxRecord>) {
+        if records.is_empty() {
+            return;
+        }
+        match self.journal.write(&records) {
+            Ok(()) => records.into_iter().for_each(|r| self.inbox.apply(r)),
+            Err(e) => tracing::error!(error = %e, "Could not write to the inbox."),
+        }
+    }
+}

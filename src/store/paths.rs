@@ -144,6 +144,10 @@ impl DuctorPaths {
     pub fn outbox(&self) -> Utf8PathBuf {
         self.home.join("outbox.jsonl")
     }
+    /// `inbox.jsonl`: messages received and not yet answered.
+    pub fn inbox(&self) -> Utf8PathBuf {
+        self.home.join("inbox.jsonl")
+    }
     /// `bot.pid`.
     pub fn pid_file(&self) -> Utf8PathBuf {
         self.home.join("bot.pid")
