@@ -925,6 +925,15 @@ async fn after_sigkill_every_message_is_answered_or_reported_once_in_order() {
     tokio::task::spawn_blocking(move || killed.wait_exit(Duration::from_secs(5))).await.unwrap();
     let inbox = std::fs::read_to_string(tg.home.join("inbox.jsonl")).unwrap_or_default();
     assert!(!inbox.trim().is_empty(), "messages waited in the inbox when ductor died");
+    let home = tg.home.clone();
+    let (_, status, _) = tokio::task::spawn_blocking(move || support::binary::run(&home, &["status"])).await.unwrap();
+    let waiting: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Inbox:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(waiting > 0, "ductor status shows the inbox depth: {status}");
     tg.launch().await;
 
     let settled = |tg: &Tg| {

@@ -87,6 +87,8 @@ async fn gather(paths: &DuctorPaths, raw: &Value) -> StatusView {
         model: text_at(raw, "model", "opus"),
         docker,
         errors: count_errors(paths),
+        inbox: std::fs::read_to_string(paths.inbox())
+            .map_or(0, |text| crate::core::inbox::Inbox::replay(&text).0.len()),
         paths: StatusPaths {
             home: paths.home().to_string(),
             config: paths.config_file().to_string(),

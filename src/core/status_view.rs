@@ -59,6 +59,8 @@ pub struct StatusView {
     pub docker: Option<String>,
     /// `[ERROR]` lines in `logs/agent.log`.
     pub errors: usize,
+    /// Messages received and not yet answered (the agent's inbox).
+    pub inbox: usize,
     /// Paths.
     pub paths: StatusPaths,
     /// Sub-agents from `agents.json`.
@@ -92,6 +94,7 @@ pub fn render(view: &StatusView) -> String {
     } else {
         out.push_str(&format!("Errors:    {} in latest log\n", view.errors));
     }
+    out.push_str(&format!("Inbox:     {} waiting\n", view.inbox));
     out.push_str("\nPaths:\n");
     let p = &view.paths;
     for (label, value) in [
@@ -150,6 +153,7 @@ mod tests {
             model: "opus".into(),
             docker: None,
             errors: 0,
+            inbox: 2,
             paths: StatusPaths {
                 home: "/h".into(),
                 config: "/h/config/config.json".into(),
@@ -179,6 +183,7 @@ mod tests {
         assert!(text.contains("Provider:  claude (opus)\n"));
         assert!(text.contains("Docker:    disabled\n"));
         assert!(text.contains("Errors:    0\n"));
+        assert!(text.contains("Inbox:     2 waiting\n"));
         assert!(text.contains("  Home:      /h\n"));
         assert!(text.contains("  Sessions:  /h/sessions.json\n"));
         assert!(text.contains("\nActors:\n  root (supervisor)  running  up 5s\n"));
