@@ -58,13 +58,7 @@ fn init(t: &TurnTranscript) -> Option<String> {
 }
 
 fn spec(prompt: &str, model: &str) -> TurnSpec {
-    TurnSpec {
-        prompt: prompt.into(),
-        model: model.into(),
-        permission_mode: "bypassPermissions".into(),
-        reasoning_effort: "medium".into(),
-        ..TurnSpec::default()
-    }
+    support::fake_cli::turn_spec(prompt, model)
 }
 
 // ---------------------------------------------------------------- claude

@@ -66,12 +66,8 @@ impl Setup {
 
 fn spec(prompt: &str, model: &str) -> TurnSpec {
     TurnSpec {
-        prompt: prompt.into(),
-        model: model.into(),
-        permission_mode: "bypassPermissions".into(),
-        reasoning_effort: "medium".into(),
         append_system_prompt: Some("# MAINMEMORY\nThe user likes short answers. (fake memory for tests)".into()),
-        ..TurnSpec::default()
+        ..support::fake_cli::turn_spec(prompt, model)
     }
 }
 

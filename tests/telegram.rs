@@ -84,6 +84,12 @@ impl Tg {
         );
     }
 
+    /// Hands an envelope (JSON) to the service's Bus through the internal API.
+    fn post_envelope(&self, body: &str) {
+        let (code, answer) = request(self.port, "POST", "/interagent/envelopes", Some(body)).unwrap();
+        assert_eq!(code, 200, "{answer}");
+    }
+
     /// The prompts the fake CLI received, in order.
     fn prompts(&self) -> Vec<String> {
         std::fs::read_to_string(self.root.join("record.jsonl"))
@@ -280,8 +286,7 @@ async fn a_broadcast_reaches_every_allowed_user_even_when_one_fails() {
     let tg = start(json!({}), &[]).await;
     tg.api.fail("sendMessage", Failure::Forbidden, 1);
     let body = r#"{"origin":"cron","chat_id":0,"delivery":"broadcast","result_text":"nightly report","status":"success","metadata":{"title":"Nightly"}}"#;
-    let (code, answer) = request(tg.port, "POST", "/interagent/envelopes", Some(body)).unwrap();
-    assert_eq!(code, 200, "{answer}");
+    tg.post_envelope(body);
     let text = tg.bot_says(BOB, "nightly report").await;
     assert_eq!(text, "TASK: Nightly\n\nnightly report");
     let bold = tg.api.bot_messages(BOB)[0].text.clone();
@@ -739,8 +744,7 @@ async fn a_cron_result_its_chat_refuses_goes_to_the_first_allowed_user() {
     let tg = start(json!({}), &[]).await;
     tg.api.fail("sendMessage", Failure::Forbidden, 1);
     let body = r#"{"origin":"cron","chat_id":-4242,"transport":"tg","result_text":"job output","status":"success","metadata":{"title":"Backup"}}"#;
-    let (code, answer) = request(tg.port, "POST", "/interagent/envelopes", Some(body)).unwrap();
-    assert_eq!(code, 200, "{answer}");
+    tg.post_envelope(body);
     let notice = tg.bot_says(ALICE, "Cron delivery failed").await;
     assert!(notice.contains("Target: chat -4242") && notice.ends_with("TASK: Backup\n\njob output"), "{notice}");
 }

@@ -34,3 +34,15 @@ pub fn install(dir: &Utf8PathBuf) -> Utf8PathBuf {
     }
     bin
 }
+
+/// A turn as the recorded fixtures were made: the prompt, the model, bypassed permissions and
+/// medium effort.
+pub fn turn_spec(prompt: &str, model: &str) -> ductor::provider::TurnSpec {
+    ductor::provider::TurnSpec {
+        prompt: prompt.into(),
+        model: model.into(),
+        permission_mode: "bypassPermissions".into(),
+        reasoning_effort: "medium".into(),
+        ..ductor::provider::TurnSpec::default()
+    }
+}
