@@ -910,6 +910,19 @@ async fn info_shows_the_version_with_link_buttons() {
 /// none twice, each chat in order — across a SIGKILL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn after_sigkill_every_message_is_answered_or_reported_once_in_order() {
+    sigkill_round(Duration::from_millis(2500), true).await;
+}
+
+/// The same with the kill at other instants (from just after the messages arrived to after
+/// several turns).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_at_five_instants_loses_nothing_and_repeats_nothing() {
+    for kill_after_ms in [400, 900, 1400, 2100, 3300] {
+        sigkill_round(Duration::from_millis(kill_after_ms), false).await;
+    }
+}
+
+async fn sigkill_round(kill_after: Duration, check_status: bool) {
     let chats: Vec<i64> = (11..=18).collect();
     let mut tg = start(
         json!({"allowed_user_ids": chats.clone(), "streaming": {"enabled": false}}),
@@ -923,12 +936,20 @@ async fn after_sigkill_every_message_is_answered_or_reported_once_in_order() {
             asked.push((*chat, tg.api.send_text(*chat, *chat as u64, &text), text));
         }
     }
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(kill_after).await;
     tg.service.as_ref().unwrap().signal(nix::sys::signal::Signal::SIGKILL);
     let mut killed = tg.service.take().unwrap();
     tokio::task::spawn_blocking(move || killed.wait_exit(Duration::from_secs(5))).await.unwrap();
     let inbox = std::fs::read_to_string(tg.home.join("inbox.jsonl")).unwrap_or_default();
     assert!(!inbox.trim().is_empty(), "messages waited in the inbox when ductor died");
+    if check_status {
+        assert_status_shows_inbox(&tg).await;
+    }
+    tg.launch().await;
+    settle_all(&tg, &chats, &asked, kill_after).await;
+}
+
+async fn assert_status_shows_inbox(tg: &Tg) {
     let home = tg.home.clone();
     let (_, status, _) = tokio::task::spawn_blocking(move || support::binary::run(&home, &["status"])).await.unwrap();
     let waiting: usize = status
@@ -938,8 +959,9 @@ async fn after_sigkill_every_message_is_answered_or_reported_once_in_order() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(waiting > 0, "ductor status shows the inbox depth: {status}");
-    tg.launch().await;
+}
 
+async fn settle_all(tg: &Tg, chats: &[i64], asked: &[(i64, i64, String)], kill_after: Duration) {
     let settled = |tg: &Tg| {
         asked.iter().all(|(chat, id, text)| {
             let messages = tg.api.bot_messages(*chat);
@@ -947,8 +969,8 @@ async fn after_sigkill_every_message_is_answered_or_reported_once_in_order() {
                 || messages.iter().any(|m| m.visible.contains("Interrupted Task") && m.visible.contains(text.as_str()))
         })
     };
-    let all = tg.api.wait_until(Duration::from_secs(60), |_| settled(&tg)).await;
-    for chat in &chats {
+    let all = tg.api.wait_until(Duration::from_secs(60), |_| settled(tg)).await;
+    for chat in chats {
         let messages = tg.api.bot_messages(*chat);
         let ids: Vec<i64> = asked.iter().filter(|(c, _, _)| c == chat).map(|(_, id, _)| *id).collect();
         let answers: Vec<i64> = messages
@@ -959,7 +981,7 @@ async fn after_sigkill_every_message_is_answered_or_reported_once_in_order() {
             .collect();
         let mut unique = answers.clone();
         unique.dedup();
-        assert_eq!(unique, answers, "chat {chat}: nothing answered twice: {answers:?}");
+        assert_eq!(unique, answers, "kill at {kill_after:?}, chat {chat}: nothing answered twice: {answers:?}");
         assert!(answers.windows(2).all(|w| w[0] < w[1]), "chat {chat}: answers in order: {answers:?}");
         let reported = messages.iter().filter(|m| m.visible.contains("Interrupted Task")).count();
         assert!(reported <= 1, "chat {chat}: at most the one cut turn is reported ({reported})");
@@ -970,7 +992,7 @@ async fn after_sigkill_every_message_is_answered_or_reported_once_in_order() {
             messages.iter().map(|m| (m.reply_to, m.visible.chars().take(60).collect::<String>())).collect::<Vec<_>>()
         );
     }
-    assert!(all, "every message settled");
+    assert!(all, "kill at {kill_after:?}: every message settled");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
