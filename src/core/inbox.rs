@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::command::ChatCommand;
 use crate::core::session_key::ChatId;
 
 /// One recorded message.
@@ -150,11 +151,17 @@ impl Inbox {
     }
 }
 
-/// Commands that act at once and are never replayed.
+/// Commands that act at once and are never replayed (`/stop`, `/interrupt`, `/stop_all`,
+/// `/new`, and their bare words like `stop` or `esc`).
 pub fn is_immediate(text: &str) -> bool {
-    let word = text.split_whitespace().next().unwrap_or_default().to_lowercase();
-    let command = word.split('@').next().unwrap_or_default();
-    matches!(command, "/stop" | "/interrupt" | "/stop_all" | "/new" | "!stop" | "!interrupt")
+    let without_bot = match text.trim().split_once(char::is_whitespace) {
+        Some((first, rest)) => format!("{} {rest}", first.split('@').next().unwrap_or(first)),
+        None => text.trim().split('@').next().unwrap_or_default().to_owned(),
+    };
+    matches!(
+        crate::core::command::classify(&without_bot, None),
+        ChatCommand::Stop | ChatCommand::StopAll | ChatCommand::Interrupt | ChatCommand::New
+    )
 }
 
 /// What start-up does with the entries left in the inbox.
@@ -221,6 +228,16 @@ mod tests {
         assert!(inbox.knows("tg:7:2") && !inbox.knows("tg:7:1"));
         let (again, _) = Inbox::replay(&journal(&inbox.compacted()));
         assert_eq!(again, inbox, "compaction keeps the state");
+    }
+
+    #[test]
+    fn immediate_commands_and_their_words() {
+        for text in ["/stop", "/stop@DuctorBot", "stop", "esc", "/interrupt", "/stop_all", "stop all", "/new"] {
+            assert!(is_immediate(text), "{text}");
+        }
+        for text in ["stop please", "/status", "hello", "/new_thing"] {
+            assert!(!is_immediate(text), "{text}");
+        }
     }
 
     #[test]
