@@ -1030,3 +1030,25 @@ async fn stale_inbox_entries_are_listed_once_and_not_run_and_a_corrupt_inbox_is_
     tg.api.send_text(ALICE, ALICE as u64, "Say hello");
     tg.bot_says(ALICE, "FAKE[text]").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_answer_recorded_before_a_crash_is_delivered_without_running_the_message_again() {
+    let mut tg = start(json!({}), &[]).await;
+    tg.service.take();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let records = [
+        json!({"op": "add", "id": 1, "transport": "tg", "chat_id": ALICE, "upstream": format!("tg:{ALICE}:50"),
+            "reply_to": 50, "text": "What is 2+2?", "prompt": "What is 2+2?", "at": now}),
+        json!({"op": "started", "id": 1}),
+        json!({"op": "answered", "id": 1, "text": "It is **4**."}),
+    ];
+    let journal: String = records.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(tg.home.join("inbox.jsonl"), journal).unwrap();
+    tg.launch().await;
+    let answer = tg.bot_says(ALICE, "It is 4.").await;
+    assert_eq!(answer, "It is 4.");
+    assert!(tg.prompts().is_empty(), "the message does not run again");
+    assert!(
+        eventually(|| std::fs::read_to_string(tg.home.join("inbox.jsonl")).unwrap_or_default().contains("done")).await
+    );
+}

@@ -47,6 +47,14 @@ pub enum InboxRecord {
         /// The entry.
         id: u64,
     },
+    /// Its turn ended with this answer, about to be delivered (a crash from here on means
+    /// "deliver the answer again", never "run the message again").
+    Answered {
+        /// The entry.
+        id: u64,
+        /// The answer (Markdown).
+        text: String,
+    },
     /// Its turn ended and the answer is out (or it was reported / dropped).
     Done {
         /// The entry.
@@ -58,6 +66,7 @@ pub enum InboxRecord {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Inbox {
     entries: BTreeMap<u64, (InboxEntry, bool)>,
+    answers: BTreeMap<u64, String>,
     next_id: u64,
 }
 
@@ -74,8 +83,14 @@ impl Inbox {
                     *started = true;
                 }
             }
+            InboxRecord::Answered { id, text } => {
+                if self.entries.contains_key(&id) {
+                    self.answers.insert(id, text);
+                }
+            }
             InboxRecord::Done { id } => {
                 self.entries.remove(&id);
+                self.answers.remove(&id);
             }
         }
     }
@@ -126,6 +141,9 @@ impl Inbox {
             if *started {
                 records.push(InboxRecord::Started { id: entry.id });
             }
+            if let Some(text) = self.answers.get(&entry.id) {
+                records.push(InboxRecord::Answered { id: entry.id, text: text.clone() });
+            }
         }
         records
     }
@@ -134,7 +152,9 @@ impl Inbox {
     pub fn startup_plan(&self, now: f64, max_age_s: f64) -> StartupPlan {
         let mut plan = StartupPlan::default();
         for (entry, started) in self.entries.values() {
-            if *started {
+            if let Some(answer) = self.answers.get(&entry.id) {
+                plan.redeliver.push((entry.clone(), answer.clone()));
+            } else if *started {
                 plan.cut.push(entry.clone());
             } else if is_immediate(&entry.text) {
                 plan.dropped.push(entry.clone());
@@ -175,6 +195,8 @@ pub struct StartupPlan {
     pub stale: BTreeMap<(String, ChatId, Option<i64>), Vec<InboxEntry>>,
     /// Immediate commands: dropped.
     pub dropped: Vec<InboxEntry>,
+    /// Answered but maybe not delivered: the answer goes out again (the turn does not run again).
+    pub redeliver: Vec<(InboxEntry, String)>,
 }
 
 /// The one notice listing a chat's stale messages (their own words).
@@ -250,6 +272,9 @@ mod tests {
             InboxRecord::Add(entry(3, 7, "/stop", 9000.0)),
             InboxRecord::Add(entry(4, 8, "old one", 10.0)),
             InboxRecord::Add(entry(5, 8, "older one", 5.0)),
+            InboxRecord::Add(entry(6, 9, "answered one", 9000.0)),
+            InboxRecord::Started { id: 6 },
+            InboxRecord::Answered { id: 6, text: "the answer".into() },
         ] {
             inbox.apply(record);
         }
@@ -257,6 +282,9 @@ mod tests {
         assert_eq!(plan.cut.iter().map(|e| e.id).collect::<Vec<_>>(), [1]);
         assert_eq!(plan.rerun.iter().map(|e| e.id).collect::<Vec<_>>(), [2]);
         assert_eq!(plan.dropped.iter().map(|e| e.id).collect::<Vec<_>>(), [3]);
+        assert_eq!(plan.redeliver.iter().map(|(e, a)| (e.id, a.as_str())).collect::<Vec<_>>(), [(6, "the answer")]);
+        let (again, _) = Inbox::replay(&journal(&inbox.compacted()));
+        assert_eq!(again, inbox, "answers survive compaction");
         let stale = &plan.stale[&("tg".to_owned(), ChatId::from(8i64), None)];
         assert_eq!(stale.iter().map(|e| e.id).collect::<Vec<_>>(), [4, 5]);
         let notice = stale_notice(stale);

@@ -816,7 +816,12 @@ impl TelegramState {
     async fn replay_inbox(&mut self) {
         let Some((lanes, _, _)) = self.bot() else { return };
         let plan = self.inbox.startup_plan(unix_now(), INBOX_MAX_AGE.as_secs_f64());
-        if plan.rerun.is_empty() && plan.cut.is_empty() && plan.stale.is_empty() && plan.dropped.is_empty() {
+        if plan.rerun.is_empty()
+            && plan.cut.is_empty()
+            && plan.stale.is_empty()
+            && plan.dropped.is_empty()
+            && plan.redeliver.is_empty()
+        {
             return;
         }
         tracing::info!(
@@ -829,6 +834,18 @@ impl TelegramState {
         );
         for entry in plan.cut.iter().chain(&plan.dropped) {
             self.inbox.done(entry.id);
+        }
+        for (entry, answer) in &plan.redeliver {
+            let (Ok(chat), thread) =
+                (i64::try_from(entry.chat_id.get()), entry.topic_id.and_then(|t| i32::try_from(t).ok()))
+            else {
+                continue;
+            };
+            let anchor = entry.reply_to.and_then(|r| i32::try_from(r).ok());
+            let target = Target { files: Arc::clone(&self.files), lanes: lanes.clone(), chat, thread, anchor };
+            if rich_send(&target, answer, anchor, None).await.is_ok() {
+                self.inbox.done(entry.id);
+            }
         }
         for ((transport, chat, topic), entries) in &plan.stale {
             let Ok(chat) = i64::try_from(chat.get()) else { continue };

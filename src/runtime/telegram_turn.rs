@@ -81,6 +81,10 @@ impl InboxEntryGuard {
     fn started(&self) {
         self.inbox.started(self.id);
     }
+
+    fn answered(&self, text: &str) {
+        self.inbox.answered(self.id, text);
+    }
 }
 
 impl Drop for InboxEntryGuard {
@@ -724,6 +728,9 @@ impl Turn {
     }
 
     async fn finish(&mut self, text: &str, footer: Option<&str>) {
+        if let Some(inbox) = &self.inbox {
+            inbox.answered(text);
+        }
         self.stop_typing();
         self.flush_text().await;
         let with_footer;

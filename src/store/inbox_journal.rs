@@ -219,6 +219,15 @@ impl SharedInbox {
         });
     }
 
+    /// The entry's answer, recorded before it is delivered.
+    pub fn answered(&self, id: u64, text: &str) {
+        self.with(|s| {
+            if s.inbox.contains(id) {
+                s.write(vec![InboxRecord::Answered { id, text: text.to_owned() }]);
+            }
+        });
+    }
+
     /// The entry is finished with (answered, reported or dropped).
     pub fn done(&self, id: u64) {
         self.with(|s| {
