@@ -936,6 +936,10 @@ async fn sigkill_round(kill_after: Duration, check_status: bool) {
             asked.push((*chat, tg.api.send_text(*chat, *chat as u64, &text), text));
         }
     }
+    // "Arrived" = taken from Telegram and recorded; what was never taken is Telegram's to keep.
+    let inbox_file = tg.home.join("inbox.jsonl");
+    let recorded = || std::fs::read_to_string(&inbox_file).unwrap_or_default().matches("\"op\":\"add\"").count();
+    assert!(eventually(|| recorded() >= asked.len()).await, "all messages recorded ({})", recorded());
     tokio::time::sleep(kill_after).await;
     tg.service.as_ref().unwrap().signal(nix::sys::signal::Signal::SIGKILL);
     let mut killed = tg.service.take().unwrap();

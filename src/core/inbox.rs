@@ -34,6 +34,10 @@ pub struct InboxEntry {
     pub prompt: String,
     /// Unix seconds of arrival.
     pub at: f64,
+    /// The upstream message as received (a Telegram message), run through the transport's
+    /// pipeline again when the entry is replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<serde_json::Value>,
 }
 
 /// A line of the inbox journal.
@@ -171,6 +175,23 @@ impl Inbox {
     }
 }
 
+/// A JSON value without its `null` fields (how Telegram sends objects; teloxide reads its
+/// own serialisation back only in that form).
+pub fn without_nulls(mut value: serde_json::Value) -> serde_json::Value {
+    fn strip(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                map.retain(|_, v| !v.is_null());
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut value);
+    value
+}
+
 /// Commands that act at once and are never replayed (`/stop`, `/interrupt`, `/stop_all`,
 /// `/new`, and their bare words like `stop` or `esc`).
 pub fn is_immediate(text: &str) -> bool {
@@ -226,6 +247,7 @@ mod tests {
             text: text.into(),
             prompt: format!("{text}\n\n## HOOK"),
             at,
+            message: None,
         }
     }
 

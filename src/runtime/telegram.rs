@@ -25,7 +25,7 @@ use crate::core::envelope::{DeliveryMode, Origin};
 use crate::core::envelope_text;
 use crate::core::file_browser::{self, BrowserAction};
 use crate::core::file_tags::allowed_roots;
-use crate::core::inbox::{InboxEntry, stale_notice};
+use crate::core::inbox::{InboxEntry, stale_notice, without_nulls};
 use crate::core::incoming_file::{MediaKind, incoming_prompt, mime_for, saved_name};
 use crate::core::session_key::SessionKey;
 use crate::core::state::chat_activity::ChatActivity;
@@ -92,8 +92,8 @@ pub enum TelegramMsg {
     /// A batch of updates from the long poll; `recorded` fires once the batch's messages are in
     /// the inbox, and only then does the poller confirm them to Telegram (next offset).
     Updates {
-        /// The updates, in order.
-        updates: Vec<Update>,
+        /// The updates, in order, each with its inbox entry (messages only).
+        updates: Vec<(Update, Option<u64>)>,
         /// Fired when recorded.
         recorded: tokio::sync::oneshot::Sender<()>,
     },
@@ -175,8 +175,6 @@ pub struct TelegramState {
     allow: AllowLists,
     /// Messages received and not yet answered (`inbox.jsonl`).
     inbox: SharedInbox,
-    /// Entries of the batch being handled, written when the batch is done.
-    recorded: Vec<InboxEntry>,
     /// When `config.json` was last read.
     config_stamp: Option<std::time::SystemTime>,
 }
@@ -228,7 +226,6 @@ impl Actor for Telegram {
         myself.send_interval(CONFIG_POLL, || TelegramMsg::ReloadAllowLists);
         Ok(TelegramState {
             inbox: SharedInbox::open(&args.paths.inbox()),
-            recorded: Vec::new(),
             allow: AllowLists::of(&args.config),
             config_stamp: std::fs::metadata(args.paths.config_file()).and_then(|m| m.modified()).ok(),
             topic_names: HashMap::new(),
@@ -265,7 +262,7 @@ impl Actor for Telegram {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             TelegramMsg::Connect => {
-                state.connection = Some(connect(&state.args, &myself).await?);
+                state.connection = Some(connect(&state.args, &myself, &state.inbox).await?);
                 myself.send_interval(GROUP_AUDIT_EVERY, || TelegramMsg::AuditGroups);
                 state.audit_groups().await;
                 state.replay_inbox().await;
@@ -273,15 +270,15 @@ impl Actor for Telegram {
             TelegramMsg::AuditGroups => state.audit_groups().await,
             TelegramMsg::ReloadAllowLists => state.reload_allow_lists().await,
             TelegramMsg::Updates { updates, recorded } => {
-                for update in updates {
+                for (update, entry) in updates {
+                    let entry = entry.map(|id| InboxEntryGuard::new(state.inbox.clone(), id));
                     match update.kind {
-                        UpdateKind::Message(message) => state.message(&message).await,
+                        UpdateKind::Message(message) => state.message(&message, entry).await,
                         UpdateKind::CallbackQuery(query) => state.callback(&query).await,
                         UpdateKind::MyChatMember(change) => state.membership(&change).await,
                         _ => {}
                     }
                 }
-                state.inbox.record(std::mem::take(&mut state.recorded));
                 let _ = recorded.send(());
             }
             TelegramMsg::Adapter(AdapterMsg::Deliver(delivery)) => state.deliver(delivery).await,
@@ -292,7 +289,11 @@ impl Actor for Telegram {
 
 /// Logs in, syncs the menu, sends the restart notice, drops the updates that arrived while
 /// ductor was down, takes over the polling slot and starts polling.
-async fn connect(args: &TelegramArgs, myself: &ActorRef<TelegramMsg>) -> Result<Connection, ActorProcessingErr> {
+async fn connect(
+    args: &TelegramArgs,
+    myself: &ActorRef<TelegramMsg>,
+    inbox: &SharedInbox,
+) -> Result<Connection, ActorProcessingErr> {
     let url = args.api_base.parse().map_err(|e| format!("telegram API base {:?} is not a URL: {e}", args.api_base))?;
     let bot = Bot::new(args.config.telegram_token.clone()).set_api_url(url);
     let me = bot.get_me().await.map_err(|e| match e {
@@ -319,7 +320,7 @@ async fn connect(args: &TelegramArgs, myself: &ActorRef<TelegramMsg>) -> Result<
         }
         Err(e) => tracing::debug!(actor = "telegram", error = %e, "Could not take over the polling slot."),
     }
-    let poller = tokio::spawn(poll(bot, offset, myself.clone()));
+    let poller = tokio::spawn(poll(bot, offset, myself.clone(), inbox.clone()));
     Ok(Connection { lanes, bot_id: me.id.0, username, poller })
 }
 
@@ -332,7 +333,7 @@ fn file_access(args: &TelegramArgs) -> Arc<FileAccess> {
 
 /// Long-polls `getUpdates` and hands each update to the actor, in order. Errors back off
 /// 1 s → ×1.3 → 5 s and never stop the polling.
-async fn poll(bot: Bot, mut offset: i32, actor: ActorRef<TelegramMsg>) {
+async fn poll(bot: Bot, mut offset: i32, actor: ActorRef<TelegramMsg>, inbox: SharedInbox) {
     let mut backoff = Duration::from_secs(1);
     loop {
         let request = bot.get_updates().offset(offset).timeout(POLL_TIMEOUT_S).allowed_updates([
@@ -347,12 +348,13 @@ async fn poll(bot: Bot, mut offset: i32, actor: ActorRef<TelegramMsg>) {
                     continue;
                 }
                 let next = updates.iter().map(|u| i32::try_from(u.id.0).unwrap_or(i32::MAX).saturating_add(1)).max();
+                let batch = record_batch(&inbox, updates);
                 let (recorded, done) = tokio::sync::oneshot::channel();
-                if actor.cast(TelegramMsg::Updates { updates, recorded }).is_err() {
+                if actor.cast(TelegramMsg::Updates { updates: batch, recorded }).is_err() {
                     return;
                 }
-                // Confirm (next offset) only what the inbox holds; a crash before that makes
-                // Telegram deliver the batch again.
+                // The next offset confirms the batch to Telegram: only once it is recorded and
+                // handed over (a crash before makes Telegram deliver it again).
                 if done.await.is_err() {
                     return;
                 }
@@ -366,6 +368,48 @@ async fn poll(bot: Bot, mut offset: i32, actor: ActorRef<TelegramMsg>) {
             }
         }
     }
+}
+
+/// Records the batch's messages in the inbox as they arrived (one fsync), before anything
+/// else happens to them; a message already there (a redelivery) is left out of the batch.
+fn record_batch(inbox: &SharedInbox, updates: Vec<Update>) -> Vec<(Update, Option<u64>)> {
+    let mut entries = Vec::new();
+    let mut batch = Vec::new();
+    for update in updates {
+        let UpdateKind::Message(message) = &update.kind else {
+            batch.push((update, None));
+            continue;
+        };
+        let chat = message.chat.id.0;
+        let upstream = format!("tg:{chat}:{}", message.id.0);
+        if inbox.knows(&upstream) {
+            tracing::debug!(
+                actor = "telegram",
+                chat,
+                message_id = message.id.0,
+                "Redelivered message already in the inbox."
+            );
+            continue;
+        }
+        let id = inbox.allocate();
+        if let Some(id) = id {
+            entries.push(InboxEntry {
+                id,
+                transport: TELEGRAM_TRANSPORT.to_owned(),
+                chat_id: chat.into(),
+                topic_id: message.is_topic_message.then_some(message.thread_id).flatten().map(|t| i64::from(t.0.0)),
+                upstream,
+                reply_to: Some(i64::from(message.id.0)),
+                text: message.text().or_else(|| message.caption()).unwrap_or_default().to_owned(),
+                prompt: String::new(),
+                at: unix_now(),
+                message: serde_json::to_value(message).ok().map(without_nulls),
+            });
+        }
+        batch.push((update, id));
+    }
+    inbox.record(entries);
+    batch
 }
 
 /// The command menu: scoped menus removed, the default one set only when it differs.
@@ -575,7 +619,9 @@ impl TelegramState {
         }
     }
 
-    async fn message(&mut self, message: &teloxide::types::Message) {
+    /// One message; `entry` is its inbox entry (done when the message goes nowhere, handed to
+    /// the answer when it goes to the Orchestrator).
+    async fn message(&mut self, message: &teloxide::types::Message, entry: Option<InboxEntryGuard>) {
         let Some((lanes, bot_id, username)) = self.bot() else { return };
         let chat = message.chat.id.0;
         let topic_name = message
@@ -621,16 +667,6 @@ impl TelegramState {
                 return;
             }
         }
-        let upstream = format!("tg:{chat}:{}", message.id.0);
-        if self.inbox.knows(&upstream) {
-            tracing::debug!(
-                actor = "telegram",
-                chat,
-                message_id = message.id.0,
-                "Redelivered message already in the inbox."
-            );
-            return;
-        }
         if self.dedup.seen_before(&format!("{chat}:{}", message.id.0), Instant::now()) {
             tracing::debug!(actor = "telegram", chat, message_id = message.id.0, "Duplicate message dropped.");
             return;
@@ -669,20 +705,7 @@ impl TelegramState {
         if scene.seen_reaction && !scene.status_reaction {
             target.lanes.post(chat, ApiOp::React { message_id: message.id.0, emoji: Some("👀".to_owned()) });
         }
-        let guard = self.inbox.allocate().map(|id| {
-            self.recorded.push(InboxEntry {
-                id,
-                transport: TELEGRAM_TRANSPORT.to_owned(),
-                chat_id: chat.into(),
-                topic_id: thread.map(i64::from),
-                upstream: upstream.clone(),
-                reply_to: Some(i64::from(message.id.0)),
-                text: message.text().or_else(|| message.caption()).unwrap_or_default().to_owned(),
-                prompt: text.clone(),
-                at: unix_now(),
-            });
-            InboxEntryGuard::new(self.inbox.clone(), id)
-        });
+        let guard = entry;
         let slot = target.lanes.reserve(chat);
         let outputs = self.args.orchestrator.message(key, &text);
         let settings = TurnSettings::from_config(&self.args.config);
@@ -861,16 +884,22 @@ impl TelegramState {
             entries.iter().for_each(|entry| self.inbox.done(entry.id));
         }
         for entry in plan.rerun.into_iter().filter(|e| e.transport == TELEGRAM_TRANSPORT) {
-            let Ok(chat) = i64::try_from(entry.chat_id.get()) else { continue };
-            let thread = entry.topic_id.and_then(|t| i32::try_from(t).ok());
-            let anchor = entry.reply_to.and_then(|r| i32::try_from(r).ok());
-            let target = Target { files: Arc::clone(&self.files), lanes: lanes.clone(), chat, thread, anchor };
-            let key = SessionKey::new(TELEGRAM_TRANSPORT, chat, entry.topic_id);
-            let slot = target.lanes.reserve(chat);
-            let outputs = self.args.orchestrator.message(key, &entry.prompt);
-            let settings = TurnSettings::from_config(&self.args.config);
-            let guard = Some(InboxEntryGuard::new(self.inbox.clone(), entry.id));
-            tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot), guard));
+            // The message goes through the pipeline again as it arrived (auth, commands,
+            // prompt, files), keeping its inbox entry.
+            let message =
+                entry.message.clone().and_then(|raw| serde_json::from_value::<teloxide::types::Message>(raw).ok());
+            let guard = InboxEntryGuard::new(self.inbox.clone(), entry.id);
+            match message {
+                Some(message) => self.message(&message, Some(guard)).await,
+                None => {
+                    tracing::warn!(
+                        actor = "telegram",
+                        entry = entry.id,
+                        "An inbox entry without its message; dropped."
+                    );
+                    drop(guard);
+                }
+            }
         }
     }
 

@@ -88,6 +88,7 @@ mod tests {
             text: "hi".into(),
             prompt: "hi".into(),
             at: 1.0,
+            message: None,
         })
     }
 
