@@ -45,7 +45,7 @@ pub struct InboxEntry {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum InboxRecord {
     /// A message arrived.
-    Add(InboxEntry),
+    Add(Box<InboxEntry>),
     /// Its turn started (a crash from here on means "cut", not "run again").
     Started {
         /// The entry.
@@ -80,7 +80,7 @@ impl Inbox {
         match record {
             InboxRecord::Add(entry) => {
                 self.next_id = self.next_id.max(entry.id + 1);
-                self.entries.insert(entry.id, (entry, false));
+                self.entries.insert(entry.id, (*entry, false));
             }
             InboxRecord::Started { id } => {
                 if let Some((_, started)) = self.entries.get_mut(&id) {
@@ -141,7 +141,7 @@ impl Inbox {
     pub fn compacted(&self) -> Vec<InboxRecord> {
         let mut records = Vec::new();
         for (entry, started) in self.entries.values() {
-            records.push(InboxRecord::Add(entry.clone()));
+            records.push(InboxRecord::Add(Box::new(entry.clone())));
             if *started {
                 records.push(InboxRecord::Started { id: entry.id });
             }
@@ -258,11 +258,11 @@ mod tests {
     #[test]
     fn fold_knows_redeliveries_and_compacts() {
         let text = journal(&[
-            InboxRecord::Add(entry(1, 7, "a", 100.0)),
-            InboxRecord::Add(entry(2, 7, "b", 100.0)),
+            InboxRecord::Add(Box::new(entry(1, 7, "a", 100.0))),
+            InboxRecord::Add(Box::new(entry(2, 7, "b", 100.0))),
             InboxRecord::Started { id: 1 },
             InboxRecord::Done { id: 1 },
-            InboxRecord::Add(entry(3, 8, "c", 100.0)),
+            InboxRecord::Add(Box::new(entry(3, 8, "c", 100.0))),
             InboxRecord::Started { id: 3 },
         ]) + "{torn";
         let (inbox, bad) = Inbox::replay(&text);
@@ -288,13 +288,13 @@ mod tests {
     fn startup_reruns_reports_lists_and_drops() {
         let mut inbox = Inbox::default();
         for record in [
-            InboxRecord::Add(entry(1, 7, "running one", 9000.0)),
+            InboxRecord::Add(Box::new(entry(1, 7, "running one", 9000.0))),
             InboxRecord::Started { id: 1 },
-            InboxRecord::Add(entry(2, 7, "next one", 9000.0)),
-            InboxRecord::Add(entry(3, 7, "/stop", 9000.0)),
-            InboxRecord::Add(entry(4, 8, "old one", 10.0)),
-            InboxRecord::Add(entry(5, 8, "older one", 5.0)),
-            InboxRecord::Add(entry(6, 9, "answered one", 9000.0)),
+            InboxRecord::Add(Box::new(entry(2, 7, "next one", 9000.0))),
+            InboxRecord::Add(Box::new(entry(3, 7, "/stop", 9000.0))),
+            InboxRecord::Add(Box::new(entry(4, 8, "old one", 10.0))),
+            InboxRecord::Add(Box::new(entry(5, 8, "older one", 5.0))),
+            InboxRecord::Add(Box::new(entry(6, 9, "answered one", 9000.0))),
             InboxRecord::Started { id: 6 },
             InboxRecord::Answered { id: 6, text: "the answer".into() },
         ] {

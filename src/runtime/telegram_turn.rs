@@ -85,6 +85,11 @@ impl InboxEntryGuard {
     fn answered(&self, text: &str) {
         self.inbox.answered(self.id, text);
     }
+
+    /// Done now.
+    fn finish(self) {
+        drop(self);
+    }
 }
 
 impl Drop for InboxEntryGuard {
@@ -760,6 +765,11 @@ impl Turn {
             if let Err(e) = rich_send(&self.target, text, self.target.anchor, Some(keyboard)).await {
                 tracing::warn!(actor = "telegram", chat = self.target.chat, error = %e, "Could not send the answer.");
             }
+        }
+        // The answer is out: the entry is done now, before anything else (the shorter this
+        // window, the rarer an answer delivered twice after a crash).
+        if let Some(inbox) = self.inbox.take() {
+            inbox.finish();
         }
         self.react(None);
     }

@@ -78,7 +78,7 @@ mod tests {
     use crate::core::session_key::ChatId;
 
     fn add(id: u64) -> InboxRecord {
-        InboxRecord::Add(InboxEntry {
+        InboxRecord::Add(Box::new(InboxEntry {
             id,
             transport: "tg".into(),
             chat_id: ChatId::from(7i64),
@@ -89,7 +89,7 @@ mod tests {
             prompt: "hi".into(),
             at: 1.0,
             message: None,
-        })
+        }))
     }
 
     #[test]
@@ -200,7 +200,7 @@ impl SharedInbox {
                     continue;
                 }
                 let id = entry.id;
-                records.push(InboxRecord::Add(entry));
+                records.push(InboxRecord::Add(Box::new(entry)));
                 if s.started_early.remove(&id) {
                     records.push(InboxRecord::Started { id });
                 }
