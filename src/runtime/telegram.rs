@@ -348,11 +348,13 @@ async fn poll(bot: Bot, mut offset: i32, actor: ActorRef<TelegramMsg>, inbox: Sh
                     continue;
                 }
                 let next = updates.iter().map(|u| i32::try_from(u.id.0).unwrap_or(i32::MAX).saturating_add(1)).max();
-                let batch = record_batch(&inbox, updates);
+                let (batch, entries) = inbox_entries(&inbox, updates);
                 let (recorded, done) = tokio::sync::oneshot::channel();
                 if actor.cast(TelegramMsg::Updates { updates: batch, recorded }).is_err() {
                     return;
                 }
+                // The turns need not wait for the fsync; only the confirmation below does.
+                inbox.record(entries);
                 // The next offset confirms the batch to Telegram: only once it is recorded and
                 // handed over (a crash before makes Telegram deliver it again).
                 if done.await.is_err() {
@@ -370,9 +372,9 @@ async fn poll(bot: Bot, mut offset: i32, actor: ActorRef<TelegramMsg>, inbox: Sh
     }
 }
 
-/// Records the batch's messages in the inbox as they arrived (one fsync), before anything
-/// else happens to them; a message already there (a redelivery) is left out of the batch.
-fn record_batch(inbox: &SharedInbox, updates: Vec<Update>) -> Vec<(Update, Option<u64>)> {
+/// The inbox entries of a batch's messages, as they arrived (written by the caller with one
+/// fsync); a message already in the inbox (a redelivery) is left out of the batch.
+fn inbox_entries(inbox: &SharedInbox, updates: Vec<Update>) -> (Vec<(Update, Option<u64>)>, Vec<InboxEntry>) {
     let mut entries = Vec::new();
     let mut batch = Vec::new();
     for update in updates {
@@ -408,8 +410,7 @@ fn record_batch(inbox: &SharedInbox, updates: Vec<Update>) -> Vec<(Update, Optio
         }
         batch.push((update, id));
     }
-    inbox.record(entries);
-    batch
+    (batch, entries)
 }
 
 /// The command menu: scoped menus removed, the default one set only when it differs.
