@@ -214,7 +214,18 @@ async fn send_text(
     keyboard: Option<ButtonGrid>,
 ) -> Result<Vec<i32>, TgError> {
     let keyboard = keyboard.unwrap_or_else(|| buttons::keyboard(markdown));
-    let chunks = split_html(&markdown_to_html(markdown), MESSAGE_LIMIT);
+    send_html_chunks(target, &markdown_to_html(markdown), reply_to, keyboard).await
+}
+
+/// Sends HTML split to the limit: the first message replies to `reply_to`, the last carries the
+/// keyboard; from a chunk Telegram refuses on, the rest goes as plain text.
+async fn send_html_chunks(
+    target: &Target,
+    html: &str,
+    reply_to: Option<i32>,
+    keyboard: ButtonGrid,
+) -> Result<Vec<i32>, TgError> {
+    let chunks = split_html(html, MESSAGE_LIMIT);
     let mut sent = Vec::new();
     for (index, chunk) in chunks.iter().enumerate() {
         let last = index + 1 == chunks.len();
@@ -239,20 +250,9 @@ async fn send_text(
     Ok(sent)
 }
 
-/// Sends ready HTML (split), falling back to plain text; returns the ids sent.
+/// Sends ready HTML (split, plain text from a refused chunk on); the ids sent, none on failure.
 async fn send_html(target: &Target, html: &str) -> Vec<i32> {
-    let mut sent = Vec::new();
-    for chunk in split_html(html, MESSAGE_LIMIT) {
-        let op = ApiOp::Send { text: chunk.clone(), html: true, reply_to: None, thread: target.thread, keyboard: None };
-        match target.lanes.call(target.chat, op).await {
-            Ok(done) => sent.extend(done.message_id()),
-            Err(e) if e.is_bad_request() => {
-                sent.extend(send_plain(target, &strip_tags(&chunk), Vec::new()).await.unwrap_or_default())
-            }
-            Err(_) => break,
-        }
-    }
-    sent
+    send_html_chunks(target, html, None, Vec::new()).await.unwrap_or_default()
 }
 
 /// Sends plain text (no parse mode), split, keyboard on the last message.
