@@ -75,6 +75,7 @@ async fn harness() -> Harness {
     let (starts_tx, starts) = mpsc::unbounded_channel();
     let flaky = ChildSpec::actor("flaky", ActorKind::Observer, None, move || (Flaky, starts_tx.clone()));
     let args = AgentArgs {
+        matrix: false,
         name: "main".into(),
         paths: DuctorPaths::at(home),
         board_path: "root/main".into(),

@@ -74,6 +74,8 @@ pub fn run(paths: &DuctorPaths, verbose: bool, args: &[String]) -> anyhow::Resul
         settings.telegram_api =
             Some(crate::runtime::telegram::api_base(env.as_deref(), settings.config.telegram_api_base.as_deref()));
     }
+    settings.matrix = settings.served.iter().any(|t| t == crate::runtime::matrix::MATRIX_TRANSPORT)
+        && !settings.config.matrix.homeserver.trim().is_empty();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

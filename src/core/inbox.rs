@@ -152,10 +152,11 @@ impl Inbox {
         records
     }
 
-    /// What to do at start with what was left (see [`StartupPlan`]).
-    pub fn startup_plan(&self, now: f64, max_age_s: f64) -> StartupPlan {
+    /// What to do at start with what `transport` left (see [`StartupPlan`]); each transport
+    /// takes care of its own entries.
+    pub fn startup_plan(&self, transport: &str, now: f64, max_age_s: f64) -> StartupPlan {
         let mut plan = StartupPlan::default();
-        for (entry, started) in self.entries.values() {
+        for (entry, started) in self.entries.values().filter(|(e, _)| e.transport == transport) {
             if let Some(answer) = self.answers.get(&entry.id) {
                 plan.redeliver.push((entry.clone(), answer.clone()));
             } else if *started {
@@ -300,7 +301,7 @@ mod tests {
         ] {
             inbox.apply(record);
         }
-        let plan = inbox.startup_plan(10_000.0, 3600.0);
+        let plan = inbox.startup_plan("tg", 10_000.0, 3600.0);
         assert_eq!(plan.cut.iter().map(|e| e.id).collect::<Vec<_>>(), [1]);
         assert_eq!(plan.rerun.iter().map(|e| e.id).collect::<Vec<_>>(), [2]);
         assert_eq!(plan.dropped.iter().map(|e| e.id).collect::<Vec<_>>(), [3]);

@@ -16,6 +16,8 @@ pub mod file_tags;
 pub mod health;
 pub mod inbox;
 pub mod incoming_file;
+pub mod matrix_ingress;
+pub mod matrix_text;
 pub mod model_cache;
 pub mod named;
 pub mod outbox;

@@ -59,6 +59,7 @@ pub fn en(key: &str) -> &'static str {
             "<b>{name}</b> is outside the directory ductor may send files from. To send any file, set <code>\"file_access\": \"all\"</code> in the config and /restart."
         }
         "files.download_failed" => "Could not download {name}.",
+        "matrix.room_rejected" => "This room is not on my list of allowed rooms, so I am leaving it.",
         "files.failed" => "[Failed to send: {name}]",
         "welcome.text" => {
             "Hi {name}! I am **ductor**: the coding agents on this machine, in this chat.\n---\nModel: {model}\n---\nWrite a task in plain words, or pick a start below. /help lists the commands."

@@ -18,12 +18,14 @@ use crate::core::health::ActorKind;
 use crate::core::supervision::{self, RESTART_REASON};
 use crate::runtime::bus::{Bus, BusArgs, BusHandle};
 use crate::runtime::health_board::HealthBoard;
+use crate::runtime::matrix::{Matrix, MatrixArgs};
 use crate::runtime::model_cache::{ModelCache, ModelCacheArgs, ModelCatalog};
 use crate::runtime::orchestrator::{Orchestrator, OrchestratorArgs, OrchestratorHandle};
 use crate::runtime::restart_marker::{RestartMarker, RestartMarkerArgs};
 use crate::runtime::spool::{Spool, SpoolArgs};
 use crate::runtime::supervision::{ChildSet, ChildSpec, Reaction};
 use crate::runtime::telegram::{Telegram, TelegramArgs};
+use crate::store::inbox_journal::SharedInbox;
 use crate::store::paths::DuctorPaths;
 
 /// How long the Agent waits for each child to stop at shutdown.
@@ -75,6 +77,8 @@ pub struct AgentArgs {
     pub extra_children: Vec<ChildSpec>,
     /// Bot API base URL when this agent serves Telegram.
     pub telegram_api: Option<String>,
+    /// Whether this agent serves Matrix.
+    pub matrix: bool,
 }
 
 /// The Agent actor.
@@ -111,6 +115,8 @@ impl Actor for Agent {
         };
         children.add(ChildSpec::actor("bus", ActorKind::Bus, Some(args.bus.slot()), move || (Bus, bus_args.clone())));
         let catalog = ModelCatalog::default();
+        // One inbox per agent, written by all of its transports.
+        let inbox = SharedInbox::open(&args.paths.inbox());
         let mut cli_env = Vec::new();
         if !args.cli_path.is_empty() {
             cli_env.push(("PATH".to_owned(), crate::provider::search_path(&args.cli_path)));
@@ -155,10 +161,25 @@ impl Actor for Agent {
                 restart: Arc::new(move |why| {
                     let _ = agent.cast(AgentMsg::RequestRestart { why });
                 }),
+                inbox: inbox.clone(),
             };
             children.add(ChildSpec::actor("telegram", ActorKind::Transport, None, move || {
                 (Telegram, telegram_args.clone())
             }));
+        }
+        if args.matrix {
+            let agent = myself.clone();
+            let matrix_args = MatrixArgs {
+                paths: args.paths.clone(),
+                config: Arc::clone(&args.config),
+                orchestrator: args.orchestrator.clone(),
+                bus: args.bus.clone(),
+                restart: Arc::new(move |why| {
+                    let _ = agent.cast(AgentMsg::RequestRestart { why });
+                }),
+                inbox: inbox.clone(),
+            };
+            children.add(ChildSpec::actor("matrix", ActorKind::Transport, None, move || (Matrix, matrix_args.clone())));
         }
         let marker_args = RestartMarkerArgs {
             marker: args.paths.restart_marker(),

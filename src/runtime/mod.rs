@@ -14,6 +14,8 @@ pub mod agent;
 pub mod bus;
 pub mod health_board;
 pub mod internal_api;
+pub mod matrix;
+pub mod matrix_turn;
 pub mod model_cache;
 pub mod orchestrator;
 pub mod restart_marker;

@@ -52,6 +52,8 @@ pub struct ServiceSettings {
     pub cli_path: Vec<Utf8PathBuf>,
     /// Bot API base URL when the Telegram transport runs (`None`: no Telegram).
     pub telegram_api: Option<String>,
+    /// Whether the Matrix transport runs.
+    pub matrix: bool,
 }
 
 impl ServiceSettings {
@@ -63,6 +65,7 @@ impl ServiceSettings {
             config,
             cli_path: Vec::new(),
             telegram_api: None,
+            matrix: false,
             served,
             spool: None,
             batch_fsync: true,
@@ -118,6 +121,7 @@ impl Service {
             orchestrator: orchestrator.clone(),
             cli_path: settings.cli_path.clone(),
             telegram_api: settings.telegram_api.clone(),
+            matrix: settings.matrix,
         };
         let api = InternalApiArgs {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, settings.interagent_port)),

@@ -145,6 +145,8 @@ pub struct TelegramArgs {
     pub bus: BusHandle,
     /// `/restart`.
     pub restart: RestartRequest,
+    /// The agent's inbox (shared by its transports).
+    pub inbox: SharedInbox,
 }
 
 impl std::fmt::Debug for TelegramArgs {
@@ -225,7 +227,7 @@ impl Actor for Telegram {
         myself.cast(TelegramMsg::Connect)?;
         myself.send_interval(CONFIG_POLL, || TelegramMsg::ReloadAllowLists);
         Ok(TelegramState {
-            inbox: SharedInbox::open(&args.paths.inbox()),
+            inbox: args.inbox.clone(),
             allow: AllowLists::of(&args.config),
             config_stamp: std::fs::metadata(args.paths.config_file()).and_then(|m| m.modified()).ok(),
             topic_names: HashMap::new(),
@@ -437,10 +439,20 @@ async fn sync_commands(bot: &Bot) {
 async fn deliver_restart_sentinel(lanes: &Lanes, args: &TelegramArgs) {
     let path = args.paths.restart_sentinel();
     let Ok(text) = std::fs::read_to_string(&path) else { return };
+    let sentinel = serde_json::from_str::<serde_json::Value>(&text).ok();
+    // A sentinel of another transport is left for it.
+    if sentinel
+        .as_ref()
+        .and_then(|s| s.get("transport"))
+        .and_then(|t| t.as_str())
+        .is_some_and(|t| t != TELEGRAM_TRANSPORT)
+    {
+        return;
+    }
     if let Err(e) = std::fs::remove_file(&path) {
         tracing::warn!(actor = "telegram", path = %path, error = %e, "Could not remove the restart sentinel.");
     }
-    let Ok(sentinel) = serde_json::from_str::<serde_json::Value>(&text) else {
+    let Some(sentinel) = sentinel else {
         tracing::warn!(actor = "telegram", path = %path, "Unreadable restart sentinel ignored.");
         return;
     };
@@ -839,7 +851,7 @@ impl TelegramState {
     /// run again, in their order.
     async fn replay_inbox(&mut self) {
         let Some((lanes, _, _)) = self.bot() else { return };
-        let plan = self.inbox.startup_plan(unix_now(), INBOX_MAX_AGE.as_secs_f64());
+        let plan = self.inbox.startup_plan(TELEGRAM_TRANSPORT, unix_now(), INBOX_MAX_AGE.as_secs_f64());
         if plan.rerun.is_empty()
             && plan.cut.is_empty()
             && plan.stale.is_empty()
@@ -871,11 +883,8 @@ impl TelegramState {
                 self.inbox.done(entry.id);
             }
         }
-        for ((transport, chat, topic), entries) in &plan.stale {
+        for ((_, chat, topic), entries) in &plan.stale {
             let Ok(chat) = i64::try_from(chat.get()) else { continue };
-            if transport != TELEGRAM_TRANSPORT {
-                continue;
-            }
             let thread = topic.and_then(|t| i32::try_from(t).ok());
             let target = Target { files: Arc::clone(&self.files), lanes: lanes.clone(), chat, thread, anchor: None };
             if let Err(e) = rich_send(&target, &stale_notice(entries), None, None).await {
@@ -884,7 +893,7 @@ impl TelegramState {
             }
             entries.iter().for_each(|entry| self.inbox.done(entry.id));
         }
-        for entry in plan.rerun.into_iter().filter(|e| e.transport == TELEGRAM_TRANSPORT) {
+        for entry in plan.rerun {
             // The message goes through the pipeline again as it arrived (auth, commands,
             // prompt, files), keeping its inbox entry.
             let message =

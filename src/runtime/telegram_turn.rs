@@ -78,16 +78,16 @@ impl InboxEntryGuard {
         Self { inbox, id }
     }
 
-    fn started(&self) {
+    pub(crate) fn started(&self) {
         self.inbox.started(self.id);
     }
 
-    fn answered(&self, text: &str) {
+    pub(crate) fn answered(&self, text: &str) {
         self.inbox.answered(self.id, text);
     }
 
     /// Done now.
-    fn finish(self) {
+    pub(crate) fn finish(self) {
         drop(self);
     }
 }

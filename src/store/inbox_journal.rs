@@ -241,8 +241,8 @@ impl SharedInbox {
     }
 
     /// What start-up does with what was left.
-    pub fn startup_plan(&self, now: f64, max_age_s: f64) -> crate::core::inbox::StartupPlan {
-        self.with(|s| s.inbox.startup_plan(now, max_age_s)).unwrap_or_default()
+    pub fn startup_plan(&self, transport: &str, now: f64, max_age_s: f64) -> crate::core::inbox::StartupPlan {
+        self.with(|s| s.inbox.startup_plan(transport, now, max_age_s)).unwrap_or_default()
     }
 }
 

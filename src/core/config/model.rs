@@ -228,6 +228,10 @@ pub struct MatrixConfig {
     pub allowed_users: Vec<String>,
     /// Store directory, relative to the home.
     pub store_path: String,
+    /// Share room keys only with devices that are verified (cross-signed and trusted); off by
+    /// default, so people's unverified devices can read the bot's answers in encrypted rooms.
+    #[serde(deserialize_with = "lax::boolean")]
+    pub verified_devices_only: bool,
 }
 
 impl Default for MatrixConfig {
@@ -241,6 +245,7 @@ impl Default for MatrixConfig {
             allowed_rooms: Vec::new(),
             allowed_users: Vec::new(),
             store_path: "matrix_store".into(),
+            verified_devices_only: false,
         }
     }
 }
