@@ -12,6 +12,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::{Value, json};
 use support::binary::{Service, free_port, request};
 use support::fake_bot_api::{ApiCall, Failure, FakeBotApi};
+use support::fake_cli::{assistant_text, assistant_tool, custom_fixture};
 
 const TOKEN: &str = "123456:TEST-TOKEN";
 const ALICE: i64 = 7;
@@ -134,40 +135,6 @@ async fn eventually(condition: impl Fn() -> bool) -> bool {
 
 fn to_chat(call: &ApiCall, chat: i64) -> bool {
     call.params["chat_id"] == json!(chat)
-}
-
-/// A fixture directory for the fake CLI whose `claude/<name>` answers with `events` (stream
-/// lines between the recorded init line and a result line carrying `result`).
-fn custom_fixture(root: &Utf8Path, name: &str, events: &[Value], result: &str) -> Utf8PathBuf {
-    let shared = Utf8PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/providers"));
-    let dir = root.join("fixtures");
-    std::fs::create_dir_all(dir.join("claude")).unwrap();
-    let mut meta: Value =
-        serde_json::from_str(&std::fs::read_to_string(shared.join("claude/text.meta.json")).unwrap()).unwrap();
-    meta["fixture"] = json!(name);
-    meta["stdout_file"] = json!(format!("{name}.jsonl"));
-    std::fs::write(dir.join(format!("claude/{name}.meta.json")), meta.to_string()).unwrap();
-    let recorded = std::fs::read_to_string(shared.join("claude/text.jsonl")).unwrap();
-    let mut lines: Vec<String> = recorded.lines().map(str::to_owned).collect();
-    let mut last: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
-    last["result"] = json!(result);
-    let mut out = vec![lines.remove(0)];
-    out.extend(events.iter().map(Value::to_string));
-    out.push(last.to_string());
-    std::fs::write(dir.join(format!("claude/{name}.jsonl")), out.join("\n") + "\n").unwrap();
-    std::fs::write(dir.join(format!("claude/{name}.stderr.txt")), "").unwrap();
-    dir
-}
-
-fn assistant_text(text: &str) -> Value {
-    json!({"type": "assistant", "message": {"id": "m", "type": "message", "role": "assistant", "model": "claude-opus-5-5",
-        "content": [{"type": "text", "text": text}]}, "session_id": "a8c43301-b916-468d-9254-a466e9799860"})
-}
-
-fn assistant_tool(name: &str) -> Value {
-    json!({"type": "assistant", "message": {"id": "m", "type": "message", "role": "assistant", "model": "claude-opus-5-5",
-        "content": [{"type": "tool_use", "id": "t", "name": name, "input": {"command": "ls"}}]},
-        "session_id": "a8c43301-b916-468d-9254-a466e9799860"})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
