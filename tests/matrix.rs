@@ -282,3 +282,230 @@ async fn streamed_tool_use_posts_the_text_so_far_and_never_shows_tools() {
     assert_eq!(bodies, ["Let me look.", "All done."], "two segments, nothing repeated");
     assert!(bodies.iter().all(|b| !b.contains("[TOOL")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_a_group_room_only_mentions_and_replies_to_the_bot_are_taken() {
+    let mx = start(json!({"group_mention_only": true}), &[]).await;
+    let room = mx.person.room_with(&mx.bot, false, false).await;
+    mx.person.say(&room, "hello everyone").await;
+    mx.person.say(&room, &format!("{} say something", mx.bot)).await;
+    assert!(eventually(WAIT, || mx.prompts().len() == 1).await, "{}", mx.stderr());
+    assert!(mx.prompts()[0].contains("say something") && !mx.prompts()[0].contains(&mx.bot), "{:?}", mx.prompts());
+    assert!(eventually(WAIT, || !mx.person.messages(&room, &mx.bot).is_empty()).await);
+    let answer = mx.person.messages(&room, &mx.bot)[0].event_id.clone();
+    mx.person.say(&room, "and this without a reply?").await;
+    mx.person.reply(&room, &answer, "and this as a reply?").await;
+    assert!(eventually(WAIT, || mx.prompts().len() == 2).await, "{:?}", mx.prompts());
+    assert!(mx.prompts()[1].contains("and this as a reply?"), "{:?}", mx.prompts());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(mx.prompts().len(), 2, "{:?}", mx.prompts());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_model_menu_is_picked_by_reaction_once() {
+    // A logged-in claude (an API key) so the selector has something to offer.
+    let mx = start(json!({}), &[("ANTHROPIC_API_KEY", "test-key")]).await;
+    let room = mx.person.room_with(&mx.bot, false, true).await;
+    mx.person.say(&room, "!model").await;
+    let menu = mx.person.wait_for(&room, &mx.bot, "1\u{fe0f}\u{20e3}", WAIT).await;
+    let menu =
+        menu.unwrap_or_else(|| panic!("no numbered menu: {:?}\n{}", mx.person.messages(&room, &mx.bot), mx.stderr()));
+    assert!(menu.body.contains("2\u{fe0f}\u{20e3}"), "{}", menu.body);
+    let reacted = eventually(WAIT, || {
+        mx.person
+            .from(&room, &mx.bot)
+            .iter()
+            .filter(|s| s.reaction && s.relates.as_ref() == Some(&menu.event_id))
+            .count()
+            >= 2
+    })
+    .await;
+    assert!(reacted, "the bot reacts with the numbers");
+    let before = mx.person.messages(&room, &mx.bot).len();
+    mx.person.react(&room, &menu.event_id, "2\u{fe0f}\u{20e3}").await;
+    assert!(eventually(WAIT, || mx.person.messages(&room, &mx.bot).len() > before).await, "the pick is answered");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = mx.person.messages(&room, &mx.bot).len();
+    mx.person.react(&room, &menu.event_id, "1\u{fe0f}\u{20e3}").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(mx.person.messages(&room, &mx.bot).len(), after, "the set was used up");
+    assert!(mx.prompts().is_empty(), "a menu runs no CLI: {:?}", mx.prompts());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_typed_number_picks_an_answer_button() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+    let text = "Shall I go on?\n[button:Yes] [button:No]";
+    let fixtures = fixture(&root, "buttons", &[assistant_text(text)], text);
+    let mx = start(
+        json!({"streaming": {"enabled": false}}),
+        &[("FAKE_CLI_FIXTURES", fixtures.as_str()), ("FAKE_CLI_FIXTURE", "buttons")],
+    )
+    .await;
+    let room = mx.person.room_with(&mx.bot, false, true).await;
+    mx.person.say(&room, "Go").await;
+    let shown = mx.bot_says(&room, "Shall I go on?").await;
+    assert!(shown.contains("1\u{fe0f}\u{20e3} Yes") && shown.contains("2\u{fe0f}\u{20e3} No"), "{shown}");
+    assert!(!shown.contains("[button:"), "{shown}");
+    mx.person.say(&room, "2").await;
+    assert!(eventually(WAIT, || mx.prompts().len() == 2).await, "{:?}", mx.prompts());
+    assert!(mx.prompts()[1].starts_with("No"), "{:?}", mx.prompts());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stop_during_a_turn_kills_it_and_drops_the_queue() {
+    let mx = start(json!({}), &[("FAKE_CLI_HOLD_MS", "30000")]).await;
+    let room = mx.person.room_with(&mx.bot, false, true).await;
+    mx.person.say(&room, "Write the long report").await;
+    assert!(eventually(WAIT, || !mx.prompts().is_empty()).await, "the turn runs: {}", mx.stderr());
+    mx.person.say(&room, "queued behind it").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    mx.person.say(&room, "!stop").await;
+    mx.bot_says(&room, "Stopped").await;
+    let pid = {
+        let record = std::fs::read_to_string(mx.root.join("record.jsonl")).unwrap();
+        let first: Value = serde_json::from_str(record.lines().next().unwrap()).unwrap();
+        first["pid"].as_i64().unwrap() as i32
+    };
+    assert!(
+        eventually(WAIT, || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err()).await,
+        "the CLI is gone"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(mx.prompts().len(), 1, "the queued message never ran: {:?}", mx.prompts());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_invite_to_a_room_that_is_not_allowed_is_refused_and_left() {
+    let mx = start(json!({"matrix": {"allowed_rooms": ["!elsewhere:localhost"]}}), &[]).await;
+    let room = mx.person.create_room(&mx.bot, false, false).await;
+    mx.bot_says(&room, "not on my list").await;
+    assert!(mx.person.wait_member(room.room_id(), &mx.bot, "leave").await, "the bot left");
+    assert_eq!(mx.person.messages(&room, &mx.bot).len(), 1, "one rejection");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_huge_answer_comes_in_several_events_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+    let long: String = (0..1500).map(|i| format!("line {i:05} with **bold** & <angle> text\n")).collect();
+    let fixtures = fixture(&root, "long", &[assistant_text(&long)], &long);
+    let mx = start(
+        json!({"streaming": {"enabled": false}}),
+        &[("FAKE_CLI_FIXTURES", fixtures.as_str()), ("FAKE_CLI_FIXTURE", "long")],
+    )
+    .await;
+    let (_, html) = ductor::core::matrix_text::to_matrix(&long);
+    assert!(html.len() > 60_000, "the HTML is over the old budget ({})", html.len());
+    let room = mx.person.room_with(&mx.bot, false, true).await;
+    mx.person.say(&room, "Write a lot").await;
+    mx.bot_says(&room, "line 01499").await;
+    let events = mx.person.messages(&room, &mx.bot);
+    assert!(events.len() > 1, "{}", events.len());
+    assert!(events.iter().all(|e| e.body.len() <= 60_000 && e.html.as_ref().is_some_and(|h| h.len() < 60_000)));
+    let numbers: Vec<usize> = events
+        .iter()
+        .flat_map(|e| e.body.lines().map(str::to_owned).collect::<Vec<_>>())
+        .filter_map(|l| l.strip_prefix("line ").and_then(|r| r.get(..5)).and_then(|n| n.parse().ok()))
+        .collect();
+    assert_eq!(numbers, (0..1500).collect::<Vec<_>>(), "everything, in order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn files_go_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+    let mx = start(
+        json!({"streaming": {"enabled": false}}),
+        &[("FAKE_CLI_FIXTURES", root.join("fixtures").as_str()), ("FAKE_CLI_FIXTURE", "files")],
+    )
+    .await;
+    let report = mx.home.join("workspace/output_to_user/report.txt");
+    std::fs::create_dir_all(report.parent().unwrap()).unwrap();
+    std::fs::write(&report, "quarterly numbers").unwrap();
+    let text = format!("Here it is <file:{report}>");
+    fixture(&root, "files", &[assistant_text(&text)], &text);
+    let room = mx.person.room_with(&mx.bot, true, true).await;
+    mx.person.send_file(&room, "notes.txt", "text/plain", b"remember the milk".to_vec()).await;
+    assert!(eventually(WAIT, || !mx.prompts().is_empty()).await, "{}", mx.stderr());
+    let prompt = mx.prompts()[0].clone();
+    assert!(
+        prompt.contains("[INCOMING FILE]") && prompt.contains("Matrix") && prompt.contains("notes.txt"),
+        "{prompt}"
+    );
+    let saved = mx_person::files_under(&mx.home.join("workspace/matrix_files"));
+    let note = saved.iter().find(|p| p.ends_with("notes.txt")).expect("saved");
+    assert_eq!(std::fs::read_to_string(note).unwrap(), "remember the milk", "decrypted and saved");
+    mx.bot_says(&room, "Here it is").await;
+    assert!(
+        eventually(WAIT, || mx
+            .person
+            .messages(&room, &mx.bot)
+            .iter()
+            .any(|s| s.msgtype == "m.file" && s.body == "report.txt"))
+        .await,
+        "{:?}",
+        mx.person.messages(&room, &mx.bot)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cron_result_sent_while_synapse_is_down_arrives_once_when_it_is_back() {
+    let own = tokio::task::spawn_blocking(Synapse::start).await.unwrap();
+    let mut mx = start_on(Some(own), json!({}), &[]).await;
+    let room = mx.person.room_with(&mx.bot, false, true).await;
+    mx.person.say(&room, "hi").await;
+    assert!(eventually(WAIT, || !mx.person.messages(&room, &mx.bot).is_empty()).await, "{}", mx.stderr());
+    let mut ids = ductor::core::matrix_ingress::RoomIds::default();
+    let chat = ids.chat_id(room.room_id().as_str()).0;
+    let Server::Own(synapse) = &mut mx.server else { unreachable!() };
+    let down = std::time::Instant::now();
+    synapse.stop();
+    let body = json!({"origin": "cron", "chat_id": chat, "transport": "mx", "result_text": "nightly backup done",
+        "status": "success", "metadata": {"title": "Backup"}});
+    let (code, answer) =
+        support::binary::request(mx.port, "POST", "/interagent/envelopes", Some(&body.to_string())).unwrap();
+    assert_eq!(code, 200, "{answer}");
+    tokio::time::sleep(Duration::from_secs(10).saturating_sub(down.elapsed())).await;
+    let Server::Own(synapse) = &mut mx.server else { unreachable!() };
+    tokio::task::block_in_place(|| synapse.resume());
+    let arrived = mx.person.wait_for(&room, &mx.bot, "nightly backup done", Duration::from_secs(90)).await;
+    assert!(arrived.is_some(), "{}", mx.stderr());
+    assert!(arrived.unwrap().body.starts_with("TASK: Backup"));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let copies = mx.person.messages(&room, &mx.bot).iter().filter(|s| s.body.contains("nightly backup")).count();
+    assert_eq!(copies, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crash_after_the_inbox_write_before_the_sync_token_answers_the_message_once() {
+    let mut mx = start(json!({"streaming": {"enabled": false}}), &[]).await;
+    let room = mx.person.room_with(&mx.bot, false, true).await;
+    mx.person.say(&room, "first").await;
+    assert!(eventually(WAIT, || !mx.person.messages(&room, &mx.bot).is_empty()).await, "{}", mx.stderr());
+    mx.stop().await;
+    let normal_env = mx.env.clone();
+    mx.env.push(("DUCTOR_TEST_CRASH_BEFORE_CONFIRM".into(), "1".into()));
+    mx.launch().await;
+    mx.person.say(&room, "the one that crashes").await;
+    let mut crashed = mx.service.take().unwrap();
+    let (status, _) = tokio::task::spawn_blocking(move || crashed.wait_exit(Duration::from_secs(30))).await.unwrap();
+    assert!(!status.success(), "the process died at the seam");
+    mx.env = normal_env;
+    mx.launch().await;
+    // Answered by the replayed inbox entry, or — when its turn had started — reported as cut;
+    // never both, never twice.
+    let answered = |mx: &Mx| {
+        mx.person
+            .messages(&room, &mx.bot)
+            .iter()
+            .filter(|s| s.body.contains("FAKE[") || s.body.contains("Interrupted"))
+            .count()
+    };
+    assert!(eventually(WAIT, || answered(&mx) >= 2).await, "{:?}\n{}", mx.person.messages(&room, &mx.bot), mx.stderr());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(answered(&mx), 2, "{:?}", mx.person.messages(&room, &mx.bot));
+    let runs = mx.prompts().iter().filter(|p| p.contains("the one that crashes")).count();
+    assert!(runs <= 2, "{:?}", mx.prompts());
+}

@@ -56,6 +56,9 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 const SYNC_GIVE_UP: Duration = Duration::from_secs(300);
 /// Inbox entries older than this at start are listed, not run.
 const INBOX_MAX_AGE: Duration = Duration::from_secs(3600);
+/// Test seam: `1` makes the process die (abort) right after a batch is in the inbox and before
+/// it is confirmed upstream — the instant a `kill -9` is hardest to hit from outside.
+pub const CRASH_BEFORE_CONFIRM_ENV: &str = "DUCTOR_TEST_CRASH_BEFORE_CONFIRM";
 /// Largest received file downloaded.
 const MAX_DOWNLOAD: u64 = 50 * 1024 * 1024;
 
@@ -361,6 +364,7 @@ async fn sync_loop(
 ) {
     let mut backoff = Duration::from_secs(1);
     let mut last_ok = Instant::now();
+    let crash_before_confirm = std::env::var_os(CRASH_BEFORE_CONFIRM_ENV).is_some_and(|v| v == "1");
     loop {
         let settings = SyncSettings::default().token(token.clone()).timeout(SYNC_TIMEOUT);
         match client.sync_once(settings).await {
@@ -377,6 +381,13 @@ async fn sync_loop(
                     inbox.record(entries);
                     if done.await.is_err() {
                         return;
+                    }
+                    if crash_before_confirm {
+                        tracing::error!(
+                            actor = "matrix",
+                            "Crashing before the sync token is saved ({CRASH_BEFORE_CONFIRM_ENV})."
+                        );
+                        std::process::abort();
                     }
                 }
                 if let Err(e) = store.save_next_batch(&response.next_batch) {
