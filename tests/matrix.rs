@@ -132,12 +132,6 @@ impl Mx {
         tokio::task::spawn_blocking(move || service.wait_exit(Duration::from_secs(10))).await.unwrap();
     }
 
-    async fn kill(&mut self) {
-        let mut service = self.service.take().unwrap();
-        service.signal(nix::sys::signal::Signal::SIGKILL);
-        tokio::task::spawn_blocking(move || service.wait_exit(Duration::from_secs(10))).await.unwrap();
-    }
-
     fn stderr(&self) -> String {
         self.service.as_ref().map(Service::stderr).unwrap_or_default()
     }

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 
@@ -172,16 +172,6 @@ impl Synapse {
         let (status, body) = request(self.port, "GET", path, Some(token), None).unwrap();
         assert_eq!(status, 200, "{path}: {body}");
         body
-    }
-
-    /// The server log (for failure messages).
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("synapse.log")).unwrap_or_default()
-    }
-
-    /// Where its data lives.
-    pub fn dir(&self) -> &Utf8Path {
-        &self.dir
     }
 }
 
