@@ -503,3 +503,19 @@ async fn a_crash_after_the_inbox_write_before_the_sync_token_answers_the_message
     let runs = mx.prompts().iter().filter(|p| p.contains("the one that crashes")).count();
     assert!(runs <= 2, "{:?}", mx.prompts());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn session_starts_a_named_background_session_whose_result_comes_to_the_room() {
+    let mx = start(json!({}), &[("FAKE_CLI_HOLD_MS", "300")]).await;
+    let room = mx.person.room_with(&mx.bot, false, true).await;
+    mx.person.say(&room, "!session Say hello").await;
+    let started = mx.bot_says(&room, "started").await;
+    let name =
+        started.split_whitespace().nth(1).unwrap_or_default().trim_matches(|c: char| !c.is_alphanumeric()).to_owned();
+    let result = mx.bot_says(&room, "Complete").await;
+    assert!(result.contains("FAKE[text]"), "{result}");
+    assert!(result.contains(&name), "{name} / {result}");
+    let named: Value =
+        serde_json::from_str(&std::fs::read_to_string(mx.home.join("named_sessions.json")).unwrap()).unwrap();
+    assert_eq!(named["sessions"][0]["name"], json!(name), "a real named session, not a turn: {named}");
+}
