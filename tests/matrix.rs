@@ -519,3 +519,43 @@ async fn session_starts_a_named_background_session_whose_result_comes_to_the_roo
         serde_json::from_str(&std::fs::read_to_string(mx.home.join("named_sessions.json")).unwrap()).unwrap();
     assert_eq!(named["sessions"][0]["name"], json!(name), "a real named session, not a turn: {named}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_matrix_login_names_user_and_server_and_telegram_keeps_working() {
+    let synapse = tokio::task::spawn_blocking(synapse::shared).await.unwrap();
+    let bot = synapse.register(&unique("bot"), PASSWORD);
+    let api = support::fake_bot_api::FakeBotApi::start("123456:TEST-TOKEN").await.unwrap();
+    let (_dir, home) = support::temp_home();
+    let root = home.parent().unwrap().to_owned();
+    let bin = support::fake_cli::install(&root);
+    let port = free_port();
+    let config = json!({
+        "transports": ["telegram", "matrix"],
+        "telegram_token": "123456:TEST-TOKEN",
+        "allowed_user_ids": [7],
+        "matrix": {"homeserver": synapse.url(), "user_id": bot, "password": "wrong", "allowed_users": ["@x:localhost"]},
+        "interagent_port": port,
+        "model": "opus",
+    });
+    std::fs::create_dir_all(home.join("config")).unwrap();
+    std::fs::write(home.join("config/config.json"), config.to_string()).unwrap();
+    let path = format!("{bin}:{}", std::env::var("PATH").unwrap_or_default());
+    let record = root.join("record.jsonl").to_string();
+    let base = api.base_url();
+    let service = tokio::task::spawn_blocking(move || {
+        Service::start(
+            &home,
+            port,
+            &[("DUCTOR_TELEGRAM_API_BASE", &base), ("PATH", &path), ("FAKE_CLI_RECORD", &record)],
+        )
+    })
+    .await
+    .unwrap();
+    let named = format!("Matrix login of {bot} at {} failed", synapse.url());
+    assert!(eventually(WAIT, || service.stderr().contains(&named)).await, "{}", service.stderr());
+    api.send_text(7, 7, "Say hello");
+    let answered = api.wait_until(WAIT, |_| !api.bot_messages(7).is_empty()).await;
+    assert!(answered, "Telegram answers while Matrix cannot log in: {}", service.stderr());
+    let (_, tree) = support::binary::get(port, "/interagent/actors").unwrap();
+    assert!(tree.contains("\"matrix\""), "{tree}");
+}
