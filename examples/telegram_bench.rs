@@ -102,20 +102,23 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(home.join("config/config.json"), serde_json::to_string_pretty(&config)?)?;
     let record = root.join("record.jsonl");
 
+    let spawn = || {
+        Command::new(&ductor)
+            .env("DUCTOR_HOME", home.as_str())
+            .env("HOME", root.as_str())
+            .env("DUCTOR_TELEGRAM_API_BASE", api.base_url())
+            .env("PATH", format!("{bin}:{}", std::env::var("PATH").unwrap_or_default()))
+            .env("FAKE_CLI_RECORD", record.as_str())
+            .env("FAKE_CLI_LINE_DELAY_MS", "66")
+            .env_remove("DUCTOR_SUPERVISOR")
+            .env_remove("INVOCATION_ID")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+    };
     let spawned = Instant::now();
-    let mut child = Command::new(&ductor)
-        .env("DUCTOR_HOME", home.as_str())
-        .env("HOME", root.as_str())
-        .env("DUCTOR_TELEGRAM_API_BASE", api.base_url())
-        .env("PATH", format!("{bin}:{}", std::env::var("PATH").unwrap_or_default()))
-        .env("FAKE_CLI_RECORD", record.as_str())
-        .env("FAKE_CLI_LINE_DELAY_MS", "66")
-        .env_remove("DUCTOR_SUPERVISOR")
-        .env_remove("INVOCATION_ID")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let mut child = spawn()?;
     let pid = child.id();
     let polling =
         api.wait_for_call(Duration::from_secs(30), |c| c.method == "getUpdates" && c.params["timeout"] == json!(10));
@@ -190,5 +193,42 @@ async fn main() -> anyhow::Result<()> {
     );
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
     let _ = child.wait();
+
+    // The inbox's fsyncs during a burst alone: a fresh run that only takes a second burst; the
+    // count is logged when the inbox closes at shutdown.
+    let mut child = spawn()?;
+    let polls = api.calls_of("getUpdates").len();
+    let polling = api.wait_for_call(Duration::from_secs(30), |c| c.method == "getUpdates");
+    polling.await.context("the service never polled again")?;
+    while api.calls_of("getUpdates").len() <= polls {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before: HashMap<i64, usize> = (1..=20).map(|chat| (chat, api.bot_messages(chat).len())).collect();
+    let burst_started = Instant::now();
+    for round in 0..5 {
+        for chat in 1..=20i64 {
+            api.send_text(chat, chat as u64, &format!("second burst {round}"));
+        }
+    }
+    let done = |api: &FakeBotApi| (1..=20).all(|chat| api.bot_messages(chat).len() >= before[&chat] + 5);
+    let complete = until(Duration::from_secs(120), || done(&api)).await;
+    let wall = burst_started.elapsed();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+    let _ = child.wait();
+    let log = std::fs::read_to_string(home.join("logs/agent.log")).unwrap_or_default();
+    let fsyncs: u64 = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("Inbox closed."))
+        .and_then(|l| l.split("fsyncs=").nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    println!(
+        "inbox fsyncs during a 20 chats × 5 messages burst: {fsyncs} for 100 messages in {:.2} s ({:.0} fsyncs/s, {:.1} per message; complete: {complete})",
+        wall.as_secs_f64(),
+        fsyncs as f64 / wall.as_secs_f64(),
+        fsyncs as f64 / 100.0
+    );
     Ok(())
 }

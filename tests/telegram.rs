@@ -1025,3 +1025,28 @@ async fn an_answer_recorded_before_a_crash_is_delivered_without_running_the_mess
         eventually(|| std::fs::read_to_string(tg.home.join("inbox.jsonl")).unwrap_or_default().contains("done")).await
     );
 }
+
+/// A crash after the inbox write and before Telegram was told (next offset): the message is
+/// answered once after the restart — from the inbox, or as cut when its turn had started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crash_before_the_offset_is_confirmed_answers_the_message_once() {
+    let mut tg = start(json!({"streaming": {"enabled": false}}), &[("DUCTOR_TEST_CRASH_BEFORE_CONFIRM", "1")]).await;
+    tg.api.send_text(ALICE, ALICE as u64, "the one that crashes");
+    let mut crashed = tg.service.take().unwrap();
+    let (status, _) = tokio::task::spawn_blocking(move || crashed.wait_exit(Duration::from_secs(20))).await.unwrap();
+    assert!(!status.success(), "the process died at the seam");
+    let inbox = std::fs::read_to_string(tg.home.join("inbox.jsonl")).unwrap_or_default();
+    assert!(inbox.contains("the one that crashes"), "recorded before the crash: {inbox}");
+    tg.env.retain(|(k, _)| k != "DUCTOR_TEST_CRASH_BEFORE_CONFIRM");
+    tg.launch().await;
+    let answers = |tg: &Tg| {
+        tg.api
+            .bot_messages(ALICE)
+            .iter()
+            .filter(|m| m.visible.contains("FAKE[") || m.visible.contains("Interrupted"))
+            .count()
+    };
+    assert!(eventually(|| answers(&tg) >= 1).await, "{:?}", tg.api.bot_messages(ALICE));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(answers(&tg), 1, "{:?}", tg.api.bot_messages(ALICE));
+}

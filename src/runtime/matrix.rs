@@ -43,7 +43,7 @@ use crate::runtime::matrix_turn::{ButtonKind, ButtonSet, ButtonSets, MxError, Mx
 use crate::runtime::orchestrator::OrchestratorHandle;
 use crate::runtime::telegram::RestartRequest;
 use crate::runtime::telegram_turn::{FileAccess, InboxEntryGuard};
-use crate::store::inbox_journal::SharedInbox;
+use crate::store::inbox_journal::{CRASH_BEFORE_CONFIRM_ENV, SharedInbox};
 use crate::store::matrix_store::{Credentials, MatrixStore};
 use crate::store::paths::DuctorPaths;
 use crate::store::{received_files, received_images};
@@ -56,9 +56,6 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 const SYNC_GIVE_UP: Duration = Duration::from_secs(300);
 /// Inbox entries older than this at start are listed, not run.
 const INBOX_MAX_AGE: Duration = Duration::from_secs(3600);
-/// Test seam: `1` makes the process die (abort) right after a batch is in the inbox and before
-/// it is confirmed upstream — the instant a `kill -9` is hardest to hit from outside.
-pub const CRASH_BEFORE_CONFIRM_ENV: &str = "DUCTOR_TEST_CRASH_BEFORE_CONFIRM";
 /// Largest received file downloaded.
 const MAX_DOWNLOAD: u64 = 50 * 1024 * 1024;
 

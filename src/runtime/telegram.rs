@@ -337,6 +337,8 @@ fn file_access(args: &TelegramArgs) -> Arc<FileAccess> {
 /// 1 s → ×1.3 → 5 s and never stop the polling.
 async fn poll(bot: Bot, mut offset: i32, actor: ActorRef<TelegramMsg>, inbox: SharedInbox) {
     let mut backoff = Duration::from_secs(1);
+    let env = crate::store::inbox_journal::CRASH_BEFORE_CONFIRM_ENV;
+    let crash_before_confirm = std::env::var_os(env).is_some_and(|v| v == "1");
     loop {
         let request = bot.get_updates().offset(offset).timeout(POLL_TIMEOUT_S).allowed_updates([
             AllowedUpdate::Message,
@@ -361,6 +363,10 @@ async fn poll(bot: Bot, mut offset: i32, actor: ActorRef<TelegramMsg>, inbox: Sh
                 // handed over (a crash before makes Telegram deliver it again).
                 if done.await.is_err() {
                     return;
+                }
+                if crash_before_confirm {
+                    tracing::error!(actor = "telegram", "Crashing before the batch is confirmed ({env}).");
+                    std::process::abort();
                 }
                 offset = next.unwrap_or(offset);
             }

@@ -130,6 +130,11 @@ mod tests {
     }
 }
 
+/// Test seam: `1` makes a transport abort the process right after a batch is in the inbox and
+/// before it is confirmed upstream (Telegram offset, Matrix sync token) — the instant a
+/// `kill -9` is hardest to hit from outside.
+pub const CRASH_BEFORE_CONFIRM_ENV: &str = "DUCTOR_TEST_CRASH_BEFORE_CONFIRM";
+
 /// The inbox shared by a transport and its answer tasks: ids are handed out at once, records
 /// are written in batches. A message answered before its batch was written is simply left out
 /// of it (there is nothing to replay).
@@ -243,6 +248,12 @@ impl SharedInbox {
     /// What start-up does with what was left.
     pub fn startup_plan(&self, transport: &str, now: f64, max_age_s: f64) -> crate::core::inbox::StartupPlan {
         self.with(|s| s.inbox.startup_plan(transport, now, max_age_s)).unwrap_or_default()
+    }
+}
+
+impl Drop for SharedState {
+    fn drop(&mut self) {
+        tracing::info!(fsyncs = self.journal.fsyncs(), waiting = self.inbox.len(), "Inbox closed.");
     }
 }
 
