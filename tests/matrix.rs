@@ -14,7 +14,7 @@ mod synapse;
 
 use std::time::Duration;
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 use mx_person::{Person, eventually};
 use serde_json::{Value, json};
 use support::binary::{Service, free_port};
@@ -138,13 +138,7 @@ impl Mx {
 
     /// The prompts the fake CLIs were started with, in order.
     fn prompts(&self) -> Vec<String> {
-        std::fs::read_to_string(self.root.join("record.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|r| r["event"] == "start")
-            .map(|r| r["argv"].as_array().unwrap().last().unwrap().as_str().unwrap().to_owned())
-            .collect()
+        support::fake_cli::prompts(&self.root)
     }
 
     /// Waits until the bot said something containing `needle` in `room`; returns the body.
@@ -171,16 +165,12 @@ impl Mx {
     }
 }
 
-fn fixture(root: &Utf8Path, name: &str, events: &[Value], result: &str) -> Utf8PathBuf {
-    custom_fixture(root, name, events, result)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_direct_message_is_answered_and_a_restart_keeps_the_device_and_skips_the_backlog() {
     let dir = tempfile::tempdir().unwrap();
     let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
     let answer = "Hello from the **agent**";
-    let fixtures = fixture(&root, "hello", &[assistant_text(answer)], answer);
+    let fixtures = custom_fixture(&root, "hello", &[assistant_text(answer)], answer);
     let mut mx = start(
         json!({"streaming": {"enabled": false}}),
         &[("FAKE_CLI_FIXTURES", fixtures.as_str()), ("FAKE_CLI_FIXTURE", "hello")],
@@ -228,7 +218,7 @@ async fn an_encrypted_direct_message_is_answered_encrypted() {
     let dir = tempfile::tempdir().unwrap();
     let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
     let answer = "A secret answer";
-    let fixtures = fixture(&root, "secret", &[assistant_text(answer)], answer);
+    let fixtures = custom_fixture(&root, "secret", &[assistant_text(answer)], answer);
     let mx = start(
         json!({"streaming": {"enabled": false}}),
         &[("FAKE_CLI_FIXTURES", fixtures.as_str()), ("FAKE_CLI_FIXTURE", "secret")],
@@ -263,7 +253,7 @@ async fn streamed_tool_use_posts_the_text_so_far_and_never_shows_tools() {
     let dir = tempfile::tempdir().unwrap();
     let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
     let events = [assistant_text("Let me look."), assistant_tool("Bash"), assistant_text(" All done.")];
-    let fixtures = fixture(&root, "tools", &events, "Let me look. All done.");
+    let fixtures = custom_fixture(&root, "tools", &events, "Let me look. All done.");
     let mx = start(
         json!({}),
         &[("FAKE_CLI_FIXTURES", fixtures.as_str()), ("FAKE_CLI_FIXTURE", "tools"), ("FAKE_CLI_LINE_DELAY_MS", "100")],
@@ -331,7 +321,7 @@ async fn a_typed_number_picks_an_answer_button() {
     let dir = tempfile::tempdir().unwrap();
     let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
     let text = "Shall I go on?\n[button:Yes] [button:No]";
-    let fixtures = fixture(&root, "buttons", &[assistant_text(text)], text);
+    let fixtures = custom_fixture(&root, "buttons", &[assistant_text(text)], text);
     let mx = start(
         json!({"streaming": {"enabled": false}}),
         &[("FAKE_CLI_FIXTURES", fixtures.as_str()), ("FAKE_CLI_FIXTURE", "buttons")],
@@ -384,7 +374,7 @@ async fn a_huge_answer_comes_in_several_events_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
     let long: String = (0..1500).map(|i| format!("line {i:05} with **bold** & <angle> text\n")).collect();
-    let fixtures = fixture(&root, "long", &[assistant_text(&long)], &long);
+    let fixtures = custom_fixture(&root, "long", &[assistant_text(&long)], &long);
     let mx = start(
         json!({"streaming": {"enabled": false}}),
         &[("FAKE_CLI_FIXTURES", fixtures.as_str()), ("FAKE_CLI_FIXTURE", "long")],
@@ -419,7 +409,7 @@ async fn files_go_both_ways() {
     std::fs::create_dir_all(report.parent().unwrap()).unwrap();
     std::fs::write(&report, "quarterly numbers").unwrap();
     let text = format!("Here it is <file:{report}>");
-    fixture(&root, "files", &[assistant_text(&text)], &text);
+    custom_fixture(&root, "files", &[assistant_text(&text)], &text);
     let room = mx.person.room_with(&mx.bot, true, true).await;
     mx.person.send_file(&room, "notes.txt", "text/plain", b"remember the milk".to_vec()).await;
     assert!(eventually(WAIT, || !mx.prompts().is_empty()).await, "{}", mx.stderr());

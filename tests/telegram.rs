@@ -93,13 +93,7 @@ impl Tg {
 
     /// The prompts the fake CLI received, in order.
     fn prompts(&self) -> Vec<String> {
-        std::fs::read_to_string(self.root.join("record.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|r| r["event"] == "start")
-            .map(|r| r["argv"].as_array().unwrap().last().unwrap().as_str().unwrap().to_owned())
-            .collect()
+        support::fake_cli::prompts(&self.root)
     }
 
     /// Waits until message `message_id` of `chat` shows `needle` (after edits).
@@ -970,11 +964,15 @@ async fn settle_all(tg: &Tg, chats: &[i64], asked: &[(i64, i64, String)], kill_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stale_inbox_entries_are_listed_once_and_not_run_and_a_corrupt_inbox_is_kept_aside() {
-    let mut tg = start(json!({}), &[]).await;
+    // A limit of 5 minutes: entries 10 minutes old are stale (with the default hour they would run).
+    let mut tg = start(json!({"inbox_max_age_minutes": 5}), &[]).await;
     tg.service.take();
+    let ten_minutes_ago =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64() - 600.0;
     let entry = |id: u64, text: &str| {
         json!({"op": "add", "id": id, "transport": "tg", "chat_id": ALICE, "upstream": format!("tg:{ALICE}:{}", 100 + id),
-            "reply_to": 100 + id, "text": text, "prompt": format!("{text}\n\n## BACKGROUND TASKS\nhook"), "at": 1000.0})
+            "reply_to": 100 + id, "text": text, "prompt": format!("{text}\n\n## BACKGROUND TASKS\nhook"),
+            "at": ten_minutes_ago})
         .to_string()
     };
     std::fs::write(

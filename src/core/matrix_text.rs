@@ -3,6 +3,7 @@
 //! when encrypted, and the numbered reaction-button lists that stand in for inline keyboards.
 
 use crate::core::buttons::{Stretch, stretches};
+use crate::core::telegram_html::{escape, unescape};
 
 /// How many bytes of `body` + `formatted_body` one event carries at most. Matrix refuses events
 /// over 65 536 bytes, and an encrypted event is the plaintext JSON in base64 (× 4/3) plus
@@ -24,21 +25,6 @@ pub const KEYCAPS: [&str; 10] = [
     "\u{1f51f}",
 ];
 
-/// `&`, `<`, `>`, `"` escaped for HTML text and attributes.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The plain text of our HTML: tags removed, entities unescaped.
 pub fn plain_of(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
@@ -51,7 +37,7 @@ pub fn plain_of(html: &str) -> String {
             _ => {}
         }
     }
-    out.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#x27;", "'").replace("&amp;", "&")
+    unescape(&out)
 }
 
 /// Removes every `[button:…]` marker, inside code too.

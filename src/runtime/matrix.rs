@@ -54,8 +54,6 @@ pub const MATRIX_TRANSPORT: &str = "mx";
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 /// After this long without a successful sync the actor fails and supervision rebuilds it.
 const SYNC_GIVE_UP: Duration = Duration::from_secs(300);
-/// Inbox entries older than this at start are listed, not run.
-const INBOX_MAX_AGE: Duration = Duration::from_secs(3600);
 /// Largest received file downloaded.
 const MAX_DOWNLOAD: u64 = 50 * 1024 * 1024;
 
@@ -1023,7 +1021,7 @@ impl MatrixState {
     /// `replay_inbox` for the rules; they are the same).
     async fn replay_inbox(&mut self) {
         let inbox = self.args.inbox.clone();
-        let plan = inbox.startup_plan(MATRIX_TRANSPORT, now(), INBOX_MAX_AGE.as_secs_f64());
+        let plan = inbox.startup_plan(MATRIX_TRANSPORT, now(), self.args.config.inbox_max_age_s());
         for entry in plan.cut.iter().chain(&plan.dropped) {
             inbox.done(entry.id);
         }

@@ -530,9 +530,6 @@ fn browse(home: &camino::Utf8Path, rel: &str) -> crate::core::selector::Menu {
 const INFO_ORIGINAL: &str = "https://pypi.org/project/ductor/";
 const INFO_CHANGELOG: &str = "https://pypi.org/project/ductor/#history";
 
-/// Messages older than this when ductor starts again are listed, not run.
-const INBOX_MAX_AGE: Duration = Duration::from_secs(3600);
-
 /// How often `config.json` is checked for new allow-lists.
 const CONFIG_POLL: Duration = Duration::from_secs(3);
 
@@ -857,7 +854,7 @@ impl TelegramState {
     /// run again, in their order.
     async fn replay_inbox(&mut self) {
         let Some((lanes, _, _)) = self.bot() else { return };
-        let plan = self.inbox.startup_plan(TELEGRAM_TRANSPORT, unix_now(), INBOX_MAX_AGE.as_secs_f64());
+        let plan = self.inbox.startup_plan(TELEGRAM_TRANSPORT, unix_now(), self.args.config.inbox_max_age_s());
         if plan.rerun.is_empty()
             && plan.cut.is_empty()
             && plan.stale.is_empty()

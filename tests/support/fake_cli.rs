@@ -81,3 +81,15 @@ pub fn assistant_tool(name: &str) -> Value {
         "content": [{"type": "tool_use", "id": "t", "name": name, "input": {"command": "ls"}}]},
         "session_id": "a8c43301-b916-468d-9254-a466e9799860"})
 }
+
+/// The prompts the fake CLIs were started with (`FAKE_CLI_RECORD` = `<root>/record.jsonl`),
+/// in order.
+pub fn prompts(root: &Utf8Path) -> Vec<String> {
+    std::fs::read_to_string(root.join("record.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["event"] == "start")
+        .map(|r| r["argv"].as_array().unwrap().last().unwrap().as_str().unwrap().to_owned())
+        .collect()
+}

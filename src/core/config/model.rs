@@ -80,6 +80,11 @@ pub struct Config {
     /// In groups, answer only when mentioned.
     #[serde(deserialize_with = "lax::boolean")]
     pub group_mention_only: bool,
+    /// Messages that waited longer than this in the inbox while ductor was down are listed to
+    /// their chat at start instead of being run (minutes; ductor's own key, not written to the
+    /// file unless set).
+    #[serde(deserialize_with = "lax::int")]
+    pub inbox_max_age_minutes: i64,
     /// Internal API port on 127.0.0.1.
     #[serde(deserialize_with = "lax::port")]
     pub interagent_port: u16,
@@ -161,6 +166,7 @@ impl Default for Config {
             allowed_group_ids: Vec::new(),
             allowed_channel_ids: Vec::new(),
             group_mention_only: false,
+            inbox_max_age_minutes: 60,
             interagent_port: 8799,
             matrix: MatrixConfig::default(),
             streaming: StreamingConfig::default(),
@@ -185,6 +191,11 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The inbox age limit in seconds (at least one minute).
+    pub fn inbox_max_age_s(&self) -> f64 {
+        self.inbox_max_age_minutes.max(1) as f64 * 60.0
+    }
+
     /// Applies the post-validation rules of the original: the `cli_timeout` → `timeouts.normal`
     /// quirk (ops spec §2.6: a `cli_timeout` other than 600 replaces a `timeouts.normal` of 600).
     #[must_use]
