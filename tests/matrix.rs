@@ -549,3 +549,32 @@ async fn a_refused_matrix_login_names_user_and_server_and_telegram_keeps_working
     let (_, tree) = support::binary::get(port, "/interagent/actors").unwrap();
     assert!(tree.contains("\"matrix\""), "{tree}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restart_comes_back_and_says_so_in_the_room() {
+    let mut mx = start(json!({}), &[]).await;
+    let room = mx.person.room_with(&mx.bot, false, true).await;
+    mx.person.say(&room, "!restart").await;
+    mx.bot_says(&room, "Restarting").await;
+    // Exit 42; in the foreground ductor starts itself again and reports back in this room.
+    mx.bot_says(&room, "Restart complete").await;
+    assert!(!mx.home.join("restart-sentinel.json").exists(), "the sentinel is consumed");
+    mx.service.take();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_joined_room_gets_the_join_notification_pinned() {
+    let mx = start(json!({}), &[]).await;
+    std::fs::write(mx.home.join("workspace/JOIN_NOTIFICATION.md"), "**Welcome!** Ask me anything.").unwrap();
+    // The bot may pin only where it has the power to (a moderator here).
+    let room = mx.person.create_room_as_moderator(&mx.bot).await;
+    let notice = mx.person.wait_for(&room, &mx.bot, "Welcome!", WAIT).await.expect("the join notification");
+    let pinned = eventually(WAIT, || {
+        let token = mx.credentials()["access_token"].as_str().unwrap().to_owned();
+        let path = format!("/_matrix/client/v3/rooms/{}/state/m.room.pinned_events/", room.room_id());
+        synapse::request(mx.server.get().port, "GET", &path, Some(&token), None)
+            .is_some_and(|(code, body)| code == 200 && body["pinned"][0] == json!(notice.event_id.as_str()))
+    })
+    .await;
+    assert!(pinned, "the notification is pinned");
+}

@@ -132,8 +132,29 @@ impl Person {
 
     /// Creates a room and invites `bot` (without waiting).
     pub async fn create_room(&self, bot: &str, encrypted: bool, direct: bool) -> Room {
+        self.create_room_with(bot, encrypted, direct, None).await
+    }
+
+    /// The same, the bot with power level 100 from the start (it may pin, rename, ...).
+    pub async fn create_room_as_moderator(&self, bot: &str) -> Room {
+        // The creator has all power already (room version 12) and may not be listed.
+        let levels = serde_json::json!({"users": {bot: 100}});
+        self.create_room_with(bot, false, true, Some(levels)).await
+    }
+
+    async fn create_room_with(
+        &self,
+        bot: &str,
+        encrypted: bool,
+        direct: bool,
+        levels: Option<serde_json::Value>,
+    ) -> Room {
         let bot: OwnedUserId = bot.try_into().unwrap();
         let mut request = CreateRoom::new();
+        if let Some(levels) = levels {
+            request.power_level_content_override =
+                Some(matrix_sdk::ruma::serde::Raw::new(&levels).unwrap().cast_unchecked());
+        }
         request.invite = vec![bot];
         request.is_direct = direct;
         if !direct {
