@@ -578,3 +578,22 @@ async fn a_joined_room_gets_the_join_notification_pinned() {
     .await;
     assert!(pinned, "the notification is pinned");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn broadcasts_and_cron_results_for_unknown_rooms_reach_the_last_active_room() {
+    let mx = start(json!({}), &[]).await;
+    let room = mx.person.room_with(&mx.bot, false, true).await;
+    mx.person.say(&room, "hi").await;
+    assert!(eventually(WAIT, || !mx.person.messages(&room, &mx.bot).is_empty()).await, "{}", mx.stderr());
+    let post = |body: Value| {
+        let (code, answer) =
+            support::binary::request(mx.port, "POST", "/interagent/envelopes", Some(&body.to_string())).unwrap();
+        assert_eq!(code, 200, "{answer}");
+    };
+    post(json!({"origin": "cron", "delivery": "broadcast", "transport": "mx", "result_text": "to every room",
+        "status": "success", "metadata": {"title": "All"}}));
+    mx.bot_says(&room, "to every room").await;
+    post(json!({"origin": "cron", "chat_id": 12345u64, "transport": "mx", "result_text": "for a room I do not know",
+        "status": "success", "metadata": {"title": "Lost"}}));
+    mx.bot_says(&room, "for a room I do not know").await;
+}
