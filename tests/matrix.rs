@@ -194,7 +194,11 @@ async fn a_direct_message_is_answered_and_a_restart_keeps_the_device_and_skips_t
     let map: Value =
         serde_json::from_str(&std::fs::read_to_string(mx.home.join("matrix_store/room_id_map.json")).unwrap()).unwrap();
     let mut ids = ductor::core::matrix_ingress::RoomIds::default();
-    assert_eq!(map[room.room_id().as_str()], json!(ids.chat_id(room.room_id().as_str()).0));
+    let chat = ids.chat_id(room.room_id().as_str()).0;
+    assert_eq!(map[room.room_id().as_str()], json!(chat));
+    // The session is kept under the exact unsigned id (about half are above i64::MAX).
+    let sessions = std::fs::read_to_string(mx.home.join("sessions.json")).unwrap();
+    assert!(sessions.contains(&format!("\"mx:{chat}\"")), "{sessions}");
     let devices = mx.devices();
 
     // Check 2 and the restart: what arrives while ductor is down is not answered; the same
