@@ -601,3 +601,16 @@ async fn broadcasts_and_cron_results_for_unknown_rooms_reach_the_last_active_roo
         "status": "success", "metadata": {"title": "Lost"}}));
     mx.bot_says(&room, "for a room I do not know").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn help_lists_the_commands_with_their_bang() {
+    let mx = start(json!({}), &[]).await;
+    let room = mx.person.room_with(&mx.bot, false, true).await;
+    mx.person.say(&room, "!help").await;
+    let help = mx.bot_says(&room, "ductor commands").await;
+    for command in ["!new — Start a new session", "!stop_all — Stop every agent", "!agents", "!showfiles", "!restart"]
+    {
+        assert!(help.contains(command), "{command} missing: {help}");
+    }
+    assert!(mx.prompts().is_empty(), "answered by the transport itself");
+}

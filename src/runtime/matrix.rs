@@ -27,7 +27,6 @@ use crate::core::command::{ChatCommand, classify};
 use crate::core::config::model::Config;
 use crate::core::envelope::{DeliveryMode, Origin};
 use crate::core::envelope_text;
-use crate::core::file_tags::allowed_roots;
 use crate::core::inbox::{InboxEntry, stale_notice};
 use crate::core::incoming_file::{incoming_prompt, mime_for, sanitize_name};
 use crate::core::matrix_ingress::{
@@ -41,7 +40,7 @@ use crate::runtime::adapter::{AdapterHandle, AdapterMsg, Delivery, DeliveryError
 use crate::runtime::bus::BusHandle;
 use crate::runtime::matrix_turn::{ButtonKind, ButtonSet, ButtonSets, MxError, MxTurnSettings, RoomOut, answer};
 use crate::runtime::orchestrator::OrchestratorHandle;
-use crate::runtime::telegram::RestartRequest;
+use crate::runtime::telegram::{MENU, RestartRequest};
 use crate::runtime::telegram_turn::{FileAccess, InboxEntryGuard};
 use crate::store::inbox_journal::{CRASH_BEFORE_CONFIRM_ENV, SharedInbox};
 use crate::store::matrix_store::{Credentials, MatrixStore};
@@ -198,12 +197,10 @@ impl Actor for Matrix {
         args.bus.register_adapter(AdapterHandle::new(MATRIX_TRANSPORT, &myself));
         myself.cast(MatrixMsg::Connect)?;
         let store = MatrixStore::new(args.paths.matrix_store(&args.config.matrix.store_path));
-        let user_home = camino::Utf8PathBuf::from(std::env::var("HOME").unwrap_or_default());
-        let roots = allowed_roots(&args.config.file_access, &user_home, &args.paths.workspace());
         Ok(MatrixState {
             room_ids: Arc::new(Mutex::new(store.room_ids())),
             store,
-            files: Arc::new(FileAccess { home: args.paths.home().to_owned(), roots }),
+            files: FileAccess::from_config(&args.config, &args.paths),
             args,
             connection: None,
             dedup: Dedup::default(),
@@ -551,47 +548,31 @@ fn extension_for(mime: &str) -> &'static str {
     }
 }
 
-/// `!help` on Matrix.
+/// `!help` on Matrix: the command menu's descriptions, with `!`.
 fn help_text() -> String {
-    let groups: [(&str, &[(&str, &str)]); 5] = [
-        (
-            "Daily",
-            &[
-                ("new", "Start a new session"),
-                ("reset", "Reset this session"),
-                ("stop", "Stop the running agent"),
-                ("interrupt", "Interrupt the agent"),
-                ("stop_all", "Stop every agent"),
-                ("model", "Show or switch model"),
-                ("status", "Session status"),
-                ("memory", "Show main memory"),
-            ],
-        ),
-        (
-            "Automation",
-            &[("session", "Background sessions"), ("tasks", "Background tasks"), ("cron", "Scheduled jobs")],
-        ),
-        (
-            "Multi-agent",
-            &[
-                ("agents", "List the agents"),
-                ("agent_start", "Start an agent"),
-                ("agent_stop", "Stop an agent"),
-                ("agent_restart", "Restart an agent"),
-            ],
-        ),
-        ("Browse", &[("showfiles", "Browse files"), ("info", "Version and links"), ("help", "Show all commands")]),
-        (
-            "Maintenance",
-            &[("diagnose", "System diagnostics"), ("upgrade", "Check for updates"), ("restart", "Restart ductor")],
-        ),
+    let describe = |cmd: &str| {
+        let what = MENU.iter().find(|(c, _)| *c == cmd).map_or("", |(_, d)| *d);
+        let what = match cmd {
+            "stop_all" => "Stop every agent",
+            "agents" => "List the agents",
+            "agent_start" => "Start an agent",
+            "agent_stop" => "Stop an agent",
+            "agent_restart" => "Restart an agent",
+            _ => what,
+        };
+        format!("\n`!{cmd}` — {what}")
+    };
+    let groups: [(&str, &[&str]); 5] = [
+        ("Daily", &["new", "reset", "stop", "interrupt", "stop_all", "model", "status", "memory"]),
+        ("Automation", &["session", "tasks", "cron"]),
+        ("Multi-agent", &["agents", "agent_start", "agent_stop", "agent_restart"]),
+        ("Browse", &["showfiles", "info", "help"]),
+        ("Maintenance", &["diagnose", "upgrade", "restart"]),
     ];
     let mut text = String::from("**ductor commands**\n---");
     for (title, commands) in groups {
         text.push_str(&format!("\n\n**{title}**"));
-        for (cmd, what) in commands {
-            text.push_str(&format!("\n`!{cmd}` — {what}"));
-        }
+        commands.iter().for_each(|cmd| text.push_str(&describe(cmd)));
     }
     text.push_str("\n---\nCommands start with `!` or `/`. Anything else you write goes to the agent.");
     text

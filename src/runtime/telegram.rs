@@ -24,7 +24,6 @@ use crate::core::config::resolve;
 use crate::core::envelope::{DeliveryMode, Origin};
 use crate::core::envelope_text;
 use crate::core::file_browser::{self, BrowserAction};
-use crate::core::file_tags::allowed_roots;
 use crate::core::inbox::{InboxEntry, stale_notice, without_nulls};
 use crate::core::incoming_file::{MediaKind, incoming_prompt, mime_for, saved_name};
 use crate::core::session_key::SessionKey;
@@ -231,7 +230,7 @@ impl Actor for Telegram {
             allow: AllowLists::of(&args.config),
             config_stamp: std::fs::metadata(args.paths.config_file()).and_then(|m| m.modified()).ok(),
             topic_names: HashMap::new(),
-            files: file_access(&args),
+            files: FileAccess::from_config(&args.config, &args.paths),
             args: args.clone(),
             connection: None,
             dedup: Dedup::default(),
@@ -324,13 +323,6 @@ async fn connect(
     }
     let poller = tokio::spawn(poll(bot, offset, myself.clone(), inbox.clone()));
     Ok(Connection { lanes, bot_id: me.id.0, username, poller })
-}
-
-/// `file_access` as roots, and the home `/ductor/…` paths map to.
-fn file_access(args: &TelegramArgs) -> Arc<FileAccess> {
-    let user_home = camino::Utf8PathBuf::from(std::env::var("HOME").unwrap_or_default());
-    let roots = allowed_roots(&args.config.file_access, &user_home, &args.paths.workspace());
-    Arc::new(FileAccess { home: args.paths.home().to_owned(), roots })
 }
 
 /// Long-polls `getUpdates` and hands each update to the actor, in order. Errors back off
@@ -465,7 +457,13 @@ async fn deliver_restart_sentinel(lanes: &Lanes, args: &TelegramArgs) {
     let chat = sentinel.get("chat_id").and_then(serde_json::Value::as_i64).unwrap_or(0);
     let message = sentinel.get("message").and_then(|m| m.as_str()).unwrap_or_default();
     if chat != 0 && !message.is_empty() {
-        let target = Target { files: file_access(args), lanes: lanes.clone(), chat, thread: None, anchor: None };
+        let target = Target {
+            files: FileAccess::from_config(&args.config, &args.paths),
+            lanes: lanes.clone(),
+            chat,
+            thread: None,
+            anchor: None,
+        };
         if let Err(e) = rich_send(&target, message, None, None).await {
             tracing::warn!(actor = "telegram", chat, error = %e, "Could not send the restart notice.");
         }

@@ -64,6 +64,16 @@ pub struct FileAccess {
     pub roots: Option<Vec<camino::Utf8PathBuf>>,
 }
 
+impl FileAccess {
+    /// From `file_access` of the config: the allowed roots (`$HOME` for `home`), and the home
+    /// `/ductor/…` paths map to.
+    pub fn from_config(config: &Config, paths: &crate::store::paths::DuctorPaths) -> Arc<Self> {
+        let user_home = camino::Utf8PathBuf::from(std::env::var("HOME").unwrap_or_default());
+        let roots = crate::core::file_tags::allowed_roots(&config.file_access, &user_home, &paths.workspace());
+        Arc::new(Self { home: paths.home().to_owned(), roots })
+    }
+}
+
 /// A message's entry in the durable inbox: its turn start is recorded, and the entry is done
 /// when the message's answer is over (whatever way it ends).
 #[derive(Debug)]
