@@ -614,3 +614,26 @@ async fn help_lists_the_commands_with_their_bang() {
     }
     assert!(mx.prompts().is_empty(), "answered by the transport itself");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crash_right_after_the_answer_neither_repeats_it_nor_runs_the_message_again() {
+    let mut mx = start(json!({"streaming": {"enabled": false}}), &[("DUCTOR_TEST_CRASH_AFTER_ANSWER", "1")]).await;
+    let room = mx.person.room_with(&mx.bot, false, true).await;
+    mx.person.say(&room, "Say hello").await;
+    let mut crashed = mx.service.take().unwrap();
+    let (status, _) = tokio::task::spawn_blocking(move || crashed.wait_exit(Duration::from_secs(30))).await.unwrap();
+    assert!(!status.success(), "the process died at the seam");
+    mx.env.retain(|(k, _)| k != "DUCTOR_TEST_CRASH_AFTER_ANSWER");
+    mx.launch().await;
+    // The recorded answer is sent again at start with the same transaction ids: the homeserver
+    // keeps the one it has.
+    let inbox = mx.home.join("inbox.jsonl");
+    let settled =
+        eventually(WAIT, || std::fs::read_to_string(&inbox).unwrap_or_default().contains("\"op\":\"done\"")).await;
+    assert!(settled, "the entry is done: {}", std::fs::read_to_string(&inbox).unwrap_or_default());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let answers: Vec<String> = mx.person.messages(&room, &mx.bot).into_iter().map(|s| s.body).collect();
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert!(answers[0].contains("FAKE[text]"), "{answers:?}");
+    assert_eq!(mx.prompts().len(), 1, "not run again: {:?}", mx.prompts());
+}

@@ -51,6 +51,15 @@ impl RoomIds {
     }
 }
 
+/// The transaction id base of the answer to an inbound message (`upstream` = `mx:<room>:<event>`):
+/// the same on every try, so the homeserver takes an answer sent again after a crash as the
+/// one it already has.
+pub fn answer_txn(upstream: &str) -> String {
+    let digest = Sha256::digest(upstream.as_bytes());
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("ductor-answer-{hex}")
+}
+
 /// What the gate knows about a room message.
 #[derive(Debug, Clone)]
 pub struct MxIncoming<'a> {
@@ -240,6 +249,13 @@ mod tests {
         (0..1001).for_each(|i| sent.remember(&format!("$e{i}")));
         assert!(!sent.contains("$e0"));
         assert!(sent.contains("$e1") && sent.contains("$e1000"));
+    }
+
+    #[test]
+    fn answer_transaction_ids_are_stable_and_distinct() {
+        assert_eq!(answer_txn("mx:!r:x:$e1"), answer_txn("mx:!r:x:$e1"));
+        assert_ne!(answer_txn("mx:!r:x:$e1"), answer_txn("mx:!r:x:$e2"));
+        assert!(answer_txn("mx:!r:x:$e1").chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::core::envelope_text;
 use crate::core::inbox::{InboxEntry, stale_notice};
 use crate::core::incoming_file::{incoming_prompt, mime_for, sanitize_name};
 use crate::core::matrix_ingress::{
-    MxAdmission, MxGate, MxIncoming, RoomIds, SentEvents, admit, dm_like, normalise_command,
+    MxAdmission, MxGate, MxIncoming, RoomIds, SentEvents, admit, answer_txn, dm_like, normalise_command,
 };
 use crate::core::matrix_text::{reaction_choice, typed_choice};
 use crate::core::session_key::SessionKey;
@@ -795,7 +795,8 @@ impl MatrixState {
             ChatCommand::Stop | ChatCommand::StopAll | ChatCommand::Interrupt | ChatCommand::Status
         );
         let outputs = self.args.orchestrator.message(key, &text);
-        let job = Box::pin(answer(out, self.settings(), outputs, entry));
+        let txn = answer_txn(&format!("mx:{room_id}:{}", event.event_id));
+        let job = Box::pin(answer(out, self.settings(), outputs, entry, Some(txn)));
         if immediate {
             tokio::spawn(job);
         } else {
@@ -812,11 +813,11 @@ impl MatrixState {
         match kind {
             ButtonKind::Menu => {
                 let outputs = self.args.orchestrator.callback(key, &data);
-                tokio::spawn(answer(out, self.settings(), outputs, None));
+                tokio::spawn(answer(out, self.settings(), outputs, None, None));
             }
             ButtonKind::Answer => {
                 let outputs = self.args.orchestrator.message(key, &data);
-                let job = Box::pin(answer(out, self.settings(), outputs, None));
+                let job = Box::pin(answer(out, self.settings(), outputs, None, None));
                 self.queue(room_id, job);
             }
         }
@@ -1009,7 +1010,7 @@ impl MatrixState {
         for (entry, answer) in &plan.redeliver {
             let chat = u64::try_from(entry.chat_id.get()).unwrap_or(0);
             if let Some(out) = self.room_of_chat(chat)
-                && out.send_answer(answer).await.is_ok()
+                && out.send_answer(answer, Some(&answer_txn(&entry.upstream))).await.is_ok()
             {
                 inbox.done(entry.id);
             }
@@ -1101,7 +1102,7 @@ impl Outs {
                 };
                 match unicast_room().and_then(|room| self.out(&room)) {
                     Some(out) => {
-                        match out.send_answer(&text).await {
+                        match out.send_answer(&text, None).await {
                             Ok(()) => receipt.confirm(),
                             Err(e) => receipt.fail(delivery_error(&e)),
                         }
@@ -1149,7 +1150,7 @@ impl Outs {
                 continue;
             }
             let Some(out) = self.out(&room_id) else { continue };
-            match out.send_answer(&broadcast).await {
+            match out.send_answer(&broadcast, None).await {
                 Ok(()) => {
                     self.broadcast_done
                         .lock()

@@ -28,6 +28,7 @@ use crate::core::stream_message::{status_label, technical_footer};
 use crate::core::text::render;
 use crate::runtime::session::SessionOutput;
 use crate::runtime::telegram_turn::{FileAccess, InboxEntryGuard};
+use crate::store::inbox_journal::CRASH_AFTER_ANSWER_ENV;
 
 /// How often the typing notice is renewed while a turn runs (matrix-sdk sends it with a 4-s
 /// timeout).
@@ -101,8 +102,12 @@ impl RoomOut {
         self.sent.lock().unwrap_or_else(PoisonError::into_inner).remember(event_id.as_str());
     }
 
-    async fn send_event(&self, content: RoomMessageEventContent) -> Result<OwnedEventId, MxError> {
-        let sent = self.room.send(content).await?;
+    async fn send_event(&self, content: RoomMessageEventContent, txn: Option<String>) -> Result<OwnedEventId, MxError> {
+        let mut send = self.room.send(content);
+        if let Some(txn) = txn {
+            send = send.with_transaction_id(txn.into());
+        }
+        let sent = send.await?;
         let id = sent.response.event_id;
         self.remember(&id);
         Ok(id)
@@ -111,10 +116,17 @@ impl RoomOut {
     /// Markdown as HTML events under the size limit, then the files its `<file:…>` tags name;
     /// returns the last event id.
     pub async fn rich_send(&self, markdown: &str) -> Result<Option<OwnedEventId>, MxError> {
+        self.rich_send_as(markdown, None).await
+    }
+
+    /// The same; with `txn`, event `i` is sent as transaction `<txn>-<i>`, so sending it again
+    /// (after a crash) does not post it twice.
+    pub async fn rich_send_as(&self, markdown: &str, txn: Option<&str>) -> Result<Option<OwnedEventId>, MxError> {
         let (text, files) = take_file_tags(markdown, &self.files.home);
         let mut last = None;
-        for event in events(&text, EVENT_TEXT_BUDGET) {
-            last = Some(self.send_event(RoomMessageEventContent::text_html(event.plain, event.html)).await?);
+        for (i, event) in events(&text, EVENT_TEXT_BUDGET).into_iter().enumerate() {
+            let content = RoomMessageEventContent::text_html(event.plain, event.html);
+            last = Some(self.send_event(content, txn.map(|t| format!("{t}-{i}"))).await?);
         }
         for path in files {
             if let Some(id) = self.send_file(&path).await? {
@@ -147,15 +159,21 @@ impl RoomOut {
 
     /// Text with buttons: the numbered list appended, the set registered for the room, and the
     /// bot's own 1️⃣ … reactions on the event (stopping at the first failure).
-    pub async fn send_with_buttons(&self, markdown: &str, grid: &ButtonGrid, kind: ButtonKind) -> Result<(), MxError> {
+    pub async fn send_with_buttons(
+        &self,
+        markdown: &str,
+        grid: &ButtonGrid,
+        kind: ButtonKind,
+        txn: Option<&str>,
+    ) -> Result<(), MxError> {
         let flat: Vec<&crate::core::selector::Button> = grid.iter().flatten().filter(|b| b.url.is_none()).collect();
         if flat.is_empty() {
-            self.rich_send(markdown).await?;
+            self.rich_send_as(markdown, txn).await?;
             return Ok(());
         }
         let labels: Vec<String> = flat.iter().map(|b| b.text.clone()).collect();
         let text = format!("{}{}", markdown.trim_end(), numbered_buttons(&labels));
-        let last = self.rich_send(&text).await?;
+        let last = self.rich_send_as(&text, txn).await?;
         let set = ButtonSet {
             data: flat.iter().map(|b| b.callback_data.clone()).collect(),
             event_id: last.as_ref().map(|id| id.to_string()),
@@ -175,13 +193,13 @@ impl RoomOut {
     }
 
     /// An agent answer: `[button:…]` markers become a numbered list (a typed number or a
-    /// reaction sends the label as the next prompt).
-    pub async fn send_answer(&self, text: &str) -> Result<(), MxError> {
+    /// reaction sends the label as the next prompt). `txn`: see [`RoomOut::rich_send_as`].
+    pub async fn send_answer(&self, text: &str, txn: Option<&str>) -> Result<(), MxError> {
         let grid = buttons::keyboard(text);
         if grid.is_empty() {
-            self.rich_send(text).await.map(|_| ())
+            self.rich_send_as(text, txn).await.map(|_| ())
         } else {
-            self.send_with_buttons(&buttons::remove_markers(text), &grid, ButtonKind::Answer).await
+            self.send_with_buttons(&buttons::remove_markers(text), &grid, ButtonKind::Answer, txn).await
         }
     }
 }
@@ -195,13 +213,16 @@ pub struct MxTurnSettings {
     pub footer: bool,
 }
 
-/// Answers one message from its outputs.
+/// Answers one message from its outputs; `txn` is the transaction id base of its final answer
+/// (see [`crate::core::matrix_ingress::answer_txn`]).
 pub async fn answer(
     out: RoomOut,
     settings: MxTurnSettings,
     mut outputs: mpsc::UnboundedReceiver<SessionOutput>,
     inbox: Option<InboxEntryGuard>,
+    txn: Option<String>,
 ) {
+    let crash_after_answer = std::env::var_os(CRASH_AFTER_ANSWER_ENV).is_some_and(|v| v == "1");
     let mut typing: Option<tokio::task::JoinHandle<()>> = None;
     let mut buffer = String::new();
     let mut segments = 0usize;
@@ -239,10 +260,20 @@ pub async fn answer(
                 if let Some(inbox) = &inbox {
                     inbox.answered(&body);
                 }
-                if !body.trim().is_empty()
-                    && let Err(e) = out.send_answer(&body).await
-                {
-                    tracing::warn!(actor = "matrix", room = %out.room.room_id(), error = %e, "Could not send an answer.");
+                if !body.trim().is_empty() {
+                    match out.send_answer(&body, txn.as_deref()).await {
+                        Ok(()) if crash_after_answer && inbox.is_some() => {
+                            tracing::error!(
+                                actor = "matrix",
+                                "Crashing after the answer, before its entry is done ({CRASH_AFTER_ANSWER_ENV})."
+                            );
+                            std::process::abort();
+                        }
+                        Ok(()) => {}
+                        Err(e) => {
+                            tracing::warn!(actor = "matrix", room = %out.room.room_id(), error = %e, "Could not send an answer.");
+                        }
+                    }
                 }
                 buffer.clear();
             }
@@ -255,7 +286,7 @@ pub async fn answer(
                 }
             }
             SessionOutput::Menu(menu) => {
-                if let Err(e) = out.send_with_buttons(&menu.text, &menu.buttons, ButtonKind::Menu).await {
+                if let Err(e) = out.send_with_buttons(&menu.text, &menu.buttons, ButtonKind::Menu, None).await {
                     tracing::warn!(actor = "matrix", room = %out.room.room_id(), error = %e, "Could not send a menu.");
                 }
             }
@@ -273,7 +304,7 @@ async fn flush(out: &RoomOut, buffer: &mut String) -> usize {
     if text.trim().is_empty() {
         return 0;
     }
-    match out.send_answer(&text).await {
+    match out.send_answer(&text, None).await {
         Ok(()) => 1,
         Err(e) => {
             tracing::warn!(actor = "matrix", room = %out.room.room_id(), error = %e, "Could not send a streamed segment.");

@@ -135,6 +135,10 @@ mod tests {
 /// `kill -9` is hardest to hit from outside.
 pub const CRASH_BEFORE_CONFIRM_ENV: &str = "DUCTOR_TEST_CRASH_BEFORE_CONFIRM";
 
+/// Test seam: `1` makes the Matrix transport abort the process right after an answer was
+/// accepted by the homeserver and before its inbox entry is done.
+pub const CRASH_AFTER_ANSWER_ENV: &str = "DUCTOR_TEST_CRASH_AFTER_ANSWER";
+
 /// The inbox shared by a transport and its answer tasks: ids are handed out at once, records
 /// are written in batches. A message answered before its batch was written is simply left out
 /// of it (there is nothing to replay).
