@@ -637,3 +637,47 @@ async fn a_crash_right_after_the_answer_neither_repeats_it_nor_runs_the_message_
     assert!(answers[0].contains("FAKE[text]"), "{answers:?}");
     assert_eq!(mx.prompts().len(), 1, "not run again: {:?}", mx.prompts());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_both_transports_each_cron_result_goes_only_to_its_own() {
+    let api = support::fake_bot_api::FakeBotApi::start("123456:TEST-TOKEN").await.unwrap();
+    let mut mx = start(
+        json!({"transports": ["telegram", "matrix"], "telegram_token": "123456:TEST-TOKEN", "allowed_user_ids": [7],
+            "scene": {"seen_reaction": true}}),
+        &[],
+    )
+    .await;
+    mx.stop().await;
+    mx.env.push(("DUCTOR_TELEGRAM_API_BASE".into(), api.base_url()));
+    mx.launch().await;
+    let room = mx.person.room_with(&mx.bot, false, true).await;
+    let said = mx.person.say(&room, "hi from Matrix").await;
+    assert!(eventually(WAIT, || !mx.person.messages(&room, &mx.bot).is_empty()).await, "{}", mx.stderr());
+    // Seen: the bot's read marker is on the message.
+    let token = mx.credentials()["access_token"].as_str().unwrap().to_owned();
+    let marker = format!("/_matrix/client/v3/user/{}/rooms/{}/account_data/m.fully_read", mx.bot, room.room_id());
+    let read = eventually(WAIT, || {
+        synapse::request(mx.server.get().port, "GET", &marker, Some(&token), None)
+            .is_some_and(|(code, body)| code == 200 && body["event_id"] == json!(said.as_str()))
+    })
+    .await;
+    assert!(read, "the read marker is set");
+    let mut ids = ductor::core::matrix_ingress::RoomIds::default();
+    let chat = ids.chat_id(room.room_id().as_str()).0;
+    let post = |body: Value| {
+        let (code, answer) =
+            support::binary::request(mx.port, "POST", "/interagent/envelopes", Some(&body.to_string())).unwrap();
+        assert_eq!(code, 200, "{answer}");
+    };
+    post(json!({"origin": "cron", "chat_id": chat, "transport": "mx", "result_text": "for Matrix only",
+        "status": "success", "metadata": {"title": "M"}}));
+    post(json!({"origin": "cron", "chat_id": 7, "transport": "tg", "result_text": "for Telegram only",
+        "status": "success", "metadata": {"title": "T"}}));
+    mx.bot_says(&room, "for Matrix only").await;
+    let telegram =
+        api.wait_until(WAIT, |_| api.bot_messages(7).iter().any(|m| m.visible.contains("for Telegram only"))).await;
+    assert!(telegram, "{}", mx.stderr());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!api.bot_messages(7).iter().any(|m| m.visible.contains("for Matrix only")));
+    assert!(!mx.person.messages(&room, &mx.bot).iter().any(|s| s.body.contains("for Telegram only")));
+}
