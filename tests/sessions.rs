@@ -1227,3 +1227,31 @@ async fn a_new_session_learns_the_other_running_agents() {
     assert!(text.starts_with("# MAINMEMORY\nThe user likes short answers.\n\n## Active Agent Roster"), "{text}");
     assert!(text.contains("You are the agent **main**.") && text.contains("- `research`"), "{text}");
 }
+
+/// The start hook (where a transport records the turn's start in its inbox) runs before the
+/// CLI is started, and only for the message whose turn it is — once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_start_hook_runs_before_the_cli_starts() {
+    let c = chat(&[("FAKE_CLI_HOLD_MS", "300")]).await;
+    let hooked: std::sync::Arc<std::sync::Mutex<Vec<(String, f64)>>> = Default::default();
+    let hook = |name: &str| {
+        let (hooked, name) = (std::sync::Arc::clone(&hooked), name.to_owned());
+        Some(ductor::runtime::session::StartHook::new(move || {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as f64;
+            hooked.lock().unwrap().push((name, now));
+        }))
+    };
+    let first = c.handle.message_with_start(key(5), "first", hook("first"));
+    let second = c.handle.message_with_start(key(5), "second", hook("second"));
+    last(first).await;
+    last(second).await;
+    let starts: Vec<f64> = c.records("start").iter().map(|r| r["t_us"].as_f64().unwrap()).collect();
+    let seen = hooked.lock().unwrap().clone();
+    assert_eq!(seen.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["first", "second"]);
+    assert_eq!(starts.len(), 2);
+    assert!(seen[0].1 < starts[0] && seen[1].1 < starts[1], "{seen:?} / {starts:?}");
+    assert!(seen[1].1 > starts[0], "the second hook runs when its own turn starts");
+    let status = c.handle.message_with_start(key(5), "/status", hook("status"));
+    last(status).await;
+    assert_eq!(hooked.lock().unwrap().len(), 2, "a command is no turn: its hook never runs");
+}

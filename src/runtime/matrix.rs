@@ -794,7 +794,8 @@ impl MatrixState {
             classify(&text, None),
             ChatCommand::Stop | ChatCommand::StopAll | ChatCommand::Interrupt | ChatCommand::Status
         );
-        let outputs = self.args.orchestrator.message(key, &text);
+        let on_start = entry.as_ref().map(InboxEntryGuard::start_hook);
+        let outputs = self.args.orchestrator.message_with_start(key, &text, on_start);
         let txn = answer_txn(&format!("mx:{room_id}:{}", event.event_id));
         let job = Box::pin(answer(out, self.settings(), outputs, entry, Some(txn)));
         if immediate {

@@ -230,9 +230,6 @@ pub async fn answer(
         match output {
             SessionOutput::Queued { .. } => {}
             SessionOutput::Started => {
-                if let Some(inbox) = &inbox {
-                    inbox.started();
-                }
                 typing = Some(start_typing(out.room.clone()));
             }
             SessionOutput::Event(event) if settings.streaming => match event {

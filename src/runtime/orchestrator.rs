@@ -46,8 +46,8 @@ use crate::runtime::bus::BusHandle;
 use crate::runtime::health_board::HealthBoard;
 use crate::runtime::model_cache::ModelCatalog;
 use crate::runtime::session::{
-    MemoryTurn, ReplyTo, Session, SessionArgs, SessionMsg, SessionOutput, StopReport, TurnFinished, TurnFlow, TurnPlan,
-    TurnRequest, stop_notice,
+    MemoryTurn, ReplyTo, Session, SessionArgs, SessionMsg, SessionOutput, StartHook, StopReport, TurnFinished,
+    TurnFlow, TurnPlan, TurnRequest, stop_notice,
 };
 use crate::runtime::supervision::ActorSlot;
 use crate::store::atomic::Loaded;
@@ -67,6 +67,8 @@ pub enum OrchestratorMsg {
         text: String,
         /// Where its outputs go.
         reply: ReplyTo,
+        /// Run when its turn starts (when it becomes one).
+        on_start: Option<StartHook>,
     },
     /// A button was pressed (callback data of a menu this chat was shown).
     Callback {
@@ -222,7 +224,9 @@ impl Actor for Orchestrator {
         state: &mut OrchestratorState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            OrchestratorMsg::Message { key, text, reply } => state.message(&myself, key, &text, reply).await,
+            OrchestratorMsg::Message { key, text, reply, on_start } => {
+                state.message(&myself, key, &text, reply, on_start).await;
+            }
             OrchestratorMsg::Callback { key, data, reply } => {
                 let output = state.callback(&key, &data).await;
                 let _ = reply.send(output);
@@ -270,7 +274,14 @@ impl Actor for Orchestrator {
 }
 
 impl OrchestratorState {
-    async fn message(&mut self, myself: &ActorRef<OrchestratorMsg>, key: SessionKey, text: &str, reply: ReplyTo) {
+    async fn message(
+        &mut self,
+        myself: &ActorRef<OrchestratorMsg>,
+        key: SessionKey,
+        text: &str,
+        reply: ReplyTo,
+        on_start: Option<StartHook>,
+    ) {
         let notice = |text: String| {
             let _ = reply.send(SessionOutput::Notice(text));
         };
@@ -388,7 +399,7 @@ impl OrchestratorState {
                 } else {
                     TurnFlow::Normal { model: parsed.model.clone() }
                 };
-                let request = TurnRequest { prompt, flow, reply };
+                let request = TurnRequest { prompt, flow, reply, on_start };
                 match self.session(myself, &key).await {
                     Some(session) => {
                         if let Err(e) = session.cast(SessionMsg::Turn(Box::new(request))) {
@@ -679,7 +690,8 @@ impl OrchestratorState {
         };
         if envelope.needs_injection && !envelope.prompt.is_empty() {
             let (reply, mut outputs) = tokio::sync::mpsc::unbounded_channel();
-            let request = TurnRequest { prompt: envelope.prompt.clone(), flow: TurnFlow::Injection, reply };
+            let request =
+                TurnRequest { prompt: envelope.prompt.clone(), flow: TurnFlow::Injection, reply, on_start: None };
             let _ = session.cast(SessionMsg::Turn(Box::new(request)));
             tokio::spawn(async move {
                 let mut answer = None;
@@ -886,7 +898,7 @@ impl OrchestratorState {
         record.model = config.model.clone();
         self.save();
         let Some(session) = self.session(myself, key).await else { return };
-        let request = TurnRequest { prompt, flow: TurnFlow::Heartbeat { ack_token }, reply };
+        let request = TurnRequest { prompt, flow: TurnFlow::Heartbeat { ack_token }, reply, on_start: None };
         let _ = session.cast(SessionMsg::Turn(Box::new(request)));
     }
 
@@ -939,7 +951,7 @@ impl OrchestratorState {
     ) {
         let Some(session) = self.session(myself, key).await else { return };
         let (reply, _discarded) = mpsc::unbounded_channel();
-        let request = TurnRequest { prompt, flow: TurnFlow::Memory(memory), reply };
+        let request = TurnRequest { prompt, flow: TurnFlow::Memory(memory), reply, on_start: None };
         if let Err(e) = session.cast(SessionMsg::Turn(Box::new(request))) {
             tracing::warn!(actor = %key, error = %e, "Could not queue the memory turn.");
         }
@@ -1742,10 +1754,21 @@ impl OrchestratorHandle {
 
     /// Sends a chat message; returns the stream of its outputs (closed when nothing more comes).
     pub fn message(&self, key: SessionKey, text: &str) -> mpsc::UnboundedReceiver<SessionOutput> {
+        self.message_with_start(key, text, None)
+    }
+
+    /// The same; `on_start` runs when the message's turn starts, before its CLI.
+    pub fn message_with_start(
+        &self,
+        key: SessionKey,
+        text: &str,
+        on_start: Option<StartHook>,
+    ) -> mpsc::UnboundedReceiver<SessionOutput> {
         let (reply, outputs) = mpsc::unbounded_channel();
         match self.slot.get() {
             Some(orchestrator) => {
-                let _ = orchestrator.cast(OrchestratorMsg::Message { key, text: text.to_owned(), reply });
+                let message = OrchestratorMsg::Message { key, text: text.to_owned(), reply, on_start };
+                let _ = orchestrator.cast(message);
             }
             None => {
                 let _ = reply.send(SessionOutput::Notice(render("error.starting", &[])));

@@ -56,6 +56,28 @@ pub enum SessionOutput {
 /// Where a message's outputs go (the transport's per-message stream).
 pub type ReplyTo = mpsc::UnboundedSender<SessionOutput>;
 
+/// Called by the Session when a message's turn starts, before its CLI is started (the
+/// transport records the start in the inbox here, so a crash after the spawn never runs the
+/// message again).
+pub struct StartHook(Box<dyn FnOnce() + Send>);
+
+impl StartHook {
+    /// A hook running `f`.
+    pub fn new(f: impl FnOnce() + Send + 'static) -> Self {
+        Self(Box::new(f))
+    }
+
+    fn run(self) {
+        (self.0)();
+    }
+}
+
+impl std::fmt::Debug for StartHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StartHook")
+    }
+}
+
 /// One message waiting for its turn.
 #[derive(Debug)]
 pub struct TurnRequest {
@@ -65,6 +87,8 @@ pub struct TurnRequest {
     pub flow: TurnFlow,
     /// Where its outputs go.
     pub reply: ReplyTo,
+    /// Run when the turn starts, before the CLI.
+    pub on_start: Option<StartHook>,
 }
 
 /// How a turn runs, decided by the owner when the turn starts (not when it was queued), so a
@@ -358,8 +382,11 @@ impl SessionState {
         }
     }
 
-    fn start(&mut self, myself: &ActorRef<SessionMsg>, request: TurnRequest) {
+    fn start(&mut self, myself: &ActorRef<SessionMsg>, mut request: TurnRequest) {
         let (control, control_rx) = watch::channel(Control::Run);
+        if let Some(hook) = request.on_start.take() {
+            hook.run();
+        }
         let _ = request.reply.send(SessionOutput::Started);
         let events = request.reply.clone();
         let reply = request.reply.clone();

@@ -721,7 +721,8 @@ impl TelegramState {
         }
         let guard = entry;
         let slot = target.lanes.reserve(chat);
-        let outputs = self.args.orchestrator.message(key, &text);
+        let on_start = guard.as_ref().map(InboxEntryGuard::start_hook);
+        let outputs = self.args.orchestrator.message_with_start(key, &text, on_start);
         let settings = TurnSettings::from_config(&self.args.config);
         tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot), guard));
     }

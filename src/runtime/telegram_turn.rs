@@ -88,8 +88,10 @@ impl InboxEntryGuard {
         Self { inbox, id }
     }
 
-    pub(crate) fn started(&self) {
-        self.inbox.started(self.id);
+    /// The hook that records the turn's start (given to the Orchestrator with the message).
+    pub fn start_hook(&self) -> crate::runtime::session::StartHook {
+        let (inbox, id) = (self.inbox.clone(), self.id);
+        crate::runtime::session::StartHook::new(move || inbox.started(id))
     }
 
     pub(crate) fn answered(&self, text: &str) {
@@ -474,9 +476,6 @@ impl Turn {
         match output {
             SessionOutput::Queued { .. } => false,
             SessionOutput::Started => {
-                if let Some(inbox) = &self.inbox {
-                    inbox.started();
-                }
                 if let Some((message_id, entry)) = self.indicator.take() {
                     self.notices.forget(entry);
                     self.target.lanes.post(self.target.chat, ApiOp::Delete { message_id });
