@@ -344,7 +344,6 @@ fn now() -> f64 {
 
 /// The syncer: one `/sync` after another from `token`; each batch goes to the actor and into
 /// the inbox before the token that covers it is saved.
-#[allow(clippy::too_many_arguments)]
 async fn sync_loop(
     client: Client,
     store: MatrixStore,
