@@ -681,3 +681,21 @@ async fn with_both_transports_each_cron_result_goes_only_to_its_own() {
     assert!(!api.bot_messages(7).iter().any(|m| m.visible.contains("for Matrix only")));
     assert!(!mx.person.messages(&room, &mx.bot).iter().any(|s| s.body.contains("for Telegram only")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_broken_sync_token_is_moved_aside_and_the_bot_keeps_answering() {
+    let mut mx = start(json!({}), &[]).await;
+    let room = mx.person.room_with(&mx.bot, false, true).await;
+    mx.person.say(&room, "hi").await;
+    assert!(eventually(WAIT, || !mx.person.messages(&room, &mx.bot).is_empty()).await, "{}", mx.stderr());
+    mx.stop().await;
+    std::fs::write(mx.home.join("matrix_store/next_batch"), "not-a-token\n").unwrap();
+    mx.launch().await;
+    mx.person.say(&room, "still there?").await;
+    assert!(eventually(WAIT, || mx.prompts().iter().any(|p| p.contains("still there?"))).await, "{}", mx.stderr());
+    let kept = std::fs::read_dir(mx.home.join("matrix_store"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().starts_with("next_batch.corrupt-"));
+    assert!(kept, "the refused token is kept aside");
+}

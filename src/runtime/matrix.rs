@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use matrix_sdk::authentication::matrix::MatrixSession;
-use matrix_sdk::config::{RequestConfig, SyncSettings};
+use matrix_sdk::config::{RequestConfig, SyncSettings, SyncToken};
 use matrix_sdk::media::{MediaFormat, MediaRequestParameters};
 use matrix_sdk::ruma::events::room::message::{MessageType, OriginalSyncRoomMessageEvent, Relation};
 use matrix_sdk::ruma::events::{AnySyncMessageLikeEvent, AnySyncTimelineEvent, SyncMessageLikeEvent};
@@ -674,14 +674,21 @@ impl MatrixState {
         log_in(&client, config, &self.store).await?;
         let user_id = client.user_id().map(ToString::to_string).unwrap_or_else(|| config.matrix.user_id.clone());
         let device = client.device_id().map(ToString::to_string).unwrap_or_default();
-        let mut settings = SyncSettings::default().timeout(Duration::from_secs(10)).full_state(true);
-        if let Some(saved) = self.store.next_batch() {
-            settings = settings.token(saved);
-        }
-        let first = client
-            .sync_once(settings)
-            .await
-            .map_err(|e| format!("first Matrix sync at {} failed: {e}", config.matrix.homeserver))?;
+        let settings = SyncSettings::default().timeout(Duration::from_secs(10)).full_state(true);
+        let saved = self.store.next_batch();
+        let first = match saved {
+            Some(token) => match client.sync_once(settings.clone().token(token)).await {
+                // The homeserver refuses the saved token (a broken file): moved aside, and the
+                // first sync starts over without it.
+                Err(e) if e.as_client_api_error().is_some_and(|api| api.status_code.as_u16() == 400) => {
+                    self.store.quarantine_next_batch(&e.to_string());
+                    client.sync_once(settings.token(SyncToken::NoToken)).await
+                }
+                result => result,
+            },
+            None => client.sync_once(settings).await,
+        };
+        let first = first.map_err(|e| format!("first Matrix sync at {} failed: {e}", config.matrix.homeserver))?;
         if let Err(e) = self.store.save_next_batch(&first.next_batch) {
             tracing::warn!(actor = "matrix", error = %e, "Could not save the sync token.");
         }

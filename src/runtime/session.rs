@@ -56,9 +56,10 @@ pub enum SessionOutput {
 /// Where a message's outputs go (the transport's per-message stream).
 pub type ReplyTo = mpsc::UnboundedSender<SessionOutput>;
 
-/// Called by the Session when a message's turn starts, before its CLI is started (the
-/// transport records the start in the inbox here, so a crash after the spawn never runs the
-/// message again).
+/// Called by the Session when a message's turn starts — after the Orchestrator planned it (and
+/// wrote its in-flight record), before its CLI is started. The transport records the start in
+/// the inbox here, so a crash after the spawn reports the message as cut and never runs it
+/// again.
 pub struct StartHook(Box<dyn FnOnce() + Send>);
 
 impl StartHook {
@@ -384,9 +385,7 @@ impl SessionState {
 
     fn start(&mut self, myself: &ActorRef<SessionMsg>, mut request: TurnRequest) {
         let (control, control_rx) = watch::channel(Control::Run);
-        if let Some(hook) = request.on_start.take() {
-            hook.run();
-        }
+        let on_start = request.on_start.take();
         let _ = request.reply.send(SessionOutput::Started);
         let events = request.reply.clone();
         let reply = request.reply.clone();
@@ -416,7 +415,14 @@ impl SessionState {
             };
             let mut ended = match planner(key.clone(), request.prompt.clone(), request.flow.clone(), false).await {
                 None => Err("the turn could not be prepared".to_owned()),
-                Some(plan) => run(plan, control_rx.clone()).await,
+                Some(plan) => {
+                    // After the plan (the Orchestrator's in-flight record is written by then),
+                    // before the CLI: a crash from here on is reported as cut, never re-run.
+                    if let Some(hook) = on_start {
+                        hook.run();
+                    }
+                    run(plan, control_rx.clone()).await
+                }
             };
             // Recovery gate (core spec §4.2): a session the CLI no longer knows, or a CLI killed
             // from outside, is retried once in a fresh session — unless the user stopped it.

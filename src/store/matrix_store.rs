@@ -68,6 +68,11 @@ impl MatrixStore {
         write_bytes_atomic(&self.dir.join("next_batch"), token.as_bytes(), Durability::Fsync)
     }
 
+    /// Moves a sync token the homeserver refused aside (`next_batch.corrupt-<ts>`), logged.
+    pub fn quarantine_next_batch(&self, why: &str) {
+        let _ = crate::store::atomic::quarantine::<()>(&self.dir.join("next_batch"), why);
+    }
+
     /// `room_id_map.json`.
     pub fn room_ids(&self) -> RoomIds {
         match load_json::<BTreeMap<String, u64>>(&self.dir.join("room_id_map.json")) {
