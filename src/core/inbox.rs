@@ -1,4 +1,4 @@
-//! The durable inbox (issue "durable inbound", transports spec §4, core §4.9): every message a
+//! The durable inbox (transports spec §4, core §4.9): every message a
 //! person sends is recorded before it is confirmed upstream, and removed once its turn has
 //! ended. This module is the pure part: the journal records, folding them into the pending
 //! entries, recognising a redelivered upstream id, and the start-up plan (run again in order,
@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::core::command::ChatCommand;
+use crate::core::envelope::{Envelope, Origin};
 use crate::core::session_key::ChatId;
 
 /// One recorded message.
@@ -173,6 +174,20 @@ impl Inbox {
             }
         }
         plan
+    }
+}
+
+/// The "Interrupted Task" notice of an entry whose turn a stop cut off, quoting the person's
+/// own words, to its chat.
+pub fn cut_notice(entry: &InboxEntry) -> Envelope {
+    Envelope {
+        origin: Origin::Recovery,
+        chat_id: entry.chat_id,
+        topic_id: entry.topic_id,
+        transport: entry.transport.clone(),
+        result_text: crate::core::recovery::interrupted_notice(&entry.text),
+        status: "interrupted".to_owned(),
+        ..Envelope::default()
     }
 }
 

@@ -45,8 +45,13 @@ pub fn plan(turns: &InflightTurns, now: DateTime<Utc>, normal_timeout_s: f64) ->
 }
 
 fn notice_text(turn: &InflightTurn) -> String {
-    let preview: String = turn.prompt_preview.chars().take(80).collect();
-    let ellipsis = if turn.prompt_preview.chars().count() > 80 { "…" } else { "" };
+    interrupted_notice(&turn.prompt_preview)
+}
+
+/// The "Interrupted Task" notice for a turn a stop cut off, quoting the start of its message.
+pub fn interrupted_notice(message: &str) -> String {
+    let preview: String = message.chars().take(80).collect();
+    let ellipsis = if message.chars().count() > 80 { "…" } else { "" };
     format!(
         "**Interrupted Task**\nA reply was cut off when ductor stopped: `{preview}{ellipsis}`\nPlease send it again."
     )

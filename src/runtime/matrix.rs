@@ -1011,7 +1011,8 @@ impl MatrixState {
     async fn replay_inbox(&mut self) {
         let inbox = self.args.inbox.clone();
         let plan = inbox.startup_plan(MATRIX_TRANSPORT, now(), self.args.config.inbox_max_age_s());
-        for entry in plan.cut.iter().chain(&plan.dropped) {
+        crate::runtime::telegram_turn::report_cut(&self.args.bus, &inbox, &plan.cut).await;
+        for entry in &plan.dropped {
             inbox.done(entry.id);
         }
         for (entry, answer) in &plan.redeliver {

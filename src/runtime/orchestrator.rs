@@ -102,6 +102,8 @@ pub enum OrchestratorMsg {
         flow: TurnFlow,
         /// Drop the CLI session first (recovery gate).
         fresh: bool,
+        /// Its start is recorded in a transport's inbox (no in-flight record then).
+        tracked: bool,
         /// The plan.
         reply: ractor::RpcReplyPort<TurnPlan>,
     },
@@ -231,12 +233,12 @@ impl Actor for Orchestrator {
                 let output = state.callback(&key, &data).await;
                 let _ = reply.send(output);
             }
-            OrchestratorMsg::Plan { key, prompt, flow, fresh, reply } => {
+            OrchestratorMsg::Plan { key, prompt, flow, fresh, tracked, reply } => {
                 if fresh {
                     state.forget_cli_session(&key, &flow);
                 }
                 let plan = state.plan(&key, prompt.clone(), &flow);
-                if !matches!(flow, TurnFlow::Memory(_) | TurnFlow::Heartbeat { .. }) {
+                if !tracked && !matches!(flow, TurnFlow::Memory(_) | TurnFlow::Heartbeat { .. }) {
                     state.turn_started(&key, &plan, &prompt);
                 }
                 let _ = reply.send(plan);
@@ -525,10 +527,18 @@ impl OrchestratorState {
             key: key.clone(),
             board_path: format!("{}/{}", self.args.board_path, key),
             board: self.args.board.clone(),
-            planner: Arc::new(move |key, prompt, flow, fresh| {
+            planner: Arc::new(move |key, prompt, flow, fresh, tracked| {
                 let orchestrator = planner_ref.clone();
                 Box::pin(async move {
-                    ractor::call!(orchestrator, |reply| OrchestratorMsg::Plan { key, prompt, flow, fresh, reply }).ok()
+                    ractor::call!(orchestrator, |reply| OrchestratorMsg::Plan {
+                        key,
+                        prompt,
+                        flow,
+                        fresh,
+                        tracked,
+                        reply
+                    })
+                    .ok()
                 })
             }),
             on_finished: Arc::new(move |finished| {

@@ -56,10 +56,10 @@ pub enum SessionOutput {
 /// Where a message's outputs go (the transport's per-message stream).
 pub type ReplyTo = mpsc::UnboundedSender<SessionOutput>;
 
-/// Called by the Session when a message's turn starts — after the Orchestrator planned it (and
-/// wrote its in-flight record), before its CLI is started. The transport records the start in
-/// the inbox here, so a crash after the spawn reports the message as cut and never runs it
-/// again.
+/// Called by the Session when a message's turn starts — after the Orchestrator planned it,
+/// before its CLI is started. The transport records the start in its inbox here (that record
+/// replaces the Orchestrator's in-flight record for such turns), so a crash after the spawn
+/// reports the message as cut once and never runs it again.
 pub struct StartHook(Box<dyn FnOnce() + Send>);
 
 impl StartHook {
@@ -106,10 +106,13 @@ pub struct TurnPlan {
     pub settings: RunSettings,
 }
 
-/// Plans a turn: `(key, prompt, flow, fresh)` → the plan (`fresh`: drop the CLI session first,
-/// for the recovery gate), or `None` when the turn cannot run.
+/// Plans a turn: `(key, prompt, flow, fresh, tracked)` → the plan (`fresh`: drop the CLI session
+/// first, for the recovery gate; `tracked`: the message's transport records the turn's start in
+/// its inbox, so no in-flight record is needed), or `None` when the turn cannot run.
 pub type Planner = Arc<
-    dyn Fn(SessionKey, String, TurnFlow, bool) -> Pin<Box<dyn Future<Output = Option<TurnPlan>> + Send>> + Send + Sync,
+    dyn Fn(SessionKey, String, TurnFlow, bool, bool) -> Pin<Box<dyn Future<Output = Option<TurnPlan>> + Send>>
+        + Send
+        + Sync,
 >;
 
 /// Which conversation a turn belongs to.
@@ -386,6 +389,7 @@ impl SessionState {
     fn start(&mut self, myself: &ActorRef<SessionMsg>, mut request: TurnRequest) {
         let (control, control_rx) = watch::channel(Control::Run);
         let on_start = request.on_start.take();
+        let tracked = on_start.is_some();
         let _ = request.reply.send(SessionOutput::Started);
         let events = request.reply.clone();
         let reply = request.reply.clone();
@@ -413,17 +417,18 @@ impl SessionState {
                     transcript.map(|t| (plan.kind, plan.model, t)).map_err(|e| e.to_string())
                 }
             };
-            let mut ended = match planner(key.clone(), request.prompt.clone(), request.flow.clone(), false).await {
-                None => Err("the turn could not be prepared".to_owned()),
-                Some(plan) => {
-                    // After the plan (the Orchestrator's in-flight record is written by then),
-                    // before the CLI: a crash from here on is reported as cut, never re-run.
-                    if let Some(hook) = on_start {
-                        hook.run();
+            let mut ended =
+                match planner(key.clone(), request.prompt.clone(), request.flow.clone(), false, tracked).await {
+                    None => Err("the turn could not be prepared".to_owned()),
+                    Some(plan) => {
+                        // Before the CLI: a crash from here on is reported as cut (by the transport,
+                        // from its inbox), never re-run; a crash before it re-runs the message.
+                        if let Some(hook) = on_start {
+                            hook.run();
+                        }
+                        run(plan, control_rx.clone()).await
                     }
-                    run(plan, control_rx.clone()).await
-                }
-            };
+                };
             // Recovery gate (core spec §4.2): a session the CLI no longer knows, or a CLI killed
             // from outside, is retried once in a fresh session — unless the user stopped it.
             let recovery = match &ended {
@@ -436,7 +441,7 @@ impl SessionState {
                     let notice = format!("{}\n\n", render("session.recovered", &[]));
                     let _ = events.send(SessionOutput::Event(StreamEvent::TextDelta { text: notice }));
                 }
-                if let Some(plan) = planner(key, request.prompt, request.flow, true).await {
+                if let Some(plan) = planner(key, request.prompt, request.flow, true, tracked).await {
                     ended = run(plan, control_rx).await.map(|(kind, model, mut transcript)| {
                         if needs_recovery(&transcript.result) == Some(Recovery::InvalidSession) {
                             transcript.result.result = render("session.recovery_failed", &[]);

@@ -40,7 +40,7 @@ use crate::runtime::orchestrator::OrchestratorHandle;
 use crate::runtime::session::SessionOutput;
 use crate::runtime::telegram_api::{ApiOp, Lanes, TgError};
 use crate::runtime::telegram_turn::{
-    FileAccess, InboxEntryGuard, QueueNotices, Target, TurnSettings, answer, rich_send, send_plain,
+    FileAccess, InboxEntryGuard, QueueNotices, Target, TurnSettings, answer, report_cut, rich_send, send_plain,
 };
 use crate::store::atomic::Loaded;
 use crate::store::config_file::read_raw_config;
@@ -870,7 +870,8 @@ impl TelegramState {
             dropped = plan.dropped.len(),
             "Messages left from the last run."
         );
-        for entry in plan.cut.iter().chain(&plan.dropped) {
+        report_cut(&self.args.bus, &self.inbox, &plan.cut).await;
+        for entry in &plan.dropped {
             self.inbox.done(entry.id);
         }
         for (entry, answer) in &plan.redeliver {

@@ -110,6 +110,24 @@ impl Drop for InboxEntryGuard {
     }
 }
 
+/// Reports inbox entries whose turns a stop cut off (one notice each, through the Bus, where it
+/// is durable) and marks them done; an entry whose notice the Bus did not take stays for the
+/// next start.
+pub async fn report_cut(
+    bus: &crate::runtime::bus::BusHandle,
+    inbox: &SharedInbox,
+    cut: &[crate::core::inbox::InboxEntry],
+) {
+    for entry in cut {
+        match bus.submit(crate::core::inbox::cut_notice(entry)).await {
+            Ok(_) => inbox.done(entry.id),
+            Err(e) => {
+                tracing::warn!(chat = %entry.chat_id.get(), error = %e, "Could not report a cut turn; kept for the next start.")
+            }
+        }
+    }
+}
+
 /// Where the outputs of one message go.
 #[derive(Debug, Clone)]
 pub struct Target {
