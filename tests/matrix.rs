@@ -80,15 +80,7 @@ async fn start_on(own: Option<Synapse>, extra: Value, fake_env: &[(&str, &str)])
         "model": "opus",
     });
     merge(&mut config, &extra);
-    std::fs::create_dir_all(home.join("config")).unwrap();
-    std::fs::write(home.join("config/config.json"), serde_json::to_string_pretty(&config).unwrap()).unwrap();
-    // The recorded argv has a system prompt: the memory file gives one.
-    std::fs::create_dir_all(home.join("workspace/memory_system")).unwrap();
-    std::fs::write(
-        home.join("workspace/memory_system/MAINMEMORY.md"),
-        "# MAINMEMORY\nThe user likes short answers. (fake memory for tests)",
-    )
-    .unwrap();
+    support::configure_home(&home, &config);
     let mut env: Vec<(String, String)> = vec![
         ("PATH".into(), format!("{bin}:{}", std::env::var("PATH").unwrap_or_default())),
         ("FAKE_CLI_RECORD".into(), root.join("record.jsonl").to_string()),

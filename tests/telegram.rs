@@ -46,14 +46,7 @@ async fn start(extra: Value, fake_env: &[(&str, &str)]) -> Tg {
     if let (Some(config), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
         config.extend(extra.clone());
     }
-    std::fs::create_dir_all(home.join("config")).unwrap();
-    std::fs::write(home.join("config/config.json"), serde_json::to_string_pretty(&config).unwrap()).unwrap();
-    std::fs::create_dir_all(home.join("workspace/memory_system")).unwrap();
-    std::fs::write(
-        home.join("workspace/memory_system/MAINMEMORY.md"),
-        "# MAINMEMORY\nThe user likes short answers. (fake memory for tests)",
-    )
-    .unwrap();
+    support::configure_home(&home, &config);
     let mut env: Vec<(String, String)> = vec![
         ("DUCTOR_TELEGRAM_API_BASE".into(), api.base_url()),
         ("PATH".into(), format!("{bin}:{}", std::env::var("PATH").unwrap_or_default())),

@@ -17,3 +17,16 @@ pub fn temp_home() -> (tempfile::TempDir, Utf8PathBuf) {
     std::fs::create_dir_all(&path).unwrap();
     (dir, path)
 }
+
+/// Writes `config` as the home's `config.json` and a MAINMEMORY.md (the recorded CLI argv have a
+/// system prompt, which the memory file gives).
+pub fn configure_home(home: &camino::Utf8Path, config: &serde_json::Value) {
+    std::fs::create_dir_all(home.join("config")).unwrap();
+    std::fs::write(home.join("config/config.json"), serde_json::to_string_pretty(config).unwrap()).unwrap();
+    std::fs::create_dir_all(home.join("workspace/memory_system")).unwrap();
+    std::fs::write(
+        home.join("workspace/memory_system/MAINMEMORY.md"),
+        "# MAINMEMORY\nThe user likes short answers. (fake memory for tests)",
+    )
+    .unwrap();
+}
