@@ -1,10 +1,10 @@
 //! A fake `claude` / `codex` / `gemini` for tests and benchmarks: installed under those names
 //! (a symlink or copy on a temporary PATH), it checks its argv against the recorded argv shape
-//! of a fixture in `../shared/fixtures/providers/`, then replays that fixture's stdout, stderr
+//! of a fixture in `tests/fixtures/providers/`, then replays that fixture's stdout, stderr
 //! and exit code.
 //!
 //! Environment:
-//! - `FAKE_CLI_FIXTURES`: the fixtures directory (default `<crate>/../shared/fixtures/providers`).
+//! - `FAKE_CLI_FIXTURES`: the fixtures directory (default `<crate>/tests/fixtures/providers`).
 //! - `FAKE_CLI_FIXTURE`: the fixture name (default: `resume` when resuming, else `text`).
 //! - `FAKE_CLI_LINE_DELAY_MS`: pause before each stdout line.
 //! - `FAKE_CLI_HOLD_MS`: pause after the last line before exiting (a long turn).
@@ -120,7 +120,7 @@ fn run() -> i32 {
     let fixture =
         std::env::var("FAKE_CLI_FIXTURE").unwrap_or_else(|_| if resuming { "resume" } else { "text" }.to_owned());
     let dir = std::env::var("FAKE_CLI_FIXTURES")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/providers").to_owned());
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/providers").to_owned());
     let base = format!("{dir}/{cli}/{fixture}");
     let meta: serde_json::Value =
         match std::fs::read_to_string(format!("{base}.meta.json")).map(|t| serde_json::from_str(&t)) {

@@ -127,7 +127,7 @@ fn missing_file_is_reported_not_created() {
 
 #[test]
 fn python_written_config_loads_without_adding_or_dropping_anything() {
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/python-home-0.18.2/home/config/config.json");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/python-home-0.18.2/home/config/config.json");
     let text = std::fs::read_to_string(fixture).unwrap();
     let (_d, paths) = home_with(&text);
     let loaded = load_config(&paths).unwrap();

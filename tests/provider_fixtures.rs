@@ -1,5 +1,5 @@
 //! The three CLI parsers and argv builders against the recorded transcripts of the real CLIs
-//! (`../shared/fixtures/providers/`): the events, the final result and what the user is shown.
+//! (`tests/fixtures/providers/`): the events, the final result and what the user is shown.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,7 +11,7 @@ use ductor::provider::{self, ExitInfo, ProviderKind, TurnSpec, TurnTranscript, c
 use serde_json::Value;
 use support::shell_words::shell_words;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/providers");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/providers");
 const MEM: &str = "# MAINMEMORY\nThe user likes short answers. (fake memory for tests)";
 
 struct Fixture {

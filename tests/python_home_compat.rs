@@ -21,7 +21,7 @@ use ductor::store::paths::DuctorPaths;
 use ductor::store::state_files::{FileCheck, StateFile, check_all};
 use serde_json::Value;
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/python-home-0.18.2/home");
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/python-home-0.18.2/home");
 
 fn python_home() -> (tempfile::TempDir, DuctorPaths) {
     let (dir, home) = support::temp_home();

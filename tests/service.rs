@@ -354,7 +354,7 @@ fn version_and_help() {
 #[test]
 fn a_python_written_home_starts_unchanged() {
     let (_dir, home) = support::temp_home();
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/python-home-0.18.2/home");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/python-home-0.18.2/home");
     support::binary::copy_tree(&camino::Utf8PathBuf::from(fixture), &home);
     let config_before = std::fs::read(home.join("config/config.json")).unwrap();
     let sessions_before = std::fs::read(home.join("sessions.json")).unwrap();

@@ -391,7 +391,7 @@ async fn a_turn_cut_by_a_crash_is_reported_once_at_the_next_start() {
 async fn the_python_homes_cut_turn_is_reported_to_chat_1002() {
     let c = chat(&[]).await;
     let fixture =
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/python-home-0.18.2/home/inflight_turns.json");
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/python-home-0.18.2/home/inflight_turns.json");
     // The fixture was written at 16:53 on its day; the notice is for turns younger than
     // 2 × timeouts.normal, so move its start to now.
     let now = ductor::core::state::timestamp_now();
@@ -798,7 +798,7 @@ async fn status_answers_at_once_during_a_turn_and_the_info_commands_answer_from_
     let sessions = last(c.handle.message(key(21), "/sessions")).await;
     let [SessionOutput::Menu(menu)] = sessions.as_slice() else { panic!("{sessions:?}") };
     assert!(menu.text.contains("No topic or named sessions"), "{}", menu.text);
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/python-home-0.18.2/home/cron_jobs.json");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/python-home-0.18.2/home/cron_jobs.json");
     std::fs::copy(fixture, c.paths.cron_jobs()).unwrap();
     let cron = menu_of(&last(c.handle.message(key(21), "/cron")).await).text;
     assert!(
@@ -816,7 +816,7 @@ fn menu_of(outputs: &[SessionOutput]) -> ductor::core::selector::Menu {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cron_selector_toggles_jobs_in_cron_jobs_json_and_refuses_stale_buttons() {
     let c = chat(&[]).await;
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/python-home-0.18.2/home/cron_jobs.json");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/python-home-0.18.2/home/cron_jobs.json");
     std::fs::copy(fixture, c.paths.cron_jobs()).unwrap();
     let enabled = |c: &Chat| -> Vec<bool> {
         let file: Value = serde_json::from_str(&std::fs::read_to_string(c.paths.cron_jobs()).unwrap()).unwrap();
@@ -952,7 +952,7 @@ async fn gemini_gets_memory_through_a_system_prompt_file_that_is_gone_afterwards
 /// A fixtures directory where resuming a claude session fails as Claude does for an unknown
 /// session id, and a new session works.
 fn fixtures_with_unknown_session(root: &Utf8PathBuf, fresh_also_fails: bool) -> Utf8PathBuf {
-    let real = Utf8PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/providers/claude"));
+    let real = Utf8PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/providers/claude"));
     let dir = root.join("custom-fixtures/claude");
     std::fs::create_dir_all(&dir).unwrap();
     let invalid = |name: &str, argv: &str| {
@@ -1090,7 +1090,7 @@ async fn later_capabilities_answer_from_what_exists() {
 
 /// Fixtures where claude compacts its context during a new session's turn.
 fn fixtures_with_compaction(root: &Utf8PathBuf) -> Utf8PathBuf {
-    let real = Utf8PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/providers/claude"));
+    let real = Utf8PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/providers/claude"));
     let dir = root.join("compact-fixtures/claude");
     std::fs::create_dir_all(&dir).unwrap();
     for file in ["text.meta.json", "text.stderr.txt", "resume.meta.json", "resume.jsonl", "resume.stderr.txt"] {

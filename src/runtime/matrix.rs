@@ -493,40 +493,26 @@ struct Media {
 }
 
 fn media_of(msgtype: &MessageType) -> Option<Media> {
-    let size = |s: Option<matrix_sdk::ruma::UInt>| s.map(u64::from);
+    // The four media contents have the same fields under different types.
+    macro_rules! media {
+        ($content:expr, $name:expr, $kind:literal, $default_mime:literal) => {
+            Some(Media {
+                source: $content.source.clone(),
+                name: $name,
+                mime: $content.info.as_ref().and_then(|i| i.mimetype.clone()),
+                size: $content.info.as_ref().and_then(|i| i.size).map(u64::from),
+                kind: $kind,
+                default_mime: $default_mime,
+            })
+        };
+    }
     match msgtype {
-        MessageType::Image(c) => Some(Media {
-            source: c.source.clone(),
-            name: c.body.clone(),
-            mime: c.info.as_ref().and_then(|i| i.mimetype.clone()),
-            size: size(c.info.as_ref().and_then(|i| i.size)),
-            kind: "image",
-            default_mime: "image/png",
-        }),
-        MessageType::Audio(c) => Some(Media {
-            source: c.source.clone(),
-            name: c.body.clone(),
-            mime: c.info.as_ref().and_then(|i| i.mimetype.clone()),
-            size: size(c.info.as_ref().and_then(|i| i.size)),
-            kind: "audio",
-            default_mime: "audio/ogg",
-        }),
-        MessageType::Video(c) => Some(Media {
-            source: c.source.clone(),
-            name: c.body.clone(),
-            mime: c.info.as_ref().and_then(|i| i.mimetype.clone()),
-            size: size(c.info.as_ref().and_then(|i| i.size)),
-            kind: "video",
-            default_mime: "video/mp4",
-        }),
-        MessageType::File(c) => Some(Media {
-            source: c.source.clone(),
-            name: c.filename.clone().unwrap_or_else(|| c.body.clone()),
-            mime: c.info.as_ref().and_then(|i| i.mimetype.clone()),
-            size: size(c.info.as_ref().and_then(|i| i.size)),
-            kind: "file",
-            default_mime: "application/octet-stream",
-        }),
+        MessageType::Image(c) => media!(c, c.body.clone(), "image", "image/png"),
+        MessageType::Audio(c) => media!(c, c.body.clone(), "audio", "audio/ogg"),
+        MessageType::Video(c) => media!(c, c.body.clone(), "video", "video/mp4"),
+        MessageType::File(c) => {
+            media!(c, c.filename.clone().unwrap_or_else(|| c.body.clone()), "file", "application/octet-stream")
+        }
         _ => None,
     }
 }

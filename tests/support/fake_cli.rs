@@ -51,7 +51,7 @@ pub fn turn_spec(prompt: &str, model: &str) -> ductor::provider::TurnSpec {
 /// A fixture directory for the fake CLI whose `claude/<name>` answers with `events` (stream
 /// lines between the recorded init line and a result line carrying `result`).
 pub fn custom_fixture(root: &Utf8Path, name: &str, events: &[Value], result: &str) -> Utf8PathBuf {
-    let shared = Utf8PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/providers"));
+    let shared = Utf8PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/providers"));
     let dir = root.join("fixtures");
     std::fs::create_dir_all(dir.join("claude")).unwrap();
     let mut meta: Value =
