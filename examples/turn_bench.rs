@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use camino::Utf8PathBuf;
+use ductor::chat::orchestrator::{Orchestrator, OrchestratorArgs, OrchestratorHandle};
+use ductor::chat::session::SessionOutput;
 use ductor::core::config::Config;
 use ductor::core::session_key::SessionKey;
 use ductor::runtime::health_board::HealthBoard;
-use ductor::runtime::orchestrator::{Orchestrator, OrchestratorArgs, OrchestratorHandle};
-use ductor::runtime::session::SessionOutput;
 use ductor::store::paths::DuctorPaths;
 use ractor::Actor;
 
@@ -50,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
         board: HealthBoard::new(),
         cli_path: vec![bin],
         bus: None,
-        catalog: ductor::runtime::model_cache::ModelCatalog::default(),
+        catalog: ductor::chat::model_catalog::ModelCatalog::default(),
     };
     let (orchestrator, _) = Actor::spawn(None, Orchestrator, args).await?;
     handle.slot().set(orchestrator);

@@ -3,31 +3,50 @@
 //!
 //! # Module map
 //!
-//! | module       | what it holds                                                            |
-//! |--------------|--------------------------------------------------------------------------|
-//! | [`core`]     | pure domain: config model and deep merge, state-file models, Envelope,   |
-//! |              | supervision policy, bus routing, outbox journal records, status views.   |
-//! |              | No tokio, no I/O, no actors — most unit tests live here.                 |
-//! | [`provider`] | the `claude` / `codex` / `gemini` CLIs: argv builders and stream parsers   |
-//! |              | into provider-neutral events (pure).                                     |
-//! | [`store`]    | the home on disk: `DuctorPaths`, atomic JSON writes, corrupt-file        |
-//! |              | quarantine, the PID lock, the outbox journal file, the rotating log.     |
-//! | [`runtime`]  | the ractor actors: Root supervisor, Agent, Bus, InternalApi, and the     |
-//! |              | supervision helper that restarts children with code-42 semantics.        |
-//! | [`transport`]| the network edges (Telegram, Matrix, WebSocket API) — each an actor.     |
-//! | [`cli`]      | the `ductor` command line: run, status, stop, restart, help.             |
+//! The folders are the kinds of the actor tree (see `actors.md`), from the bottom up:
+//!
+//! | module        | what it holds                                                           |
+//! |---------------|-------------------------------------------------------------------------|
+//! | [`core`]      | pure domain: config model and deep merge, state-file models, Envelope,  |
+//! |               | supervision policy, bus routing, inbox and outbox records, command      |
+//! |               | parsing, selectors, status views. No tokio, no I/O, no actors.          |
+//! | [`store`]     | the home on disk: `DuctorPaths`, atomic JSON writes, corrupt-file       |
+//! |               | quarantine, the PID lock, the inbox and outbox journals, the log file.  |
+//! | [`provider`]  | the `claude` / `codex` / `gemini` CLIs: argv builders, stream parsers   |
+//! |               | into provider-neutral events, the process runner, auth probes.          |
+//! | [`runtime`]   | generic actor machinery: the supervision helper (code-42 contract), the |
+//! |               | health board, the Bus and the adapter protocol of its deliveries.       |
+//! | [`chat`]      | the Orchestrator and its Sessions: routing, commands, menus, turn       |
+//! |               | planning, named sessions, memory and heartbeat turns; the model catalog.|
+//! | [`observer`]  | timers and watchers, each an actor: model caches, the restart marker.   |
+//! | [`transport`] | the network edges, each an actor: `telegram/`, `matrix/` (the actor,    |
+//! |               | its answer tasks and its pure parts beside it), the internal API, the   |
+//! |               | spool.                                                                  |
+//! | [`tree`]      | the composition: Root, Agent and the service run loop — the only place  |
+//! |               | that knows every kind of child and wires them.                          |
+//! | [`cli`]       | the `ductor` command line: run, status, stop, restart, help.            |
 //!
 //! # Dependency direction
 //!
-//! `core` (pure) ← `store` / `provider` ← `runtime` ← `transport` ← `cli` / `main`.
-//! `core` depends on nothing of ours; a module never reaches "upwards". Transports never call
-//! each other: they talk to the runtime through typed handles and [`core::envelope::Envelope`]s.
+//! ```text
+//! core ← store, provider ← runtime ← chat ← observer, transport ← tree ← cli ← main
+//! ```
+//!
+//! A module imports only from the layers to its left (`store` and `provider` do not import each
+//! other; nor do `observer` and `transport`); `core` imports nothing of ours. Transports never
+//! import each other: they reach the chat layer through [`chat::orchestrator::OrchestratorHandle`]
+//! and each other only through [`core::envelope::Envelope`]s on the Bus. What a lower layer
+//! needs from a higher one is handed down by the composition as a value (a handle, a callback
+//! such as [`runtime::supervision::RestartRequest`]). `tests/layout.rs` checks the direction.
 
 #![recursion_limit = "512"]
 
+pub mod chat;
 pub mod cli;
 pub mod core;
+pub mod observer;
 pub mod provider;
 pub mod runtime;
 pub mod store;
 pub mod transport;
+pub mod tree;

@@ -185,7 +185,7 @@ async fn a_direct_message_is_answered_and_a_restart_keeps_the_device_and_skips_t
     // Check 3: the room has its chat id.
     let map: Value =
         serde_json::from_str(&std::fs::read_to_string(mx.home.join("matrix_store/room_id_map.json")).unwrap()).unwrap();
-    let mut ids = ductor::core::matrix_ingress::RoomIds::default();
+    let mut ids = ductor::transport::matrix::ingress::RoomIds::default();
     let chat = ids.chat_id(room.room_id().as_str()).0;
     assert_eq!(map[room.room_id().as_str()], json!(chat));
     // The session is kept under the exact unsigned id (about half are above i64::MAX).
@@ -376,7 +376,7 @@ async fn a_huge_answer_comes_in_several_events_in_order() {
         &[("FAKE_CLI_FIXTURES", fixtures.as_str()), ("FAKE_CLI_FIXTURE", "long")],
     )
     .await;
-    let (_, html) = ductor::core::matrix_text::to_matrix(&long);
+    let (_, html) = ductor::transport::matrix::text::to_matrix(&long);
     assert!(html.len() > 60_000, "the HTML is over the old budget ({})", html.len());
     let room = mx.person.room_with(&mx.bot, false, true).await;
     mx.person.say(&room, "Write a lot").await;
@@ -437,7 +437,7 @@ async fn a_cron_result_sent_while_synapse_is_down_arrives_once_when_it_is_back()
     let room = mx.person.room_with(&mx.bot, false, true).await;
     mx.person.say(&room, "hi").await;
     assert!(eventually(WAIT, || !mx.person.messages(&room, &mx.bot).is_empty()).await, "{}", mx.stderr());
-    let mut ids = ductor::core::matrix_ingress::RoomIds::default();
+    let mut ids = ductor::transport::matrix::ingress::RoomIds::default();
     let chat = ids.chat_id(room.room_id().as_str()).0;
     let Server::Own(synapse) = &mut mx.server else { unreachable!() };
     let down = std::time::Instant::now();
@@ -654,7 +654,7 @@ async fn with_both_transports_each_cron_result_goes_only_to_its_own() {
     })
     .await;
     assert!(read, "the read marker is set");
-    let mut ids = ductor::core::matrix_ingress::RoomIds::default();
+    let mut ids = ductor::transport::matrix::ingress::RoomIds::default();
     let chat = ids.chat_id(room.room_id().as_str()).0;
     let post = |body: Value| {
         let (code, answer) =

@@ -9,7 +9,8 @@ mod support;
 
 use std::time::Duration;
 
-use ductor::runtime::model_cache::{ModelCache, ModelCacheArgs, ModelCatalog, load_file};
+use ductor::chat::model_catalog::ModelCatalog;
+use ductor::observer::model_cache::{ModelCache, ModelCacheArgs, load_file};
 use ductor::store::paths::DuctorPaths;
 use ractor::Actor;
 

@@ -10,14 +10,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
+use ductor::chat::orchestrator::{Orchestrator, OrchestratorArgs, OrchestratorHandle};
+use ductor::chat::session::SessionOutput;
 use ductor::core::config::Config;
 use ductor::core::health::ActorKind;
 use ductor::core::session_key::SessionKey;
 use ductor::core::state::sessions::Sessions;
 use ductor::runtime::bus::{Bus, BusArgs, BusHandle};
 use ductor::runtime::health_board::HealthBoard;
-use ductor::runtime::orchestrator::{Orchestrator, OrchestratorArgs, OrchestratorHandle};
-use ductor::runtime::session::SessionOutput;
 use ductor::store::atomic::Loaded;
 use ductor::store::paths::DuctorPaths;
 use ductor::store::state_files::StateFile;
@@ -66,7 +66,7 @@ async fn spawn_orchestrator(
     bin: &Utf8PathBuf,
     board: &HealthBoard,
     bus: Option<ductor::runtime::bus::BusHandle>,
-) -> (ractor::ActorRef<ductor::runtime::orchestrator::OrchestratorMsg>, OrchestratorHandle) {
+) -> (ractor::ActorRef<ductor::chat::orchestrator::OrchestratorMsg>, OrchestratorHandle) {
     spawn_orchestrator_with(paths, bin, board, bus, Config { model: "opus".into(), ..Config::default() }).await
 }
 
@@ -76,7 +76,7 @@ async fn spawn_orchestrator_with(
     board: &HealthBoard,
     bus: Option<ductor::runtime::bus::BusHandle>,
     config: Config,
-) -> (ractor::ActorRef<ductor::runtime::orchestrator::OrchestratorMsg>, OrchestratorHandle) {
+) -> (ractor::ActorRef<ductor::chat::orchestrator::OrchestratorMsg>, OrchestratorHandle) {
     board.register("root/main/orchestrator", "orchestrator", ActorKind::Observer);
     let handle = OrchestratorHandle::new();
     let args = OrchestratorArgs {
@@ -87,7 +87,7 @@ async fn spawn_orchestrator_with(
         board: board.clone(),
         cli_path: vec![bin.clone()],
         bus,
-        catalog: ductor::runtime::model_cache::ModelCatalog::default(),
+        catalog: ductor::chat::model_catalog::ModelCatalog::default(),
     };
     let (orchestrator, _) = Actor::spawn(None, Orchestrator, args).await.unwrap();
     handle.slot().set(orchestrator.clone());
@@ -390,8 +390,7 @@ async fn a_turn_cut_by_a_crash_is_reported_once_at_the_next_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_homes_cut_turn_is_reported_to_chat_1002() {
     let c = chat(&[]).await;
-    let fixture =
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/python-home-0.18.2/home/inflight_turns.json");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/python-home-0.18.2/home/inflight_turns.json");
     // The fixture was written at 16:53 on its day; the notice is for turns younger than
     // 2 × timeouts.normal, so move its start to now.
     let now = ductor::core::state::timestamp_now();
@@ -1236,7 +1235,7 @@ async fn the_start_hook_runs_before_the_cli_starts() {
     let hooked: std::sync::Arc<std::sync::Mutex<Vec<(String, f64)>>> = Default::default();
     let hook = |name: &str| {
         let (hooked, name) = (std::sync::Arc::clone(&hooked), name.to_owned());
-        Some(ductor::runtime::session::StartHook::new(move || {
+        Some(ductor::chat::session::StartHook::new(move || {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as f64;
             hooked.lock().unwrap().push((name, now));
         }))

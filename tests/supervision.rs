@@ -11,11 +11,11 @@ use std::time::Duration;
 use ductor::core::envelope::Envelope;
 use ductor::core::health::{ActorKind, ActorStatus};
 use ductor::core::supervision::RESTART_REASON;
-use ductor::runtime::agent::{Agent, AgentArgs, AgentMsg};
 use ductor::runtime::bus::BusHandle;
 use ductor::runtime::health_board::HealthBoard;
 use ductor::runtime::supervision::ChildSpec;
 use ductor::store::paths::DuctorPaths;
+use ductor::tree::agent::{Agent, AgentArgs, AgentMsg};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use support::adapters::spawn_recorder;
 use tokio::sync::mpsc;
@@ -87,7 +87,7 @@ async fn harness() -> Harness {
         restart_marker_poll: Duration::from_secs(3600),
         extra_children: vec![flaky],
         config: std::sync::Arc::new(ductor::core::config::Config::default()),
-        orchestrator: ductor::runtime::orchestrator::OrchestratorHandle::new(),
+        orchestrator: ductor::chat::orchestrator::OrchestratorHandle::new(),
         cli_path: Vec::new(),
         telegram_api: None,
     };

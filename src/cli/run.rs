@@ -15,11 +15,11 @@ use crate::cli::logging;
 use crate::cli::stop::{Console, spawn_detached};
 use crate::core::status_view::render_not_configured;
 use crate::core::supervision::EXIT_RESTART;
-use crate::runtime::service::{Service, ServiceSettings};
 use crate::store::config_file::load_config;
 use crate::store::log_file::RotatingLog;
 use crate::store::paths::DuctorPaths;
 use crate::store::pid_lock::PidLock;
+use crate::tree::service::{Service, ServiceSettings};
 
 /// Env var overriding the Telegram Bot API server (`telegram_api_base`).
 pub const TELEGRAM_API_ENV: &str = "DUCTOR_TELEGRAM_API_BASE";
@@ -67,14 +67,14 @@ pub fn run(paths: &DuctorPaths, verbose: bool, args: &[String]) -> anyhow::Resul
     let served = config.transport_short_names().into_iter().map(str::to_owned).collect();
     let mut settings = ServiceSettings::new(paths.clone(), std::sync::Arc::new(config), served);
     settings.spool = std::env::var(SPOOL_ENV).ok().filter(|v| !v.is_empty()).map(Utf8PathBuf::from);
-    if settings.served.iter().any(|t| t == crate::runtime::telegram::TELEGRAM_TRANSPORT)
+    if settings.served.iter().any(|t| t == crate::transport::telegram::TELEGRAM_TRANSPORT)
         && !settings.config.telegram_token.trim().is_empty()
     {
         let env = std::env::var(TELEGRAM_API_ENV).ok();
         settings.telegram_api =
-            Some(crate::runtime::telegram::api_base(env.as_deref(), settings.config.telegram_api_base.as_deref()));
+            Some(crate::transport::telegram::api_base(env.as_deref(), settings.config.telegram_api_base.as_deref()));
     }
-    settings.matrix = settings.served.iter().any(|t| t == crate::runtime::matrix::MATRIX_TRANSPORT)
+    settings.matrix = settings.served.iter().any(|t| t == crate::transport::matrix::MATRIX_TRANSPORT)
         && !settings.config.matrix.homeserver.trim().is_empty();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

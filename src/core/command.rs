@@ -1,6 +1,7 @@
 //! What a chat message asks for (core spec §5.1–5.2), as a pure classification: the pre-lock
 //! triggers that act at once (`/interrupt`, `/stop_all`, `/stop` and their bare words), the
-//! orchestrator commands, and everything else — a prompt for the CLI.
+//! orchestrator commands, and everything else — a prompt for the CLI; and the command menu the
+//! transports offer.
 
 /// A classified chat message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +112,28 @@ pub fn classify(text: &str, bot_username: Option<&str>) -> ChatCommand {
         ChatCommand::Prompt(trimmed.to_owned())
     }
 }
+
+/// The command menu every transport offers, in order (≤ 22-character descriptions, the limit
+/// of Telegram's menu; Matrix `!help` shows the same descriptions).
+pub const MENU: [(&str, &str); 17] = [
+    ("new", "Start a new session"),
+    ("reset", "Reset this session"),
+    ("stop", "Stop the running agent"),
+    ("interrupt", "Interrupt the agent"),
+    ("model", "Show or switch model"),
+    ("status", "Session status"),
+    ("memory", "Show main memory"),
+    ("session", "Background sessions"),
+    ("tasks", "Background tasks"),
+    ("cron", "Scheduled jobs"),
+    ("agent_commands", "Multi-agent commands"),
+    ("showfiles", "Browse files"),
+    ("info", "Version and links"),
+    ("help", "Show all commands"),
+    ("diagnose", "System diagnostics"),
+    ("upgrade", "Check for updates"),
+    ("restart", "Restart ductor"),
+];
 
 #[cfg(test)]
 mod tests {

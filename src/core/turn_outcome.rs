@@ -1,6 +1,7 @@
 //! What the user sees at the end of a turn (core spec §4.2 steps 4–7): the answer, or an error
 //! reply with a classified cause — an auth hint, a rate-limit hint, a context hint — or the
-//! first line of the error detail.
+//! first line of the error detail — and the lines every transport puts in or under an answer:
+//! the technical footer and the labels of the CLI's status events.
 
 use crate::core::stream_event::TurnResult;
 use crate::core::text::render;
@@ -130,6 +131,44 @@ pub fn reply_text(outcome: &TurnOutcome, model: &str) -> String {
     }
 }
 
+/// The technical footer (`scene.technical_footer`, transports spec §5.9): model, tokens, cost
+/// (only when above zero) and time, after a `---` line. `None` without a model.
+pub fn technical_footer(model: &str, result: &crate::core::stream_event::TurnResult) -> Option<String> {
+    if model.trim().is_empty() {
+        return None;
+    }
+    let total = result.usage.total();
+    let input = result.usage.input_tokens;
+    let mut parts = vec![model.to_owned()];
+    parts.push(crate::core::text::render(
+        "footer.tokens",
+        &[
+            ("total", &total.to_string()),
+            ("input", &input.to_string()),
+            ("output", &total.saturating_sub(input).to_string()),
+        ],
+    ));
+    if result.total_cost_usd > 0.0 {
+        parts.push(format!("${:.4}", result.total_cost_usd));
+    }
+    if let Some(ms) = result.duration_ms {
+        parts.push(format!("{:.1}s", ms as f64 / 1000.0));
+    }
+    Some(format!("\n---\n{}", parts.join(" | ")))
+}
+
+/// The label a system status shows in the stream (`None`: not shown).
+pub fn status_label(status: &str, show_thinking: bool) -> Option<&'static str> {
+    match status {
+        "thinking" if show_thinking => Some("THINKING"),
+        "compacting" => Some("COMPACTING"),
+        "recovering" => Some("RECOVERING, PLEASE WAIT"),
+        "timeout_warning" => Some("TIMEOUT APPROACHING"),
+        "timeout_extended" => Some("TIMEOUT EXTENDED"),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +193,40 @@ mod tests {
     fn reply_contains_header_body_and_hint() {
         let text = reply_text(&TurnOutcome::Failed(ErrorCause::RateLimit), "opus");
         assert!(text.contains("opus could not answer") && text.contains("rate limit"), "{text}");
+    }
+
+    #[test]
+    fn footer_parts() {
+        let mut result = crate::core::stream_event::TurnResult::default();
+        result.usage.input_tokens = 120;
+        result.usage.output_tokens = 12;
+        result.total_cost_usd = 0.00072;
+        result.duration_ms = Some(1530);
+        let footer = technical_footer("opus", &result).unwrap();
+        assert_eq!(
+            footer,
+            format!(
+                "\n---\nopus | {} | $0.0007 | 1.5s",
+                crate::core::text::render(
+                    "footer.tokens",
+                    &[
+                        ("total", &result.usage.total().to_string()),
+                        ("input", "120"),
+                        ("output", &(result.usage.total() - 120).to_string())
+                    ]
+                )
+            )
+        );
+        result.total_cost_usd = 0.0;
+        assert!(!technical_footer("opus", &result).unwrap().contains('$'), "no cost when zero");
+        assert_eq!(technical_footer("", &result), None);
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(status_label("thinking", true), Some("THINKING"));
+        assert_eq!(status_label("thinking", false), None);
+        assert_eq!(status_label("timeout_warning", false), Some("TIMEOUT APPROACHING"));
+        assert_eq!(status_label("other", true), None);
     }
 }

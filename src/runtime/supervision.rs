@@ -18,6 +18,10 @@ use crate::core::health::{ActorKind, ActorStatus};
 use crate::core::supervision::{ChildExit, CrashCounter, Decision, SHUTDOWN_REASON};
 use crate::runtime::health_board::HealthBoard;
 
+/// Asks the agent to restart with a reason (exit code 42 for the main agent): handed by the
+/// composition to the children that may ask (a transport's `/restart`, the restart marker).
+pub type RestartRequest = Arc<dyn Fn(String) + Send + Sync>;
+
 /// The future that spawns one child linked to its supervisor.
 pub type StartFuture = Pin<Box<dyn Future<Output = Result<ActorCell, SpawnErr>> + Send>>;
 

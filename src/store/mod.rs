@@ -6,7 +6,6 @@ pub mod config_file;
 pub mod gemini_trust;
 pub mod inbox_journal;
 pub mod log_file;
-pub mod matrix_store;
 pub mod outbox_journal;
 pub mod paths;
 pub mod pid_lock;

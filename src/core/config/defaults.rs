@@ -202,8 +202,7 @@ mod tests {
     use super::*;
 
     fn fixture() -> Value {
-        let path =
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/python-home-0.18.2/home/config/config.json");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/python-home-0.18.2/home/config/config.json");
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 

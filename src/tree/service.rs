@@ -15,16 +15,16 @@ use camino::Utf8PathBuf;
 use ractor::{Actor, ActorRef};
 use tokio::sync::mpsc;
 
+use crate::chat::orchestrator::OrchestratorHandle;
 use crate::core::config::Config;
 use crate::core::supervision::SHUTDOWN_REASON;
-use crate::runtime::agent::AgentArgs;
 use crate::runtime::bus::BusHandle;
 use crate::runtime::health_board::HealthBoard;
-use crate::runtime::internal_api::InternalApiArgs;
-use crate::runtime::orchestrator::OrchestratorHandle;
-use crate::runtime::root::{Root, RootArgs, RootMsg};
 use crate::runtime::supervision::ChildSpec;
 use crate::store::paths::DuctorPaths;
+use crate::transport::internal_api::InternalApiArgs;
+use crate::tree::agent::AgentArgs;
+use crate::tree::root::{Root, RootArgs, RootMsg};
 
 /// Total time the tree gets to stop after SIGTERM/SIGINT.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
@@ -104,7 +104,7 @@ impl Service {
         let (exit_tx, exit_rx) = mpsc::unbounded_channel();
         let mut served = settings.served.clone();
         if settings.spool.is_some() {
-            served.push(crate::runtime::spool::SPOOL_TRANSPORT.to_owned());
+            served.push(crate::transport::spool::SPOOL_TRANSPORT.to_owned());
         }
         let main = AgentArgs {
             name: "main".to_owned(),

@@ -12,21 +12,22 @@ use std::time::Duration;
 use camino::Utf8PathBuf;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
+use crate::chat::model_catalog::ModelCatalog;
+use crate::chat::orchestrator::{Orchestrator, OrchestratorArgs, OrchestratorHandle};
 use crate::core::config::Config;
 use crate::core::envelope::Envelope;
 use crate::core::health::ActorKind;
 use crate::core::supervision::{self, RESTART_REASON};
+use crate::observer::model_cache::{ModelCache, ModelCacheArgs};
+use crate::observer::restart_marker::{RestartMarker, RestartMarkerArgs};
 use crate::runtime::bus::{Bus, BusArgs, BusHandle};
 use crate::runtime::health_board::HealthBoard;
-use crate::runtime::matrix::{Matrix, MatrixArgs};
-use crate::runtime::model_cache::{ModelCache, ModelCacheArgs, ModelCatalog};
-use crate::runtime::orchestrator::{Orchestrator, OrchestratorArgs, OrchestratorHandle};
-use crate::runtime::restart_marker::{RestartMarker, RestartMarkerArgs};
-use crate::runtime::spool::{Spool, SpoolArgs};
-use crate::runtime::supervision::{ChildSet, ChildSpec, Reaction};
-use crate::runtime::telegram::{Telegram, TelegramArgs};
+use crate::runtime::supervision::{ChildSet, ChildSpec, Reaction, RestartRequest};
 use crate::store::inbox_journal::SharedInbox;
 use crate::store::paths::DuctorPaths;
+use crate::transport::matrix::{Matrix, MatrixArgs};
+use crate::transport::spool::{Spool, SpoolArgs};
+use crate::transport::telegram::{Telegram, TelegramArgs};
 
 /// How long the Agent waits for each child to stop at shutdown.
 const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -150,17 +151,18 @@ impl Actor for Agent {
             let spool_args = SpoolArgs { path: path.clone(), bus: args.bus.clone() };
             children.add(ChildSpec::actor("spool", ActorKind::Transport, None, move || (Spool, spool_args.clone())));
         }
+        let agent = myself.clone();
+        let restart: RestartRequest = Arc::new(move |why| {
+            let _ = agent.cast(AgentMsg::RequestRestart { why });
+        });
         if let Some(api_base) = &args.telegram_api {
-            let agent = myself.clone();
             let telegram_args = TelegramArgs {
                 paths: args.paths.clone(),
                 config: Arc::clone(&args.config),
                 api_base: api_base.clone(),
                 orchestrator: args.orchestrator.clone(),
                 bus: args.bus.clone(),
-                restart: Arc::new(move |why| {
-                    let _ = agent.cast(AgentMsg::RequestRestart { why });
-                }),
+                restart: Arc::clone(&restart),
                 inbox: inbox.clone(),
             };
             children.add(ChildSpec::actor("telegram", ActorKind::Transport, None, move || {
@@ -168,24 +170,18 @@ impl Actor for Agent {
             }));
         }
         if args.matrix {
-            let agent = myself.clone();
             let matrix_args = MatrixArgs {
                 paths: args.paths.clone(),
                 config: Arc::clone(&args.config),
                 orchestrator: args.orchestrator.clone(),
                 bus: args.bus.clone(),
-                restart: Arc::new(move |why| {
-                    let _ = agent.cast(AgentMsg::RequestRestart { why });
-                }),
+                restart: Arc::clone(&restart),
                 inbox: inbox.clone(),
             };
             children.add(ChildSpec::actor("matrix", ActorKind::Transport, None, move || (Matrix, matrix_args.clone())));
         }
-        let marker_args = RestartMarkerArgs {
-            marker: args.paths.restart_marker(),
-            poll: args.restart_marker_poll,
-            agent: myself.clone(),
-        };
+        let marker_args =
+            RestartMarkerArgs { marker: args.paths.restart_marker(), poll: args.restart_marker_poll, restart };
         children.add(ChildSpec::actor("restart_marker", ActorKind::Observer, None, move || {
             (RestartMarker, marker_args.clone())
         }));

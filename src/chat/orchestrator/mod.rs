@@ -14,6 +14,11 @@ use camino::Utf8PathBuf;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::mpsc;
 
+use crate::chat::model_catalog::ModelCatalog;
+use crate::chat::session::{
+    MemoryTurn, ReplyTo, Session, SessionArgs, SessionMsg, SessionOutput, StartHook, StopReport, TurnFinished,
+    TurnFlow, TurnPlan, TurnRequest, stop_notice,
+};
 use crate::core::chat_status::{ChatStatus, SessionSummary, age_text, render_status};
 use crate::core::command::{ChatCommand, classify};
 use crate::core::config::Config;
@@ -44,11 +49,6 @@ use crate::provider::runner::{Control, Extension, run_turn};
 use crate::provider::{Invocation, ProviderKind, TurnSpec, claude, codex, gemini, provider_for, search_path};
 use crate::runtime::bus::BusHandle;
 use crate::runtime::health_board::HealthBoard;
-use crate::runtime::model_cache::ModelCatalog;
-use crate::runtime::session::{
-    MemoryTurn, ReplyTo, Session, SessionArgs, SessionMsg, SessionOutput, StartHook, StopReport, TurnFinished,
-    TurnFlow, TurnPlan, TurnRequest, stop_notice,
-};
 use crate::runtime::supervision::ActorSlot;
 use crate::store::atomic::Loaded;
 use crate::store::config_file::{DotEnv, update_config_keys};

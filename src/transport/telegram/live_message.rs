@@ -3,8 +3,9 @@
 //! status lines (`[TOOL: Shell] x3`), rendering, overflow into a new message, and the final
 //! text without the indicator lines. Pure: the transport owns time and the API calls.
 
-use crate::core::telegram_html::{MESSAGE_LIMIT, escape, markdown_to_html, split_html, utf16_len};
-use crate::core::telegram_ingress::display_tool_name;
+use crate::core::html::escape;
+use crate::transport::telegram::html::{MESSAGE_LIMIT, markdown_to_html, split_html, utf16_len};
+use crate::transport::telegram::ingress::display_tool_name;
 
 /// Coalescer settings (`streaming.*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,44 +199,6 @@ impl LiveMessage {
     }
 }
 
-/// The technical footer (`scene.technical_footer`, transports spec §5.9): model, tokens, cost
-/// (only when above zero) and time, after a `---` line. `None` without a model.
-pub fn technical_footer(model: &str, result: &crate::core::stream_event::TurnResult) -> Option<String> {
-    if model.trim().is_empty() {
-        return None;
-    }
-    let total = result.usage.total();
-    let input = result.usage.input_tokens;
-    let mut parts = vec![model.to_owned()];
-    parts.push(crate::core::text::render(
-        "footer.tokens",
-        &[
-            ("total", &total.to_string()),
-            ("input", &input.to_string()),
-            ("output", &total.saturating_sub(input).to_string()),
-        ],
-    ));
-    if result.total_cost_usd > 0.0 {
-        parts.push(format!("${:.4}", result.total_cost_usd));
-    }
-    if let Some(ms) = result.duration_ms {
-        parts.push(format!("{:.1}s", ms as f64 / 1000.0));
-    }
-    Some(format!("\n---\n{}", parts.join(" | ")))
-}
-
-/// The label a system status shows in the stream (`None`: not shown).
-pub fn status_label(status: &str, show_thinking: bool) -> Option<&'static str> {
-    match status {
-        "thinking" if show_thinking => Some("THINKING"),
-        "compacting" => Some("COMPACTING"),
-        "recovering" => Some("RECOVERING, PLEASE WAIT"),
-        "timeout_warning" => Some("TIMEOUT APPROACHING"),
-        "timeout_extended" => Some("TIMEOUT EXTENDED"),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,40 +241,5 @@ mod tests {
         assert_eq!(first, "a".repeat(3000));
         assert_eq!(m.render(), "b".repeat(3000));
         assert_eq!(m.take_overflow(), None);
-    }
-
-    #[test]
-    fn footer_parts() {
-        let mut result = crate::core::stream_event::TurnResult::default();
-        result.usage.input_tokens = 120;
-        result.usage.output_tokens = 12;
-        result.total_cost_usd = 0.00072;
-        result.duration_ms = Some(1530);
-        let footer = technical_footer("opus", &result).unwrap();
-        assert_eq!(
-            footer,
-            format!(
-                "\n---\nopus | {} | $0.0007 | 1.5s",
-                crate::core::text::render(
-                    "footer.tokens",
-                    &[
-                        ("total", &result.usage.total().to_string()),
-                        ("input", "120"),
-                        ("output", &(result.usage.total() - 120).to_string())
-                    ]
-                )
-            )
-        );
-        result.total_cost_usd = 0.0;
-        assert!(!technical_footer("opus", &result).unwrap().contains('$'), "no cost when zero");
-        assert_eq!(technical_footer("", &result), None);
-    }
-
-    #[test]
-    fn statuses() {
-        assert_eq!(status_label("thinking", true), Some("THINKING"));
-        assert_eq!(status_label("thinking", false), None);
-        assert_eq!(status_label("timeout_warning", false), Some("TIMEOUT APPROACHING"));
-        assert_eq!(status_label("other", true), None);
     }
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
-use crate::core::matrix_ingress::RoomIds;
 use crate::store::atomic::{Durability, Loaded, StoreError, load_json, write_bytes_atomic, write_json_atomic};
+use crate::transport::matrix::ingress::RoomIds;
 
 /// A logged-in device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,29 +23,31 @@ use matrix_sdk::{Client, Room, SessionMeta, SessionTokens};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::chat::orchestrator::OrchestratorHandle;
+use crate::core::command::MENU;
 use crate::core::command::{ChatCommand, classify};
 use crate::core::config::model::Config;
+use crate::core::dedup::Dedup;
 use crate::core::envelope::{DeliveryMode, Origin};
 use crate::core::envelope_text;
 use crate::core::inbox::{InboxEntry, stale_notice};
 use crate::core::incoming_file::{incoming_prompt, mime_for, sanitize_name};
-use crate::core::matrix_ingress::{
-    MxAdmission, MxGate, MxIncoming, RoomIds, SentEvents, admit, answer_txn, dm_like, normalise_command,
-};
-use crate::core::matrix_text::{reaction_choice, typed_choice};
 use crate::core::session_key::SessionKey;
-use crate::core::telegram_ingress::Dedup;
 use crate::core::text::render;
 use crate::runtime::adapter::{AdapterHandle, AdapterMsg, Delivery, DeliveryError};
 use crate::runtime::bus::BusHandle;
-use crate::runtime::matrix_turn::{ButtonKind, ButtonSet, ButtonSets, MxError, MxTurnSettings, RoomOut, answer};
-use crate::runtime::orchestrator::OrchestratorHandle;
-use crate::runtime::telegram::{MENU, RestartRequest};
-use crate::runtime::telegram_turn::{FileAccess, InboxEntryGuard};
+use crate::runtime::supervision::RestartRequest;
 use crate::store::inbox_journal::{CRASH_BEFORE_CONFIRM_ENV, SharedInbox};
-use crate::store::matrix_store::{Credentials, MatrixStore};
 use crate::store::paths::DuctorPaths;
 use crate::store::{received_files, received_images};
+use crate::transport::file_access::FileAccess;
+use crate::transport::inbox_entry::InboxEntryGuard;
+use crate::transport::matrix::ingress::{
+    MxAdmission, MxGate, MxIncoming, RoomIds, SentEvents, admit, answer_txn, dm_like, normalise_command,
+};
+use crate::transport::matrix::store::{Credentials, MatrixStore};
+use crate::transport::matrix::text::{reaction_choice, typed_choice};
+use crate::transport::matrix::turn::{ButtonKind, ButtonSet, ButtonSets, MxError, MxTurnSettings, RoomOut, answer};
 
 /// The Bus transport name of Matrix.
 pub const MATRIX_TRANSPORT: &str = "mx";
@@ -947,7 +949,7 @@ impl MatrixState {
             }
             Err(e) => {
                 tracing::warn!(actor = "matrix", room = %out.room.room_id(), error = %e, "Could not download a received file.");
-                let _ = out.rich_send(&crate::runtime::matrix_turn::download_failed(&name)).await;
+                let _ = out.rich_send(&crate::transport::matrix::turn::download_failed(&name)).await;
                 None
             }
         }
@@ -997,7 +999,7 @@ impl MatrixState {
     async fn replay_inbox(&mut self) {
         let inbox = self.args.inbox.clone();
         let plan = inbox.startup_plan(MATRIX_TRANSPORT, now(), self.args.config.inbox_max_age_s());
-        crate::runtime::telegram_turn::report_cut(&self.args.bus, &inbox, &plan.cut).await;
+        crate::transport::inbox_entry::report_cut(&self.args.bus, &inbox, &plan.cut).await;
         for entry in &plan.dropped {
             inbox.done(entry.id);
         }

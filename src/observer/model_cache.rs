@@ -4,47 +4,16 @@
 //! empty or older than a day, discovers again. A discovery that finds nothing never replaces a
 //! non-empty file; with neither, the built-in fallback list is used (not written).
 
-use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::core::model_cache::{
-    CodexModel, CodexModelsFile, GeminiModelsFile, fallback, gemini_fallback, needs_refresh,
-};
+use crate::chat::model_catalog::ModelCatalog;
+use crate::core::model_cache::{CodexModelsFile, GeminiModelsFile, needs_refresh};
 use crate::core::state::timestamp_now;
 use crate::provider::codex_models::{DISCOVERY_TIMEOUT, discover};
 use crate::store::atomic::{self, Durability, Loaded};
 use crate::store::paths::DuctorPaths;
-
-/// The known Codex models, shared with the Orchestrator.
-#[derive(Debug, Clone, Default)]
-pub struct ModelCatalog {
-    codex: Arc<RwLock<Vec<CodexModel>>>,
-    gemini: Arc<RwLock<Vec<String>>>,
-}
-
-impl ModelCatalog {
-    /// The Codex models (the fallback list until something was discovered or loaded).
-    pub fn codex(&self) -> Vec<CodexModel> {
-        let models = self.codex.read().unwrap_or_else(PoisonError::into_inner).clone();
-        if models.is_empty() { fallback() } else { models }
-    }
-
-    fn set_codex(&self, models: Vec<CodexModel>) {
-        *self.codex.write().unwrap_or_else(PoisonError::into_inner) = models;
-    }
-
-    /// The Gemini model ids (the fallback list until something was discovered or loaded).
-    pub fn gemini(&self) -> Vec<String> {
-        let models = self.gemini.read().unwrap_or_else(PoisonError::into_inner).clone();
-        if models.is_empty() { gemini_fallback() } else { models }
-    }
-
-    fn set_gemini(&self, models: Vec<String>) {
-        *self.gemini.write().unwrap_or_else(PoisonError::into_inner) = models;
-    }
-}
 
 /// Messages of the observer.
 #[derive(Debug)]

@@ -11,11 +11,11 @@ use tokio::sync::mpsc;
 use crate::core::envelope::Envelope;
 use crate::core::health::ActorKind;
 use crate::core::supervision::{self, EXIT_RESTART};
-use crate::runtime::agent::{Agent, AgentArgs};
 use crate::runtime::bus::BusHandle;
 use crate::runtime::health_board::HealthBoard;
-use crate::runtime::internal_api::{InternalApi, InternalApiArgs};
 use crate::runtime::supervision::{ChildSet, ChildSpec, Reaction};
+use crate::transport::internal_api::{InternalApi, InternalApiArgs};
+use crate::tree::agent::{Agent, AgentArgs};
 
 /// Path of the Root on the health board.
 pub const ROOT_PATH: &str = "root";

@@ -7,7 +7,7 @@ use std::time::Duration;
 use camino::Utf8PathBuf;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::runtime::agent::AgentMsg;
+use crate::runtime::supervision::RestartRequest;
 
 /// Messages of the restart-marker observer.
 #[derive(Debug)]
@@ -17,14 +17,23 @@ pub enum RestartMarkerMsg {
 }
 
 /// Construction arguments.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RestartMarkerArgs {
     /// The marker file.
     pub marker: Utf8PathBuf,
     /// How often to look.
     pub poll: Duration,
-    /// The agent to restart.
-    pub agent: ActorRef<AgentMsg>,
+    /// Asks the agent to restart.
+    pub restart: RestartRequest,
+}
+
+impl std::fmt::Debug for RestartMarkerArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestartMarkerArgs")
+            .field("marker", &self.marker)
+            .field("poll", &self.poll)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The observer actor.
@@ -66,7 +75,7 @@ impl Actor for RestartMarker {
                 match std::fs::remove_file(marker) {
                     Ok(()) => {
                         tracing::info!(actor = "restart_marker", path = %marker, "Restart marker found; restarting.");
-                        let _ = state.args.agent.cast(AgentMsg::RequestRestart { why: "restart marker".to_owned() });
+                        (state.args.restart)("restart marker".to_owned());
                     }
                     Err(e) => {
                         tracing::warn!(actor = "restart_marker", path = %marker, error = %e,

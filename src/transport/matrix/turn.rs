@@ -17,18 +17,19 @@ use matrix_sdk::ruma::events::relation::Annotation;
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use tokio::sync::mpsc;
 
+use crate::chat::session::SessionOutput;
 use crate::core::buttons;
 use crate::core::file_tags::{is_safe, take_file_tags};
 use crate::core::incoming_file::mime_for;
-use crate::core::matrix_ingress::SentEvents;
-use crate::core::matrix_text::{EVENT_TEXT_BUDGET, KEYCAPS, events, numbered_buttons};
 use crate::core::selector::ButtonGrid;
 use crate::core::stream_event::StreamEvent;
-use crate::core::stream_message::{status_label, technical_footer};
 use crate::core::text::render;
-use crate::runtime::session::SessionOutput;
-use crate::runtime::telegram_turn::{FileAccess, InboxEntryGuard};
+use crate::core::turn_outcome::{status_label, technical_footer};
 use crate::store::inbox_journal::CRASH_AFTER_ANSWER_ENV;
+use crate::transport::file_access::FileAccess;
+use crate::transport::inbox_entry::InboxEntryGuard;
+use crate::transport::matrix::ingress::SentEvents;
+use crate::transport::matrix::text::{EVENT_TEXT_BUDGET, KEYCAPS, events, numbered_buttons};
 
 /// How often the typing notice is renewed while a turn runs (matrix-sdk sends it with a 4-s
 /// timeout).
@@ -214,7 +215,7 @@ pub struct MxTurnSettings {
 }
 
 /// Answers one message from its outputs; `txn` is the transaction id base of its final answer
-/// (see [`crate::core::matrix_ingress::answer_txn`]).
+/// (see [`crate::transport::matrix::ingress::answer_txn`]).
 pub async fn answer(
     out: RoomOut,
     settings: MxTurnSettings,

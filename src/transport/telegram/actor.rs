@@ -19,35 +19,38 @@ use teloxide::types::{
     UpdateKind,
 };
 
+use crate::chat::orchestrator::OrchestratorHandle;
+use crate::chat::session::SessionOutput;
+use crate::core::command::MENU;
 use crate::core::config::model::Config;
 use crate::core::config::resolve;
+use crate::core::dedup::Dedup;
 use crate::core::envelope::{DeliveryMode, Origin};
 use crate::core::envelope_text;
 use crate::core::file_browser::{self, BrowserAction};
+use crate::core::html::escape;
 use crate::core::inbox::{InboxEntry, stale_notice, without_nulls};
 use crate::core::incoming_file::{MediaKind, incoming_prompt, mime_for, saved_name};
 use crate::core::session_key::SessionKey;
 use crate::core::state::chat_activity::ChatActivity;
-use crate::core::telegram_html::escape;
-use crate::core::telegram_ingress::{
-    Admission, ChatKind, Dedup, Entity, Gate, Incoming, admit, command_word, normalise_command, strip_mention,
-    with_reply_context,
-};
 use crate::core::text::render;
 use crate::runtime::adapter::{AdapterHandle, AdapterMsg, Delivery, DeliveryError};
 use crate::runtime::bus::BusHandle;
-use crate::runtime::orchestrator::OrchestratorHandle;
-use crate::runtime::session::SessionOutput;
-use crate::runtime::telegram_api::{ApiOp, Lanes, TgError};
-use crate::runtime::telegram_turn::{
-    FileAccess, InboxEntryGuard, QueueNotices, Target, TurnSettings, answer, report_cut, rich_send, send_plain,
-};
+use crate::runtime::supervision::RestartRequest;
 use crate::store::atomic::Loaded;
 use crate::store::config_file::read_raw_config;
 use crate::store::inbox_journal::SharedInbox;
 use crate::store::paths::DuctorPaths;
 use crate::store::state_files::StateFile;
 use crate::store::{received_files, received_images};
+use crate::transport::file_access::FileAccess;
+use crate::transport::inbox_entry::{InboxEntryGuard, report_cut};
+use crate::transport::telegram::ingress::{
+    Admission, ChatKind, Entity, Gate, Incoming, admit, command_word, normalise_command, strip_mention,
+    with_reply_context,
+};
+use crate::transport::telegram::lanes::{ApiOp, Lanes, TgError};
+use crate::transport::telegram::turn::{QueueNotices, Target, TurnSettings, answer, rich_send, send_plain};
 
 /// The Bus transport name of Telegram.
 pub const TELEGRAM_TRANSPORT: &str = "tg";
@@ -55,27 +58,6 @@ pub const TELEGRAM_TRANSPORT: &str = "tg";
 pub const OFFICIAL_API: &str = "https://api.telegram.org";
 /// Long-poll timeout of `getUpdates` (teloxide's HTTP client gives up after 17 s).
 const POLL_TIMEOUT_S: u32 = 10;
-
-/// The command menu, in order (≤ 22-character descriptions).
-pub const MENU: [(&str, &str); 17] = [
-    ("new", "Start a new session"),
-    ("reset", "Reset this session"),
-    ("stop", "Stop the running agent"),
-    ("interrupt", "Interrupt the agent"),
-    ("model", "Show or switch model"),
-    ("status", "Session status"),
-    ("memory", "Show main memory"),
-    ("session", "Background sessions"),
-    ("tasks", "Background tasks"),
-    ("cron", "Scheduled jobs"),
-    ("agent_commands", "Multi-agent commands"),
-    ("showfiles", "Browse files"),
-    ("info", "Version and links"),
-    ("help", "Show all commands"),
-    ("diagnose", "System diagnostics"),
-    ("upgrade", "Check for updates"),
-    ("restart", "Restart ductor"),
-];
 
 /// Which API server to use: `DUCTOR_TELEGRAM_API_BASE`, then `telegram_api_base`, then the
 /// official one.
@@ -125,9 +107,6 @@ impl TryFrom<TelegramMsg> for AdapterMsg {
         }
     }
 }
-
-/// Asks the agent to restart (exit code 42 for the main agent).
-pub type RestartRequest = Arc<dyn Fn(String) + Send + Sync>;
 
 /// Construction arguments.
 #[derive(Clone)]
@@ -1100,7 +1079,7 @@ impl TelegramState {
             match action {
                 BrowserAction::Open(rel) => {
                     let menu = browse(self.args.paths.home(), &rel);
-                    let html = crate::core::telegram_html::markdown_to_html(&menu.text);
+                    let html = crate::transport::telegram::html::markdown_to_html(&menu.text);
                     let op =
                         ApiOp::Edit { message_id: message.id.0, text: html, html: true, keyboard: Some(menu.buttons) };
                     match lanes.call(chat, op).await {
@@ -1137,7 +1116,7 @@ impl TelegramState {
                         SessionOutput::Notice(text) => (text, Vec::new()),
                         _ => continue,
                     };
-                    let html = crate::core::telegram_html::markdown_to_html(&text);
+                    let html = crate::transport::telegram::html::markdown_to_html(&text);
                     let op = ApiOp::Edit { message_id, text: html, html: true, keyboard: Some(keyboard) };
                     match target.lanes.call(target.chat, op).await {
                         Ok(_) | Err(TgError::NotModified) => {}

@@ -13,18 +13,21 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::chat::session::SessionOutput;
 use crate::core::buttons;
 use crate::core::config::model::Config;
 use crate::core::file_tags::{UploadKind, is_safe, take_file_tags, upload_kind};
+use crate::core::html::escape;
 use crate::core::selector::{Button, ButtonGrid};
 use crate::core::stream_event::StreamEvent;
-use crate::core::stream_message::{Coalescer, CoalescerSettings, LiveMessage, status_label, technical_footer};
-use crate::core::telegram_html::{MESSAGE_LIMIT, escape, markdown_to_html, split_html, strip_tags};
-use crate::core::telegram_ingress::tool_reaction;
 use crate::core::text::render;
-use crate::runtime::session::SessionOutput;
-use crate::runtime::telegram_api::{ApiOp, Lanes, Slot, TgError};
-use crate::store::inbox_journal::SharedInbox;
+use crate::core::turn_outcome::{status_label, technical_footer};
+use crate::transport::file_access::FileAccess;
+use crate::transport::inbox_entry::InboxEntryGuard;
+use crate::transport::telegram::html::{MESSAGE_LIMIT, markdown_to_html, split_html, strip_tags};
+use crate::transport::telegram::ingress::tool_reaction;
+use crate::transport::telegram::lanes::{ApiOp, Lanes, Slot, TgError};
+use crate::transport::telegram::live_message::{Coalescer, CoalescerSettings, LiveMessage};
 
 /// How often the typing indicator is renewed.
 const TYPING_EVERY: Duration = Duration::from_secs(4);
@@ -52,79 +55,6 @@ impl QueueNotices {
     pub fn cancel(&self, id: u64) -> bool {
         let sender = self.waiting.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
         sender.is_some_and(|s| s.send(()).is_ok())
-    }
-}
-
-/// Which files answers may send (`file_access`) and where `/ductor/…` paths point.
-#[derive(Debug, Clone, Default)]
-pub struct FileAccess {
-    /// The ductor home.
-    pub home: camino::Utf8PathBuf,
-    /// Allowed roots (`None`: any file).
-    pub roots: Option<Vec<camino::Utf8PathBuf>>,
-}
-
-impl FileAccess {
-    /// From `file_access` of the config: the allowed roots (`$HOME` for `home`), and the home
-    /// `/ductor/…` paths map to.
-    pub fn from_config(config: &Config, paths: &crate::store::paths::DuctorPaths) -> Arc<Self> {
-        let user_home = camino::Utf8PathBuf::from(std::env::var("HOME").unwrap_or_default());
-        let roots = crate::core::file_tags::allowed_roots(&config.file_access, &user_home, &paths.workspace());
-        Arc::new(Self { home: paths.home().to_owned(), roots })
-    }
-}
-
-/// A message's entry in the durable inbox: its turn start is recorded, and the entry is done
-/// when the message's answer is over (whatever way it ends).
-#[derive(Debug)]
-pub struct InboxEntryGuard {
-    inbox: SharedInbox,
-    id: u64,
-}
-
-impl InboxEntryGuard {
-    /// Guards entry `id`.
-    pub fn new(inbox: SharedInbox, id: u64) -> Self {
-        Self { inbox, id }
-    }
-
-    /// The hook that records the turn's start (given to the Orchestrator with the message).
-    pub fn start_hook(&self) -> crate::runtime::session::StartHook {
-        let (inbox, id) = (self.inbox.clone(), self.id);
-        crate::runtime::session::StartHook::new(move || inbox.started(id))
-    }
-
-    pub(crate) fn answered(&self, text: &str) {
-        self.inbox.answered(self.id, text);
-    }
-
-    /// Done now.
-    pub(crate) fn finish(self) {
-        drop(self);
-    }
-}
-
-impl Drop for InboxEntryGuard {
-    fn drop(&mut self) {
-        self.inbox.done(self.id);
-    }
-}
-
-/// Reports inbox entries whose turns a stop cut off (one notice each, through the Bus, where it
-/// is durable) and marks them done; an entry whose notice the Bus did not take stays for the
-/// next start.
-pub async fn report_cut(
-    bus: &crate::runtime::bus::BusHandle,
-    inbox: &SharedInbox,
-    cut: &[crate::core::inbox::InboxEntry],
-) {
-    for entry in cut {
-        match bus.submit(crate::core::inbox::cut_notice(entry)).await {
-            Ok(_) => inbox.done(entry.id),
-            Err(e) => {
-                tracing::warn!(chat = %entry.chat_id.get(), error = %e, "Could not report a cut turn; kept for the next start.")
-            }
-        }
     }
 }
 

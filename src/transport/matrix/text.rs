@@ -3,7 +3,7 @@
 //! when encrypted, and the numbered reaction-button lists that stand in for inline keyboards.
 
 use crate::core::buttons::{Stretch, stretches};
-use crate::core::telegram_html::{escape, unescape};
+use crate::core::html::{escape, unescape};
 
 /// How many bytes of `body` + `formatted_body` one event carries at most. Matrix refuses events
 /// over 65 536 bytes, and an encrypted event is the plaintext JSON in base64 (× 4/3) plus

@@ -1,0 +1,12 @@
+//! The Matrix transport (transports spec §3): the actor (`matrix` in the tree, Bus transport
+//! `mx`), one answer task per message queued per room, the store directory beside matrix-sdk's
+//! sqlite stores, and the pure parts — room id ↔ chat id and the ingress rules, Markdown →
+//! Matrix HTML events, reaction buttons.
+
+mod actor;
+pub mod ingress;
+pub mod store;
+pub mod text;
+pub mod turn;
+
+pub use actor::*;
