@@ -3,9 +3,10 @@
 //! under `store_path`, skips what arrived while it was down, then syncs. Each sync batch is
 //! written to the inbox before its token is saved; each message runs the ingress of transports
 //! spec §3.5 (auth, dedup, mentions, buttons, `!commands`) and goes to the Orchestrator, its
-//! answer posted by a task queued per room (`matrix_turn`). Encrypted rooms work like plain
-//! ones: matrix-sdk decrypts what arrives and encrypts what is sent. It also delivers Bus
-//! envelopes, confirming only what the homeserver accepted.
+//! answer posted by a task queued per room (`turn.rs`). Encrypted rooms work like plain ones:
+//! matrix-sdk decrypts what arrives and encrypts what is sent. Beside it: the login
+//! (`login.rs`), the syncer (`sync.rs`), its own commands and reaction buttons (`commands.rs`)
+//! and Bus deliveries (`delivery.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -13,31 +14,28 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use matrix_sdk::authentication::matrix::MatrixSession;
-use matrix_sdk::config::{RequestConfig, SyncSettings, SyncToken};
+use matrix_sdk::config::{SyncSettings, SyncToken};
 use matrix_sdk::media::{MediaFormat, MediaRequestParameters};
+use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::ruma::events::room::message::{MessageType, OriginalSyncRoomMessageEvent, Relation};
-use matrix_sdk::ruma::events::{AnySyncMessageLikeEvent, AnySyncTimelineEvent, SyncMessageLikeEvent};
-use matrix_sdk::ruma::{OwnedDeviceId, OwnedRoomId, OwnedUserId};
-use matrix_sdk::{Client, Room, SessionMeta, SessionTokens};
+use matrix_sdk::{Client, Room};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{mpsc, oneshot};
 
+use super::login::{build_client, log_in};
+use super::sync::{chat_id_of, sync_loop};
 use crate::chat::orchestrator::OrchestratorHandle;
-use crate::core::command::MENU;
 use crate::core::command::{ChatCommand, classify};
 use crate::core::config::model::Config;
 use crate::core::dedup::Dedup;
-use crate::core::envelope::{DeliveryMode, Origin};
-use crate::core::envelope_text;
-use crate::core::inbox::{InboxEntry, stale_notice};
+use crate::core::inbox::stale_notice;
 use crate::core::incoming_file::{incoming_prompt, mime_for, sanitize_name};
 use crate::core::session_key::SessionKey;
 use crate::core::text::render;
-use crate::runtime::adapter::{AdapterHandle, AdapterMsg, Delivery, DeliveryError};
+use crate::runtime::adapter::{AdapterHandle, AdapterMsg};
 use crate::runtime::bus::BusHandle;
 use crate::runtime::supervision::RestartRequest;
-use crate::store::inbox_journal::{CRASH_BEFORE_CONFIRM_ENV, SharedInbox};
+use crate::store::inbox_journal::SharedInbox;
 use crate::store::paths::DuctorPaths;
 use crate::store::{received_files, received_images};
 use crate::transport::file_access::FileAccess;
@@ -45,16 +43,13 @@ use crate::transport::inbox_entry::InboxEntryGuard;
 use crate::transport::matrix::ingress::{
     MxAdmission, MxGate, MxIncoming, RoomIds, SentEvents, admit, answer_txn, dm_like, normalise_command,
 };
-use crate::transport::matrix::store::{Credentials, MatrixStore};
-use crate::transport::matrix::text::{reaction_choice, typed_choice};
-use crate::transport::matrix::turn::{ButtonKind, ButtonSet, ButtonSets, MxError, MxTurnSettings, RoomOut, answer};
+use crate::transport::matrix::store::MatrixStore;
+use crate::transport::matrix::text::typed_choice;
+use crate::transport::matrix::turn::{ButtonSets, MxTurnSettings, RoomOut, answer};
 
 /// The Bus transport name of Matrix.
 pub const MATRIX_TRANSPORT: &str = "mx";
-/// Long-poll timeout of `/sync`.
-const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
-/// After this long without a successful sync the actor fails and supervision rebuilds it.
-const SYNC_GIVE_UP: Duration = Duration::from_secs(300);
+
 /// Largest received file downloaded.
 const MAX_DOWNLOAD: u64 = 50 * 1024 * 1024;
 
@@ -156,28 +151,28 @@ type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Its state.
 pub struct MatrixState {
-    args: MatrixArgs,
-    store: MatrixStore,
-    connection: Option<Connection>,
-    room_ids: Arc<Mutex<RoomIds>>,
-    dedup: Dedup,
-    sent: Arc<Mutex<SentEvents>>,
-    buttons: ButtonSets,
-    last_active: Arc<Mutex<Option<String>>>,
-    files: Arc<FileAccess>,
+    pub(super) args: MatrixArgs,
+    pub(super) store: MatrixStore,
+    pub(super) connection: Option<Connection>,
+    pub(super) room_ids: Arc<Mutex<RoomIds>>,
+    pub(super) dedup: Dedup,
+    pub(super) sent: Arc<Mutex<SentEvents>>,
+    pub(super) buttons: ButtonSets,
+    pub(super) last_active: Arc<Mutex<Option<String>>>,
+    pub(super) files: Arc<FileAccess>,
     /// Answers waiting per room, run one after another.
-    lanes: HashMap<String, mpsc::UnboundedSender<Job>>,
+    pub(super) lanes: HashMap<String, mpsc::UnboundedSender<Job>>,
     /// Rooms being left (not allowed).
-    rejected: HashSet<String>,
+    pub(super) rejected: HashSet<String>,
     /// Broadcast envelopes partly delivered: which rooms have them.
-    broadcast_done: Arc<Mutex<HashMap<String, HashSet<String>>>>,
+    pub(super) broadcast_done: Arc<Mutex<HashMap<String, HashSet<String>>>>,
 }
 
 /// A logged-in client.
-struct Connection {
-    client: Client,
-    user_id: String,
-    syncer: tokio::task::JoinHandle<()>,
+pub(super) struct Connection {
+    pub(super) client: Client,
+    pub(super) user_id: String,
+    pub(super) syncer: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for MatrixState {
@@ -257,231 +252,8 @@ impl Actor for Matrix {
     }
 }
 
-/// The client for the configured homeserver, with its stores under `store`.
-async fn build_client(config: &Config, store: &MatrixStore) -> Result<Client, String> {
-    let m = &config.matrix;
-    let strategy = if m.verified_devices_only {
-        matrix_sdk_crypto::CollectStrategy::OnlyTrustedDevices
-    } else {
-        matrix_sdk_crypto::CollectStrategy::AllDevices
-    };
-    std::fs::create_dir_all(store.dir()).map_err(|e| format!("cannot create the Matrix store {}: {e}", store.dir()))?;
-    Client::builder()
-        .homeserver_url(m.homeserver.trim_end_matches('/'))
-        .sqlite_store(store.dir(), None)
-        .with_room_key_recipient_strategy(strategy)
-        .request_config(RequestConfig::default().retry_limit(2))
-        .build()
-        .await
-        .map_err(|e| format!("Matrix client for {} could not start: {e}", m.homeserver))
-}
-
-fn session_of(credentials: &Credentials) -> Result<MatrixSession, String> {
-    let user_id = OwnedUserId::try_from(credentials.user_id.as_str()).map_err(|e| e.to_string())?;
-    Ok(MatrixSession {
-        meta: SessionMeta { user_id, device_id: OwnedDeviceId::from(credentials.device_id.as_str()) },
-        tokens: SessionTokens { access_token: credentials.access_token.clone(), refresh_token: None },
-    })
-}
-
-/// Login order of §3.2: saved credentials, then the configured token and device, then the
-/// password (the result is saved, mode 0600).
-async fn log_in(client: &Client, config: &Config, store: &MatrixStore) -> Result<(), String> {
-    let m = &config.matrix;
-    let mut tried = Vec::new();
-    if let Some(saved) = store.credentials() {
-        match restore(client, &saved).await {
-            Ok(()) => return Ok(()),
-            Err(e) => tried.push(format!("saved credentials: {e}")),
-        }
-    }
-    if !m.access_token.trim().is_empty() && !m.device_id.trim().is_empty() {
-        let configured = Credentials {
-            user_id: m.user_id.clone(),
-            device_id: m.device_id.clone(),
-            access_token: m.access_token.clone(),
-        };
-        match restore(client, &configured).await {
-            Ok(()) => {
-                if let Err(e) = store.save_credentials(&configured) {
-                    tracing::warn!(actor = "matrix", error = %e, "Could not save the Matrix credentials.");
-                }
-                return Ok(());
-            }
-            Err(e) => tried.push(format!("configured access token: {e}")),
-        }
-    }
-    if !m.password.is_empty() {
-        match client.matrix_auth().login_username(&m.user_id, &m.password).initial_device_display_name("ductor").await {
-            Ok(response) => {
-                let credentials = Credentials {
-                    user_id: response.user_id.to_string(),
-                    device_id: response.device_id.to_string(),
-                    access_token: response.access_token.clone(),
-                };
-                if let Err(e) = store.save_credentials(&credentials) {
-                    tracing::warn!(actor = "matrix", error = %e, "Could not save the Matrix credentials.");
-                }
-                tracing::info!(actor = "matrix", user = %credentials.user_id, device = %credentials.device_id, "Logged in with the password.");
-                return Ok(());
-            }
-            Err(e) => tried.push(format!("password: {e}")),
-        }
-    }
-    if tried.is_empty() {
-        tried.push("no password or access token configured".to_owned());
-    }
-    Err(format!("Matrix login of {} at {} failed ({})", m.user_id, m.homeserver, tried.join("; ")))
-}
-
-async fn restore(client: &Client, credentials: &Credentials) -> Result<(), String> {
-    client.restore_session(session_of(credentials)?).await.map_err(|e| e.to_string())?;
-    client.whoami().await.map_err(|e| e.to_string())?;
-    Ok(())
-}
-
-fn now() -> f64 {
+pub(super) fn now() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// The syncer: one `/sync` after another from `token`; each batch goes to the actor and into
-/// the inbox before the token that covers it is saved.
-async fn sync_loop(
-    client: Client,
-    store: MatrixStore,
-    mut token: String,
-    actor: ActorRef<MatrixMsg>,
-    inbox: SharedInbox,
-    room_ids: Arc<Mutex<RoomIds>>,
-    bot: String,
-) {
-    let mut backoff = Duration::from_secs(1);
-    let mut last_ok = Instant::now();
-    let crash_before_confirm = std::env::var_os(CRASH_BEFORE_CONFIRM_ENV).is_some_and(|v| v == "1");
-    loop {
-        let settings = SyncSettings::default().token(token.clone()).timeout(SYNC_TIMEOUT);
-        match client.sync_once(settings).await {
-            Ok(response) => {
-                backoff = Duration::from_secs(1);
-                last_ok = Instant::now();
-                let (batch, entries) = inbound(&response, &inbox, &room_ids, &store, &bot);
-                if !batch.is_empty() {
-                    let (recorded, done) = oneshot::channel();
-                    if actor.cast(MatrixMsg::Synced { batch, recorded }).is_err() {
-                        return;
-                    }
-                    // The turns need not wait for the fsync; only the token below does.
-                    inbox.record(entries);
-                    if done.await.is_err() {
-                        return;
-                    }
-                    if crash_before_confirm {
-                        tracing::error!(
-                            actor = "matrix",
-                            "Crashing before the sync token is saved ({CRASH_BEFORE_CONFIRM_ENV})."
-                        );
-                        std::process::abort();
-                    }
-                }
-                if let Err(e) = store.save_next_batch(&response.next_batch) {
-                    tracing::warn!(actor = "matrix", error = %e, "Could not save the sync token.");
-                }
-                token = response.next_batch;
-            }
-            Err(e) => {
-                let refused = e.as_client_api_error().is_some_and(|api| api.status_code.as_u16() == 401);
-                if refused || last_ok.elapsed() > SYNC_GIVE_UP {
-                    let _ = actor.cast(MatrixMsg::SyncFailed(format!("Matrix sync failed: {e}")));
-                    return;
-                }
-                tracing::warn!(actor = "matrix", error = %e, retry_in_ms = backoff.as_millis() as u64, "Sync failed.");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
-}
-
-/// The messages, reactions and invites of a sync, in order, and the inbox entries of the
-/// messages (a message already in the inbox — seen again after a token rewind — is left out).
-fn inbound(
-    response: &matrix_sdk::sync::SyncResponse,
-    inbox: &SharedInbox,
-    room_ids: &Arc<Mutex<RoomIds>>,
-    store: &MatrixStore,
-    bot: &str,
-) -> (Vec<Inbound>, Vec<InboxEntry>) {
-    let mut batch = Vec::new();
-    let mut entries = Vec::new();
-    for (room_id, update) in &response.rooms.joined {
-        for event in &update.timeline.events {
-            let raw = event.raw();
-            let Ok(parsed) = raw.deserialize() else {
-                tracing::debug!(actor = "matrix", room = %room_id, "Event that does not parse ignored.");
-                continue;
-            };
-            match parsed {
-                AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(
-                    SyncMessageLikeEvent::Original(message),
-                )) => {
-                    if message.sender.as_str() == bot {
-                        continue;
-                    }
-                    let upstream = format!("mx:{room_id}:{}", message.event_id);
-                    if inbox.knows(&upstream) {
-                        tracing::debug!(actor = "matrix", room = %room_id, event = %message.event_id, "Event already in the inbox.");
-                        continue;
-                    }
-                    let id = inbox.allocate();
-                    if let Some(id) = id {
-                        let chat_id = chat_id_of(room_ids, store, room_id.as_str());
-                        let body = match &message.content.msgtype {
-                            MessageType::Text(text) => text.body.clone(),
-                            other => other.body().to_owned(),
-                        };
-                        let stored: Option<serde_json::Value> = serde_json::from_str(raw.json().get()).ok();
-                        entries.push(InboxEntry {
-                            id,
-                            transport: MATRIX_TRANSPORT.to_owned(),
-                            chat_id: chat_id.into(),
-                            topic_id: None,
-                            upstream,
-                            reply_to: None,
-                            text: body,
-                            prompt: String::new(),
-                            at: now(),
-                            message: stored
-                                .map(|event| serde_json::json!({"room_id": room_id.as_str(), "event": event})),
-                        });
-                    }
-                    batch.push(Inbound::Message { room_id: room_id.to_string(), event: Box::new(message), entry: id });
-                }
-                AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::Reaction(
-                    SyncMessageLikeEvent::Original(reaction),
-                )) => batch.push(Inbound::Reaction {
-                    room_id: room_id.to_string(),
-                    sender: reaction.sender.to_string(),
-                    target: reaction.content.relates_to.event_id.to_string(),
-                    key: reaction.content.relates_to.key.clone(),
-                }),
-                _ => {}
-            }
-        }
-    }
-    for room_id in response.rooms.invited.keys() {
-        batch.push(Inbound::Invite { room_id: room_id.to_string() });
-    }
-    (batch, entries)
-}
-
-/// The chat id of a room, saving the map when the room is new.
-fn chat_id_of(room_ids: &Arc<Mutex<RoomIds>>, store: &MatrixStore, room_id: &str) -> u64 {
-    let mut ids = room_ids.lock().unwrap_or_else(PoisonError::into_inner);
-    let (id, new) = ids.chat_id(room_id);
-    if new && let Err(e) = store.save_room_ids(&ids) {
-        tracing::warn!(actor = "matrix", error = %e, "Could not save room_id_map.json.");
-    }
-    id
 }
 
 /// A received file's facts.
@@ -535,91 +307,12 @@ fn extension_for(mime: &str) -> &'static str {
     }
 }
 
-/// `!help` on Matrix: the command menu's descriptions, with `!`.
-fn help_text() -> String {
-    let describe = |cmd: &str| {
-        let what = MENU.iter().find(|(c, _)| *c == cmd).map_or("", |(_, d)| *d);
-        let what = match cmd {
-            "stop_all" => "Stop every agent",
-            "agents" => "List the agents",
-            "agent_start" => "Start an agent",
-            "agent_stop" => "Stop an agent",
-            "agent_restart" => "Restart an agent",
-            _ => what,
-        };
-        format!("\n`!{cmd}` — {what}")
-    };
-    let groups: [(&str, &[&str]); 5] = [
-        ("Daily", &["new", "reset", "stop", "interrupt", "stop_all", "model", "status", "memory"]),
-        ("Automation", &["session", "tasks", "cron"]),
-        ("Multi-agent", &["agents", "agent_start", "agent_stop", "agent_restart"]),
-        ("Browse", &["showfiles", "info", "help"]),
-        ("Maintenance", &["diagnose", "upgrade", "restart"]),
-    ];
-    let mut text = String::from("**ductor commands**\n---");
-    for (title, commands) in groups {
-        text.push_str(&format!("\n\n**{title}**"));
-        commands.iter().for_each(|cmd| text.push_str(&describe(cmd)));
-    }
-    text.push_str("\n---\nCommands start with `!` or `/`. Anything else you write goes to the agent.");
-    text
-}
-
-/// `!showfiles [subdir]`: an overview of the usual folders, or one folder of the home.
-fn show_files(home: &camino::Utf8Path, arg: &str) -> String {
-    let list = |dir: &camino::Utf8Path| -> Vec<(std::time::SystemTime, String)> {
-        let mut entries: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(dir)
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| {
-                        let when = e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
-                        let mut name = e.file_name().to_string_lossy().into_owned();
-                        if e.path().is_dir() {
-                            name.push('/');
-                        }
-                        (when, name)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        entries.sort_by_key(|e| std::cmp::Reverse(e.0));
-        entries
-    };
-    let arg = arg.trim().trim_matches('/');
-    if arg.is_empty() {
-        let mut text = String::from("**Files**");
-        for folder in
-            ["output_to_user", "telegram_files", "matrix_files", "tools", "cron_tasks", "memory_system", "skills"]
-        {
-            let entries = list(&home.join("workspace").join(folder));
-            text.push_str(&format!("\n\n**{folder}/** ({} entries)", entries.len()));
-            for (_, name) in entries.iter().take(5) {
-                text.push_str(&format!("\n- {name}"));
-            }
-        }
-        return text;
-    }
-    if !crate::core::file_browser::is_inside(arg) {
-        return format!("`{arg}` is outside the ductor home.");
-    }
-    let dir = home.join(arg);
-    if !dir.is_dir() {
-        return format!("`{arg}` is not a folder of the ductor home.");
-    }
-    let entries = list(&dir);
-    let mut text = format!("**{arg}/** ({} entries)", entries.len());
-    for (_, name) in entries.iter().take(50) {
-        text.push_str(&format!("\n- {name}"));
-    }
-    text
-}
-
 impl MatrixState {
-    fn client(&self) -> Option<(Client, String)> {
+    pub(super) fn client(&self) -> Option<(Client, String)> {
         self.connection.as_ref().map(|c| (c.client.clone(), c.user_id.clone()))
     }
 
-    fn out(&self, room: Room) -> RoomOut {
+    pub(super) fn out(&self, room: Room) -> RoomOut {
         RoomOut {
             room,
             files: Arc::clone(&self.files),
@@ -628,7 +321,7 @@ impl MatrixState {
         }
     }
 
-    fn settings(&self) -> MxTurnSettings {
+    pub(super) fn settings(&self) -> MxTurnSettings {
         MxTurnSettings {
             streaming: self.args.config.streaming.enabled,
             footer: self.args.config.scene.technical_footer,
@@ -636,7 +329,7 @@ impl MatrixState {
     }
 
     /// Runs `job` after the room's earlier answers.
-    fn queue(&mut self, room_id: &str, job: Job) {
+    pub(super) fn queue(&mut self, room_id: &str, job: Job) {
         let lane = self.lanes.entry(room_id.to_owned()).or_insert_with(|| {
             let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
             tokio::spawn(async move {
@@ -651,7 +344,7 @@ impl MatrixState {
         }
     }
 
-    fn chat_id(&self, room_id: &str) -> u64 {
+    pub(super) fn chat_id(&self, room_id: &str) -> u64 {
         chat_id_of(&self.room_ids, &self.store, room_id)
     }
 
@@ -799,115 +492,6 @@ impl MatrixState {
         }
     }
 
-    /// Button `choice` of the room's active set was picked: the set is used up.
-    fn press(&mut self, room_id: &str, key: SessionKey, out: RoomOut, choice: usize) {
-        let set = self.buttons.lock().unwrap_or_else(PoisonError::into_inner).remove(room_id);
-        let Some(ButtonSet { data, kind, .. }) = set else { return };
-        let Some(data) = data.get(choice).cloned() else { return };
-        tracing::debug!(actor = "matrix", room = %room_id, choice, "Button picked.");
-        match kind {
-            ButtonKind::Menu => {
-                let outputs = self.args.orchestrator.callback(key, &data);
-                tokio::spawn(answer(out, self.settings(), outputs, None, None));
-            }
-            ButtonKind::Answer => {
-                let outputs = self.args.orchestrator.message(key, &data);
-                let job = Box::pin(answer(out, self.settings(), outputs, None, None));
-                self.queue(room_id, job);
-            }
-        }
-    }
-
-    /// A reaction: a button press when it is on the room's button list (reactions are not
-    /// authorisation-checked, as in 0.18.2: only people in the room can react).
-    fn reaction(&mut self, room_id: &str, sender: &str, target: &str, key: &str) {
-        let Some((client, bot)) = self.client() else { return };
-        if sender == bot {
-            return;
-        }
-        let on_list = self
-            .buttons
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(room_id)
-            .filter(|set| set.event_id.as_deref() == Some(target))
-            .map(|set| set.data.len());
-        let (Some(count), Some(choice)) = (on_list, reaction_choice(key)) else { return };
-        if choice >= count {
-            return;
-        }
-        let Some(room) = matrix_sdk::ruma::RoomId::parse(room_id).ok().and_then(|id| client.get_room(&id)) else {
-            return;
-        };
-        let session = SessionKey::new(MATRIX_TRANSPORT, self.chat_id(room_id), None);
-        let out = self.out(room);
-        self.press(room_id, session, out, choice);
-    }
-
-    /// Commands the transport answers itself; `true` when `text` was one.
-    async fn transport_command(&mut self, text: &str, out: &RoomOut) -> bool {
-        let word = text.split_whitespace().next().unwrap_or_default().to_lowercase();
-        let arg = text.split_once(char::is_whitespace).map_or("", |(_, rest)| rest);
-        let reply = match word.as_str() {
-            "/help" | "/start" => help_text(),
-            "/info" => render("info.text", &[("version", env!("CARGO_PKG_VERSION"))]),
-            "/agent_commands" => "**Multi-agent**\n`!agents` — list the agents\n`!agent_start <name>`\n`!agent_stop <name>`\n`!agent_restart <name>`".to_owned(),
-            "/showfiles" => show_files(self.args.paths.home(), arg),
-            "/restart" => {
-                self.restart(out).await;
-                return true;
-            }
-            _ => return false,
-        };
-        if let Err(e) = out.rich_send(&reply).await {
-            tracing::warn!(actor = "matrix", room = %out.room.room_id(), error = %e, "Could not answer a command.");
-        }
-        true
-    }
-
-    async fn restart(&mut self, out: &RoomOut) {
-        let sentinel = serde_json::json!({
-            "chat_id": self.chat_id(out.room.room_id().as_str()),
-            "transport": MATRIX_TRANSPORT,
-            "message": render("startup.restart_default", &[]),
-            "timestamp": crate::core::state::timestamp_now(),
-        });
-        if let Err(e) = crate::store::atomic::write_json_atomic(&self.args.paths.restart_sentinel(), &sentinel) {
-            tracing::warn!(actor = "matrix", error = %e, "Could not write the restart sentinel.");
-        }
-        let reply = format!("{}\n---\n{}", render("startup.restart_header", &[]), render("startup.restart_body", &[]));
-        let _ = out.rich_send(&reply).await;
-        (self.args.restart)(format!("!restart from room {}", out.room.room_id()));
-    }
-
-    /// The restart sentinel written by `!restart` in a Matrix room: its message goes there.
-    async fn deliver_restart_sentinel(&mut self) {
-        let path = self.args.paths.restart_sentinel();
-        let Ok(text) = std::fs::read_to_string(&path) else { return };
-        let Ok(sentinel) = serde_json::from_str::<serde_json::Value>(&text) else { return };
-        if sentinel.get("transport").and_then(|t| t.as_str()) != Some(MATRIX_TRANSPORT) {
-            return;
-        }
-        if let Err(e) = std::fs::remove_file(&path) {
-            tracing::warn!(actor = "matrix", path = %path, error = %e, "Could not remove the restart sentinel.");
-        }
-        let chat = sentinel.get("chat_id").and_then(serde_json::Value::as_u64).unwrap_or(0);
-        let message = sentinel.get("message").and_then(|m| m.as_str()).unwrap_or_default();
-        if let Some(out) = self.room_of_chat(chat)
-            && !message.is_empty()
-            && let Err(e) = out.rich_send(message).await
-        {
-            tracing::warn!(actor = "matrix", chat, error = %e, "Could not send the restart notice.");
-        }
-    }
-
-    fn room_of_chat(&self, chat: u64) -> Option<RoomOut> {
-        let (client, _) = self.client()?;
-        let room_id = self.room_ids.lock().unwrap_or_else(PoisonError::into_inner).room(chat)?.to_owned();
-        let room = client.get_room(&OwnedRoomId::try_from(room_id).ok()?)?;
-        Some(self.out(room))
-    }
-
     /// Downloads a received file into `workspace/matrix_files/<date>/`, rebuilds the index and
     /// returns the prompt; tells the room and returns `None` when it cannot be downloaded.
     async fn receive_file(&self, client: &Client, out: &RoomOut, media: &Media, body: &str) -> Option<String> {
@@ -1033,157 +617,5 @@ impl MatrixState {
                 }
             }
         }
-    }
-
-    /// Delivers a Bus envelope in its own task (a slow homeserver never holds up the actor).
-    fn deliver(&mut self, delivery: Delivery) {
-        let Some((client, _)) = self.client() else {
-            delivery.receipt.fail(DeliveryError::Retryable("Matrix is not connected yet".to_owned()));
-            return;
-        };
-        let outs = Outs {
-            client,
-            files: Arc::clone(&self.files),
-            sent: Arc::clone(&self.sent),
-            buttons: Arc::clone(&self.buttons),
-            room_ids: Arc::clone(&self.room_ids),
-            allowed_rooms: self.args.config.matrix.allowed_rooms.clone(),
-            last_active: self.last_active.lock().unwrap_or_else(PoisonError::into_inner).clone(),
-            broadcast_done: Arc::clone(&self.broadcast_done),
-        };
-        tokio::spawn(outs.deliver(delivery));
-    }
-}
-
-/// What a Bus delivery needs, detached from the actor.
-struct Outs {
-    client: Client,
-    files: Arc<FileAccess>,
-    sent: Arc<Mutex<SentEvents>>,
-    buttons: ButtonSets,
-    room_ids: Arc<Mutex<RoomIds>>,
-    allowed_rooms: Vec<String>,
-    last_active: Option<String>,
-    broadcast_done: Arc<Mutex<HashMap<String, HashSet<String>>>>,
-}
-
-impl Outs {
-    fn out(&self, room_id: &str) -> Option<RoomOut> {
-        let room = self.client.get_room(&OwnedRoomId::try_from(room_id).ok()?)?;
-        Some(RoomOut {
-            room,
-            files: Arc::clone(&self.files),
-            sent: Arc::clone(&self.sent),
-            buttons: Arc::clone(&self.buttons),
-        })
-    }
-
-    /// Rooms a broadcast goes to: the allowed rooms, else the last active one.
-    fn broadcast_rooms(&self) -> Vec<String> {
-        let allowed: Vec<String> = self.allowed_rooms.iter().filter(|r| r.starts_with('!')).cloned().collect();
-        if allowed.is_empty() { self.last_active.iter().cloned().collect() } else { allowed }
-    }
-
-    async fn deliver(self, delivery: Delivery) {
-        let Delivery { envelope, mode, receipt } = delivery;
-        let unicast_room = || {
-            let chat = u64::try_from(envelope.chat_id.get()).ok()?;
-            self.room_ids.lock().unwrap_or_else(PoisonError::into_inner).room(chat).map(str::to_owned)
-        };
-        let broadcast = match mode {
-            DeliveryMode::Unicast => {
-                let Some(text) = envelope_text::unicast_text(&envelope) else {
-                    receipt.confirm();
-                    return;
-                };
-                match unicast_room().and_then(|room| self.out(&room)) {
-                    Some(out) => {
-                        match out.send_answer(&text, None).await {
-                            Ok(()) => receipt.confirm(),
-                            Err(e) => receipt.fail(delivery_error(&e)),
-                        }
-                        return;
-                    }
-                    // An unknown room: a cron result goes to everyone instead (§3.11).
-                    None if matches!(envelope.origin, Origin::Cron | Origin::WebhookCron) => text,
-                    None => {
-                        tracing::info!(actor = "matrix", chat = %envelope.chat_id.get(), "No room for this chat id; envelope dropped.");
-                        receipt.fail(DeliveryError::Permanent(format!(
-                            "no Matrix room for chat {}",
-                            envelope.chat_id.get()
-                        )));
-                        return;
-                    }
-                }
-            }
-            DeliveryMode::Broadcast => match envelope_text::broadcast_text(&envelope) {
-                Some(text) => text,
-                None => {
-                    receipt.confirm();
-                    return;
-                }
-            },
-        };
-        let rooms = self.broadcast_rooms();
-        if rooms.is_empty() {
-            tracing::warn!(
-                actor = "matrix",
-                "A broadcast with no room to go to (no allowed rooms, none active); dropped."
-            );
-            receipt.confirm();
-            return;
-        }
-        let id = envelope.envelope_id.as_str().to_owned();
-        let mut retry = None;
-        for room_id in rooms {
-            let done = self
-                .broadcast_done
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(&id)
-                .is_some_and(|d| d.contains(&room_id));
-            if done {
-                continue;
-            }
-            let Some(out) = self.out(&room_id) else { continue };
-            match out.send_answer(&broadcast, None).await {
-                Ok(()) => {
-                    self.broadcast_done
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .entry(id.clone())
-                        .or_default()
-                        .insert(room_id);
-                }
-                Err(e) => {
-                    tracing::warn!(actor = "matrix", room = %room_id, error = %e, "Broadcast to a room failed.");
-                    match delivery_error(&e) {
-                        DeliveryError::Permanent(_) => {
-                            self.broadcast_done
-                                .lock()
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .entry(id.clone())
-                                .or_default()
-                                .insert(room_id);
-                        }
-                        retryable => retry = Some(retryable),
-                    }
-                }
-            }
-        }
-        match retry {
-            Some(error) => receipt.fail(error),
-            None => {
-                self.broadcast_done.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
-                receipt.confirm();
-            }
-        }
-    }
-}
-
-fn delivery_error(error: &MxError) -> DeliveryError {
-    match error {
-        MxError::Refused(why) => DeliveryError::Permanent(why.clone()),
-        MxError::Unreachable(why) => DeliveryError::Retryable(why.clone()),
     }
 }

@@ -4,8 +4,12 @@
 //! Matrix HTML events, reaction buttons.
 
 mod actor;
+mod commands;
+mod delivery;
 pub mod ingress;
+mod login;
 pub mod store;
+mod sync;
 pub mod text;
 pub mod turn;
 

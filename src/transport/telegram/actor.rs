@@ -1,10 +1,11 @@
 //! The Telegram transport actor (`telegram` in the tree; Bus transport `tg`): logs in with
 //! `getMe`, syncs the command menu, drops what arrived while it was down
-//! (`deleteWebhook(drop_pending_updates)`), long-polls `getUpdates`, and for each update runs the
-//! ingress pipeline of transports spec §2.3 (auth, group rules, dedup) before handing the text
-//! to the Orchestrator; each message's outputs are answered by its own task
-//! (`telegram_turn`). It also delivers Bus envelopes (unicast and broadcast), confirming only
-//! what Telegram accepted, and carries out `/restart` with the restart sentinel.
+//! (`deleteWebhook(drop_pending_updates)`), long-polls `getUpdates` (each batch recorded in the
+//! inbox before it is confirmed), replays the inbox at start, and for each update runs the
+//! ingress pipeline of transports spec §2.3 (auth, group rules, dedup, received files) before
+//! handing the text to the Orchestrator; each message's outputs are answered by its own task
+//! (`turn.rs`). Its own commands and buttons are in `commands.rs`, groups and allow-lists in
+//! `groups.rs`, Bus deliveries in `delivery.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -19,26 +20,21 @@ use teloxide::types::{
     UpdateKind,
 };
 
+use super::delivery::deliver_restart_sentinel;
+use super::groups::{CONFIG_POLL, GROUP_AUDIT_EVERY};
 use crate::chat::orchestrator::OrchestratorHandle;
-use crate::chat::session::SessionOutput;
 use crate::core::command::MENU;
 use crate::core::config::model::Config;
-use crate::core::config::resolve;
 use crate::core::dedup::Dedup;
-use crate::core::envelope::{DeliveryMode, Origin};
-use crate::core::envelope_text;
-use crate::core::file_browser::{self, BrowserAction};
-use crate::core::html::escape;
 use crate::core::inbox::{InboxEntry, stale_notice, without_nulls};
 use crate::core::incoming_file::{MediaKind, incoming_prompt, mime_for, saved_name};
 use crate::core::session_key::SessionKey;
 use crate::core::state::chat_activity::ChatActivity;
 use crate::core::text::render;
-use crate::runtime::adapter::{AdapterHandle, AdapterMsg, Delivery, DeliveryError};
+use crate::runtime::adapter::{AdapterHandle, AdapterMsg};
 use crate::runtime::bus::BusHandle;
 use crate::runtime::supervision::RestartRequest;
 use crate::store::atomic::Loaded;
-use crate::store::config_file::read_raw_config;
 use crate::store::inbox_journal::SharedInbox;
 use crate::store::paths::DuctorPaths;
 use crate::store::state_files::StateFile;
@@ -46,16 +42,17 @@ use crate::store::{received_files, received_images};
 use crate::transport::file_access::FileAccess;
 use crate::transport::inbox_entry::{InboxEntryGuard, report_cut};
 use crate::transport::telegram::ingress::{
-    Admission, ChatKind, Entity, Gate, Incoming, admit, command_word, normalise_command, strip_mention,
-    with_reply_context,
+    Admission, ChatKind, Entity, Gate, Incoming, admit, normalise_command, strip_mention, with_reply_context,
 };
-use crate::transport::telegram::lanes::{ApiOp, Lanes, TgError};
+use crate::transport::telegram::lanes::{ApiOp, Lanes};
 use crate::transport::telegram::turn::{QueueNotices, Target, TurnSettings, answer, rich_send, send_plain};
 
 /// The Bus transport name of Telegram.
 pub const TELEGRAM_TRANSPORT: &str = "tg";
+
 /// The official Bot API server.
 pub const OFFICIAL_API: &str = "https://api.telegram.org";
+
 /// Long-poll timeout of `getUpdates` (teloxide's HTTP client gives up after 17 s).
 const POLL_TIMEOUT_S: u32 = 10;
 
@@ -139,36 +136,36 @@ pub struct Telegram;
 
 /// Its state.
 pub struct TelegramState {
-    args: TelegramArgs,
-    connection: Option<Connection>,
-    dedup: Dedup,
-    notices: QueueNotices,
+    pub(super) args: TelegramArgs,
+    pub(super) connection: Option<Connection>,
+    pub(super) dedup: Dedup,
+    pub(super) notices: QueueNotices,
     /// Broadcast envelopes partly delivered: who has them already.
-    broadcast_done: HashMap<String, HashSet<i64>>,
+    pub(super) broadcast_done: HashMap<String, HashSet<i64>>,
     /// `chat_activity.json`.
-    tracker: ChatActivity,
+    pub(super) tracker: ChatActivity,
     /// Which files answers may send.
-    files: Arc<FileAccess>,
+    pub(super) files: Arc<FileAccess>,
     /// Forum topic names by (chat, topic), from the topics' service messages.
-    topic_names: HashMap<(i64, i32), String>,
+    pub(super) topic_names: HashMap<(i64, i32), String>,
     /// The allow-lists, reloaded when `config.json` changes.
-    allow: AllowLists,
+    pub(super) allow: AllowLists,
     /// Messages received and not yet answered (`inbox.jsonl`).
-    inbox: SharedInbox,
+    pub(super) inbox: SharedInbox,
     /// When `config.json` was last read.
-    config_stamp: Option<std::time::SystemTime>,
+    pub(super) config_stamp: Option<std::time::SystemTime>,
 }
 
 /// Who may talk to the bot; hot-reloadable (transports spec §2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct AllowLists {
-    users: Vec<i64>,
-    groups: Vec<i64>,
-    channels: Vec<i64>,
+pub(super) struct AllowLists {
+    pub(super) users: Vec<i64>,
+    pub(super) groups: Vec<i64>,
+    pub(super) channels: Vec<i64>,
 }
 
 impl AllowLists {
-    fn of(config: &Config) -> Self {
+    pub(super) fn of(config: &Config) -> Self {
         Self {
             users: config.allowed_user_ids.clone(),
             groups: config.allowed_group_ids.clone(),
@@ -178,11 +175,11 @@ impl AllowLists {
 }
 
 /// A logged-in bot.
-struct Connection {
-    lanes: Lanes,
-    bot_id: u64,
-    username: String,
-    poller: tokio::task::JoinHandle<()>,
+pub(super) struct Connection {
+    pub(super) lanes: Lanes,
+    pub(super) bot_id: u64,
+    pub(super) username: String,
+    pub(super) poller: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for TelegramState {
@@ -412,44 +409,7 @@ async fn sync_commands(bot: &Bot) {
     }
 }
 
-/// `restart-sentinel.json` left by `/restart`: its message goes to its chat, the file is removed.
-async fn deliver_restart_sentinel(lanes: &Lanes, args: &TelegramArgs) {
-    let path = args.paths.restart_sentinel();
-    let Ok(text) = std::fs::read_to_string(&path) else { return };
-    let sentinel = serde_json::from_str::<serde_json::Value>(&text).ok();
-    // A sentinel of another transport is left for it.
-    if sentinel
-        .as_ref()
-        .and_then(|s| s.get("transport"))
-        .and_then(|t| t.as_str())
-        .is_some_and(|t| t != TELEGRAM_TRANSPORT)
-    {
-        return;
-    }
-    if let Err(e) = std::fs::remove_file(&path) {
-        tracing::warn!(actor = "telegram", path = %path, error = %e, "Could not remove the restart sentinel.");
-    }
-    let Some(sentinel) = sentinel else {
-        tracing::warn!(actor = "telegram", path = %path, "Unreadable restart sentinel ignored.");
-        return;
-    };
-    let chat = sentinel.get("chat_id").and_then(serde_json::Value::as_i64).unwrap_or(0);
-    let message = sentinel.get("message").and_then(|m| m.as_str()).unwrap_or_default();
-    if chat != 0 && !message.is_empty() {
-        let target = Target {
-            files: FileAccess::from_config(&args.config, &args.paths),
-            lanes: lanes.clone(),
-            chat,
-            thread: None,
-            anchor: None,
-        };
-        if let Err(e) = rich_send(&target, message, None, None).await {
-            tracing::warn!(actor = "telegram", chat, error = %e, "Could not send the restart notice.");
-        }
-    }
-}
-
-fn chat_kind(kind: &TgChatKind) -> ChatKind {
+pub(super) fn chat_kind(kind: &TgChatKind) -> ChatKind {
     match kind {
         TgChatKind::Private(_) => ChatKind::Private,
         TgChatKind::Public(public) => match public.kind {
@@ -459,7 +419,7 @@ fn chat_kind(kind: &TgChatKind) -> ChatKind {
     }
 }
 
-fn chat_type(chat: &teloxide::types::Chat) -> &'static str {
+pub(super) fn chat_type(chat: &teloxide::types::Chat) -> &'static str {
     if chat.is_private() {
         "private"
     } else if chat.is_channel() {
@@ -477,41 +437,9 @@ fn unix_now() -> f64 {
 }
 
 /// Now, ISO 8601 UTC to the second (`2026-11-24T16:53:04+00:00`), as the chat tracker writes.
-fn now_iso() -> String {
+pub(super) fn now_iso() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
 }
-
-/// The file browser's view of `<home>/<rel>`; "not found" for anything outside the home or
-/// not a folder.
-fn browse(home: &camino::Utf8Path, rel: &str) -> crate::core::selector::Menu {
-    if !file_browser::is_inside(rel) {
-        return file_browser::not_found();
-    }
-    let folder = home.join(rel);
-    let inside = match (std::fs::canonicalize(&folder), std::fs::canonicalize(home)) {
-        (Ok(folder), Ok(home)) => folder.starts_with(home),
-        _ => false,
-    };
-    let Ok(entries) = folder.read_dir_utf8() else { return file_browser::not_found() };
-    if !inside {
-        return file_browser::not_found();
-    }
-    let entries: Vec<file_browser::Entry> = entries
-        .filter_map(Result::ok)
-        .map(|e| file_browser::Entry { name: e.file_name().to_owned(), is_dir: e.path().is_dir() })
-        .collect();
-    file_browser::menu(rel, &entries)
-}
-
-/// The links of `/info`: the Python original this build replaces, and its release history.
-const INFO_ORIGINAL: &str = "https://pypi.org/project/ductor/";
-const INFO_CHANGELOG: &str = "https://pypi.org/project/ductor/#history";
-
-/// How often `config.json` is checked for new allow-lists.
-const CONFIG_POLL: Duration = Duration::from_secs(3);
-
-/// How often tracked groups are checked against the allow-lists.
-const GROUP_AUDIT_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// Largest file ductor downloads.
 const MAX_DOWNLOAD: u64 = 50 * 1024 * 1024;
@@ -566,43 +494,13 @@ fn media_of(message: &teloxide::types::Message) -> Option<Media> {
     None
 }
 
-fn help_text() -> String {
-    let describe = |cmd: &str| {
-        let text = MENU.iter().find(|(c, _)| *c == cmd).map_or("", |(_, d)| *d);
-        let text = match cmd {
-            "stop_all" => "Stop every agent",
-            "where" => "Chats I am in",
-            "leave" => "Leave a chat",
-            _ => text,
-        };
-        format!("/{cmd} -- {text}")
-    };
-    let groups: [(&str, &[&str]); 5] = [
-        ("Daily", &["new", "reset", "stop", "interrupt", "stop_all", "model", "status", "memory"]),
-        ("Automation", &["session", "tasks", "cron"]),
-        ("Multi-agent", &["agent_commands"]),
-        ("Browse", &["where", "leave", "showfiles", "info", "help"]),
-        ("Maintenance", &["diagnose", "upgrade", "restart"]),
-    ];
-    let mut text = String::from("**ductor commands**\n---");
-    for (title, commands) in groups {
-        text.push_str(&format!("\n\n**{title}**"));
-        for cmd in commands {
-            text.push('\n');
-            text.push_str(&describe(cmd));
-        }
-    }
-    text.push_str("\n---\nAnything else you write goes to the agent.");
-    text
-}
-
 impl TelegramState {
     /// The logged-in bot: (lanes, bot id, username); `None` before login.
-    fn bot(&self) -> Option<(Lanes, u64, String)> {
+    pub(super) fn bot(&self) -> Option<(Lanes, u64, String)> {
         self.connection.as_ref().map(|c| (c.lanes.clone(), c.bot_id, c.username.clone()))
     }
 
-    fn gate<'a>(&'a self, bot_id: u64, username: &'a str) -> Gate<'a> {
+    pub(super) fn gate<'a>(&'a self, bot_id: u64, username: &'a str) -> Gate<'a> {
         Gate {
             allowed_users: &self.allow.users,
             allowed_groups: &self.allow.groups,
@@ -706,61 +604,6 @@ impl TelegramState {
         tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot), guard));
     }
 
-    /// Commands the transport answers itself; `true` when `text` was one.
-    async fn transport_command(&mut self, text: &str, target: &Target, message: &teloxide::types::Message) -> bool {
-        let Some(word) = command_word(text) else { return false };
-        let reply = match word.as_str() {
-            "/help" => help_text(),
-            "/start" => {
-                let name = message.from.as_ref().map_or("there", |u| u.first_name.as_str());
-                let welcome = render("welcome.text", &[("name", name), ("model", &self.args.config.model)]);
-                let keyboard: Vec<Vec<crate::core::selector::Button>> = (1..=3)
-                    .map(|n| {
-                        vec![crate::core::selector::Button::callback(
-                            &render(&format!("welcome.button_{n}"), &[]),
-                            format!("w:{n}"),
-                        )]
-                    })
-                    .collect();
-                if let Err(e) = rich_send(target, &welcome, target.anchor, Some(keyboard)).await {
-                    tracing::warn!(actor = "telegram", chat = target.chat, error = %e, "Could not send the welcome.");
-                }
-                return true;
-            }
-            "/info" => {
-                let text = render("info.text", &[("version", env!("CARGO_PKG_VERSION"))]);
-                let keyboard = vec![
-                    vec![crate::core::selector::Button::link("Releases", INFO_CHANGELOG)],
-                    vec![crate::core::selector::Button::link("PyPI (the original)", INFO_ORIGINAL)],
-                ];
-                if let Err(e) = rich_send(target, &text, target.anchor, Some(keyboard)).await {
-                    tracing::warn!(actor = "telegram", chat = target.chat, error = %e, "Could not answer /info.");
-                }
-                return true;
-            }
-            "/agent_commands" => "**Multi-agent**\n/agents -- list the agents\n/agent_start <name>\n/agent_stop <name>\n/agent_restart <name>".to_owned(),
-            "/where" => self.tracker.where_text(),
-            "/new" if text.split_whitespace().nth(1).is_some_and(|a| a.starts_with('@')) => self.new_in_topic(text, target).await,
-            "/leave" => self.leave(text).await,
-            "/showfiles" => {
-                let menu = browse(self.args.paths.home(), "");
-                if let Err(e) = rich_send(target, &menu.text, target.anchor, Some(menu.buttons)).await {
-                    tracing::warn!(actor = "telegram", chat = target.chat, error = %e, "Could not send the file browser.");
-                }
-                return true;
-            }
-            "/restart" => {
-                self.restart(target).await;
-                return true;
-            }
-            _ => return false,
-        };
-        if let Err(e) = rich_send(target, &reply, target.anchor, None).await {
-            tracing::warn!(actor = "telegram", chat = target.chat, error = %e, "Could not answer a command.");
-        }
-        true
-    }
-
     /// Downloads a received file into `workspace/telegram_files/<date>/`, rebuilds the index and
     /// returns the prompt; tells the chat and returns `None` when it cannot be downloaded.
     async fn receive_file(&self, target: &Target, media: &Media, caption: &str) -> Option<String> {
@@ -808,22 +651,6 @@ impl TelegramState {
                 None
             }
         }
-    }
-
-    /// `/new @<topic name>`: starts that forum topic's session over.
-    async fn new_in_topic(&self, text: &str, target: &Target) -> String {
-        let wanted = text.split_once('@').map_or("", |(_, name)| name).trim();
-        let found = self
-            .topic_names
-            .iter()
-            .find(|((chat, _), name)| *chat == target.chat && name.eq_ignore_ascii_case(wanted))
-            .map(|((_, topic), name)| (*topic, name.clone()));
-        let Some((topic, name)) = found else { return render("new.topic_not_found", &[("name", wanted)]) };
-        let key = SessionKey::new(TELEGRAM_TRANSPORT, target.chat, Some(i64::from(topic)));
-        let mut outputs = self.args.orchestrator.message(key, "/new");
-        while outputs.recv().await.is_some() {}
-        let provider = crate::provider::provider_for(&self.args.config.model, &[]).display_name();
-        render("new.topic_reset", &[("name", &name), ("provider", provider)])
     }
 
     /// At start: the messages left in the inbox by an earlier run. The one whose turn was
@@ -892,378 +719,6 @@ impl TelegramState {
                     drop(guard);
                 }
             }
-        }
-    }
-
-    /// Takes new allow-lists from `config.json` when it changed and still validates; a new
-    /// group list triggers the group audit. A broken file keeps the lists in force.
-    async fn reload_allow_lists(&mut self) {
-        let path = self.args.paths.config_file();
-        let stamp = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        if stamp.is_none() || stamp == self.config_stamp {
-            return;
-        }
-        self.config_stamp = stamp;
-        let config = match read_raw_config(&path).map(resolve) {
-            Ok(Ok(resolved)) => resolved.config,
-            Ok(Err(problem)) => {
-                tracing::warn!(actor = "telegram", problem = %problem, "config.json changed but is invalid; allow-lists kept.");
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(actor = "telegram", error = %e, "config.json changed but cannot be read; allow-lists kept.");
-                return;
-            }
-        };
-        let fresh = AllowLists::of(&config);
-        if fresh == self.allow {
-            return;
-        }
-        let groups_changed = fresh.groups != self.allow.groups || fresh.channels != self.allow.channels;
-        tracing::info!(actor = "telegram", users = ?fresh.users, groups = ?fresh.groups, "Allow-lists reloaded.");
-        self.allow = fresh;
-        if groups_changed {
-            self.audit_groups().await;
-        }
-    }
-
-    /// Leaves every `active` group or channel that is not (or no longer) allowed.
-    async fn audit_groups(&mut self) {
-        let Some((lanes, _, _)) = self.bot() else { return };
-        let allow = self.allow.clone();
-        let stale: Vec<i64> = self
-            .tracker
-            .records
-            .values()
-            .filter(|r| r.status == "active" && r.chat_type != "private")
-            .filter_map(|r| i64::try_from(r.chat_id.get()).ok().map(|id| (id, r.chat_type.clone())))
-            .filter(|(id, kind)| {
-                let allowed = if kind == "channel" { &allow.channels } else { &allow.groups };
-                !allowed.contains(id)
-            })
-            .map(|(id, _)| id)
-            .collect();
-        for chat in stale {
-            tracing::info!(actor = "telegram", chat, "Leaving a chat that is no longer allowed.");
-            if let Err(e) = lanes.bot().leave_chat(teloxide::types::ChatId(chat)).await {
-                tracing::debug!(actor = "telegram", chat, error = %e, "leaveChat failed.");
-            }
-            self.tracker.gone(chat, "auto_left", &now_iso());
-            self.save_tracker();
-        }
-    }
-
-    fn save_tracker(&self) {
-        if let Err(e) = self.tracker.save(&self.args.paths) {
-            tracing::warn!(actor = "telegram", error = %e, "Could not save chat_activity.json.");
-        }
-    }
-
-    /// `/leave <chat id>`.
-    async fn leave(&mut self, text: &str) -> String {
-        let Some(argument) = text.split_whitespace().nth(1) else { return render("leave.usage", &[]) };
-        let Ok(chat) = argument.parse::<i64>() else { return render("leave.invalid", &[("id", argument)]) };
-        let Some((lanes, _, _)) = self.bot() else { return render("leave.failed", &[("error", "not connected")]) };
-        match lanes.bot().leave_chat(teloxide::types::ChatId(chat)).await {
-            Ok(_) => {
-                self.tracker.gone(chat, "left", &now_iso());
-                self.save_tracker();
-                render("leave.done", &[("id", argument)])
-            }
-            Err(e) => render("leave.failed", &[("error", &e.to_string())]),
-        }
-    }
-
-    /// The bot was added to or removed from a chat (transports spec §2.12).
-    async fn membership(&mut self, change: &teloxide::types::ChatMemberUpdated) {
-        let Some((lanes, _, _)) = self.bot() else { return };
-        let chat = change.chat.id.0;
-        let (was, is) = (change.old_chat_member.kind.is_present(), change.new_chat_member.kind.is_present());
-        let title = change.chat.title().unwrap_or_default();
-        match (was, is) {
-            (false, true) => {
-                let channel = change.chat.is_channel();
-                let allowed =
-                    if channel { self.allow.channels.contains(&chat) } else { self.allow.groups.contains(&chat) };
-                self.tracker.joined(chat, chat_type(&change.chat), title, allowed, &now_iso());
-                let target =
-                    Target { files: Arc::clone(&self.files), lanes: lanes.clone(), chat, thread: None, anchor: None };
-                if allowed {
-                    tracing::info!(actor = "telegram", chat, "Added to an allowed chat.");
-                    self.join_notification(&target).await;
-                } else {
-                    tracing::info!(actor = "telegram", chat, "Added to a chat that is not allowed; leaving.");
-                    let key = if channel { "telegram.channel_not_whitelisted" } else { "telegram.group_rejected" };
-                    let _ = rich_send(&target, &render(key, &[("id", &chat.to_string())]), None, None).await;
-                    if let Err(e) = lanes.bot().leave_chat(teloxide::types::ChatId(chat)).await {
-                        tracing::warn!(actor = "telegram", chat, error = %e, "leaveChat failed.");
-                    }
-                    self.tracker.gone(chat, "auto_left", &now_iso());
-                }
-                self.save_tracker();
-            }
-            (true, false) => {
-                let status = if change.new_chat_member.kind.is_banned() { "kicked" } else { "left" };
-                self.tracker.gone(chat, status, &now_iso());
-                self.save_tracker();
-            }
-            _ => {}
-        }
-    }
-
-    /// `workspace/JOIN_NOTIFICATION.md`, when present, is sent to a chat the bot joined and pinned.
-    async fn join_notification(&self, target: &Target) {
-        let path = self.args.paths.workspace().join("JOIN_NOTIFICATION.md");
-        let Ok(text) = std::fs::read_to_string(&path) else { return };
-        if text.trim().is_empty() {
-            return;
-        }
-        if let Ok(ids) = rich_send(target, &text, None, None).await
-            && let Some(last) = ids.last()
-        {
-            let pin = target
-                .lanes
-                .bot()
-                .pin_chat_message(teloxide::types::ChatId(target.chat), teloxide::types::MessageId(*last));
-            let _ = teloxide::payloads::PinChatMessageSetters::disable_notification(pin, true).await;
-        }
-    }
-
-    async fn restart(&mut self, target: &Target) {
-        let sentinel = serde_json::json!({
-            "chat_id": target.chat,
-            "message": render("startup.restart_default", &[]),
-            "timestamp": crate::core::state::timestamp_now(),
-        });
-        if let Err(e) = crate::store::atomic::write_json_atomic(&self.args.paths.restart_sentinel(), &sentinel) {
-            tracing::warn!(actor = "telegram", error = %e, "Could not write the restart sentinel.");
-        }
-        let reply = format!("{}\n---\n{}", render("startup.restart_header", &[]), render("startup.restart_body", &[]));
-        let _ = rich_send(target, &reply, target.anchor, None).await;
-        (self.args.restart)(format!("/restart from chat {}", target.chat));
-    }
-
-    async fn callback(&mut self, query: &teloxide::types::CallbackQuery) {
-        let Some((lanes, bot_id, username)) = self.bot() else { return };
-        let _ = lanes.bot().answer_callback_query(query.id.clone()).await;
-        let (Some(data), Some(message)) =
-            (query.data.as_deref(), query.message.as_ref().and_then(|m| m.regular_message()))
-        else {
-            return;
-        };
-        let chat = message.chat.id.0;
-        let incoming = Incoming {
-            chat_id: chat,
-            chat_kind: chat_kind(&message.chat.kind),
-            from_id: Some(query.from.id.0),
-            text: "",
-            entities: Vec::new(),
-            reply_to_author: None,
-        };
-        let gate = Gate { mention_only: false, ..self.gate(bot_id, &username) };
-        if admit(&incoming, &gate) != Admission::Accepted {
-            tracing::debug!(actor = "telegram", chat, "Button press from someone not allowed dropped.");
-            return;
-        }
-        let thread = message.is_topic_message.then_some(message.thread_id).flatten().map(|t| t.0.0);
-        let key = SessionKey::new(TELEGRAM_TRANSPORT, chat, thread.map(i64::from));
-        let target =
-            Target { files: Arc::clone(&self.files), lanes: lanes.clone(), chat, thread, anchor: Some(message.id.0) };
-        if let Some(entry) = data.strip_prefix("mq:") {
-            if let Ok(entry) = entry.parse::<u64>() {
-                self.notices.cancel(entry);
-            }
-            return;
-        }
-        if let Some(action) = file_browser::action(data) {
-            match action {
-                BrowserAction::Open(rel) => {
-                    let menu = browse(self.args.paths.home(), &rel);
-                    let html = crate::transport::telegram::html::markdown_to_html(&menu.text);
-                    let op =
-                        ApiOp::Edit { message_id: message.id.0, text: html, html: true, keyboard: Some(menu.buttons) };
-                    match lanes.call(chat, op).await {
-                        Ok(_) | Err(TgError::NotModified) => {}
-                        Err(e) => {
-                            tracing::warn!(actor = "telegram", chat, error = %e, "Could not update the file browser.")
-                        }
-                    }
-                    return;
-                }
-                BrowserAction::SendFrom(rel) => {
-                    lanes.post(chat, ApiOp::EditKeyboard { message_id: message.id.0, keyboard: Vec::new() });
-                    let dir = if file_browser::is_inside(&rel) {
-                        self.args.paths.home().join(&rel)
-                    } else {
-                        self.args.paths.home().to_owned()
-                    };
-                    let prompt = render("file_browser.file_request_prompt", &[("dir", dir.as_str())]);
-                    let slot = target.lanes.reserve(chat);
-                    let outputs = self.args.orchestrator.message(key, &prompt);
-                    let settings = TurnSettings::from_config(&self.args.config);
-                    tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot), None));
-                    return;
-                }
-            }
-        }
-        if ["ms:", "nsc:", "tsc:", "crn:"].iter().any(|p| data.starts_with(p)) {
-            let mut outputs = self.args.orchestrator.callback(key, data);
-            let message_id = message.id.0;
-            tokio::spawn(async move {
-                while let Some(output) = outputs.recv().await {
-                    let (text, keyboard) = match output {
-                        SessionOutput::Menu(menu) => (menu.text, menu.buttons),
-                        SessionOutput::Notice(text) => (text, Vec::new()),
-                        _ => continue,
-                    };
-                    let html = crate::transport::telegram::html::markdown_to_html(&text);
-                    let op = ApiOp::Edit { message_id, text: html, html: true, keyboard: Some(keyboard) };
-                    match target.lanes.call(target.chat, op).await {
-                        Ok(_) | Err(TgError::NotModified) => {}
-                        Err(e) => {
-                            tracing::warn!(actor = "telegram", chat = target.chat, error = %e, "Could not update a menu.")
-                        }
-                    }
-                }
-            });
-            return;
-        }
-        let prompt = if let Some(n) = data.strip_prefix("w:") {
-            if !matches!(n, "1" | "2" | "3") {
-                return;
-            }
-            render(&format!("welcome.prompt_{n}"), &[])
-        } else if let Some(rest) = data.strip_prefix("ns:") {
-            match rest.split_once(':') {
-                Some((session, label)) => format!("@{session} {label}"),
-                None => return,
-            }
-        } else {
-            // A free-form answer button: show the choice, remove the keyboard, run it.
-            let shown = message.text().map(escape).unwrap_or_default();
-            let op = if shown.is_empty() {
-                ApiOp::EditKeyboard { message_id: message.id.0, keyboard: Vec::new() }
-            } else {
-                ApiOp::Edit {
-                    message_id: message.id.0,
-                    text: format!("{shown}\n\n<i>[USER ANSWER] {}</i>", escape(data)),
-                    html: true,
-                    keyboard: Some(Vec::new()),
-                }
-            };
-            if let Err(e) = lanes.call(chat, op).await {
-                tracing::debug!(actor = "telegram", chat, error = %e, "Could not mark the answer; removing the keyboard.");
-                lanes.post(chat, ApiOp::EditKeyboard { message_id: message.id.0, keyboard: Vec::new() });
-            }
-            data.to_owned()
-        };
-        let slot = target.lanes.reserve(chat);
-        let outputs = self.args.orchestrator.message(key, &prompt);
-        let settings = TurnSettings::from_config(&self.args.config);
-        tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot), None));
-    }
-
-    async fn deliver(&mut self, delivery: Delivery) {
-        let Delivery { envelope, mode, receipt } = delivery;
-        let Some((lanes, _, _)) = self.bot() else {
-            receipt.fail(DeliveryError::Retryable("Telegram is not connected yet".to_owned()));
-            return;
-        };
-        match mode {
-            DeliveryMode::Unicast => {
-                let Some(text) = envelope_text::unicast_text(&envelope) else {
-                    receipt.confirm();
-                    return;
-                };
-                let chat = envelope.chat_id.get();
-                let Ok(chat) = i64::try_from(chat) else {
-                    receipt.fail(DeliveryError::Permanent(format!("chat id {chat} is not a Telegram chat")));
-                    return;
-                };
-                let thread = envelope.topic_id.or(envelope.thread_id).and_then(|t| i32::try_from(t).ok());
-                let target =
-                    Target { files: Arc::clone(&self.files), lanes: lanes.clone(), chat, thread, anchor: None };
-                let reply_to = envelope.reply_to_message_id.and_then(|r| i32::try_from(r).ok());
-                let keyboard = envelope_text::keyboard(&envelope, &text);
-                match rich_send(&target, &text, reply_to, Some(keyboard)).await {
-                    Ok(_) => receipt.confirm(),
-                    Err(e) => {
-                        let header = match envelope.origin {
-                            Origin::Cron => Some("Cron delivery failed"),
-                            Origin::Heartbeat => Some("Heartbeat delivery failed"),
-                            _ => None,
-                        };
-                        let owner = self.allow.users.first().copied().filter(|owner| *owner != chat);
-                        match (header, owner, delivery_error(&e)) {
-                            // The target chat refuses it for good: its result goes to the owner.
-                            (Some(header), Some(owner), DeliveryError::Permanent(why)) => {
-                                let topic = envelope.topic_id.map(|t| format!(" / topic {t}")).unwrap_or_default();
-                                let notice = format!("**{header}**\nTarget: chat {chat}{topic} ({why})\n---\n{text}");
-                                let fallback = Target { chat: owner, thread: None, ..target.clone() };
-                                match rich_send(&fallback, &notice, None, None).await {
-                                    Ok(_) => receipt.confirm(),
-                                    Err(e) => receipt.fail(delivery_error(&e)),
-                                }
-                            }
-                            (_, _, error) => receipt.fail(error),
-                        }
-                    }
-                }
-            }
-            DeliveryMode::Broadcast => {
-                let Some(text) = envelope_text::broadcast_text(&envelope) else {
-                    tracing::debug!(actor = "telegram", origin = ?envelope.origin, "No broadcast form for this origin; dropped.");
-                    receipt.confirm();
-                    return;
-                };
-                let id = envelope.envelope_id.as_str().to_owned();
-                let mut retry = None;
-                for user in self.allow.users.clone() {
-                    if self.broadcast_done.get(&id).is_some_and(|done| done.contains(&user)) {
-                        continue;
-                    }
-                    let target = Target {
-                        files: Arc::clone(&self.files),
-                        lanes: lanes.clone(),
-                        chat: user,
-                        thread: None,
-                        anchor: None,
-                    };
-                    match rich_send(&target, &text, None, None).await {
-                        Ok(_) => {
-                            self.broadcast_done.entry(id.clone()).or_default().insert(user);
-                        }
-                        Err(e) => {
-                            tracing::warn!(actor = "telegram", chat = user, error = %e, "Broadcast to a user failed.");
-                            match delivery_error(&e) {
-                                DeliveryError::Permanent(_) => {
-                                    self.broadcast_done.entry(id.clone()).or_default().insert(user);
-                                }
-                                retryable => retry = Some(retryable),
-                            }
-                        }
-                    }
-                }
-                match retry {
-                    Some(error) => receipt.fail(error),
-                    None => {
-                        self.broadcast_done.remove(&id);
-                        receipt.confirm();
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Whether the Bus should try again.
-fn delivery_error(error: &TgError) -> DeliveryError {
-    match error {
-        TgError::Forbidden(_) | TgError::BadRequest(_) | TgError::BadHtml(_) | TgError::NotModified => {
-            DeliveryError::Permanent(error.to_string())
-        }
-        TgError::RateLimited(_) | TgError::Network(_) | TgError::Other(_) => {
-            DeliveryError::Retryable(error.to_string())
         }
     }
 }

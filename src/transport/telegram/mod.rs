@@ -4,6 +4,9 @@
 //! the live message of streamed answers.
 
 mod actor;
+mod commands;
+mod delivery;
+mod groups;
 pub mod html;
 pub mod ingress;
 pub mod lanes;
