@@ -1,7 +1,7 @@
 //! Files an answer sends (transports spec §5.4, §5.7, §2.10): `<file:PATH>` tags taken out of
 //! the text (plain paths or `file:` URIs; the sandbox mount `/ductor/…` mapped to the home),
-//! which roots `file_access` allows, whether a path is safe to send, and how a file is
-//! uploaded. Pure except for resolving symlinks in [`is_safe`].
+//! which roots `file_access` allows, and how a file is uploaded. Whether a path is inside those
+//! roots needs the file system: `crate::transport::file_access`.
 
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -97,17 +97,6 @@ pub fn allowed_roots(file_access: &str, user_home: &Utf8Path, workspace: &Utf8Pa
     }
 }
 
-/// Whether a path may be sent: no NUL or control characters (newline aside), and, after
-/// every symlink is resolved, inside one of the roots (`None` = no restriction).
-pub fn is_safe(path: &Utf8Path, roots: Option<&[Utf8PathBuf]>) -> bool {
-    if path.as_str().chars().any(|c| (c as u32) < 0x20 && c != '\n') {
-        return false;
-    }
-    let Some(roots) = roots else { return true };
-    let Ok(resolved) = std::fs::canonicalize(path) else { return false };
-    roots.iter().filter_map(|root| std::fs::canonicalize(root).ok()).any(|root| resolved.starts_with(root))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,23 +119,5 @@ mod tests {
         assert_eq!(upload_kind(Utf8Path::new("a.mp4")), UploadKind::Video);
         assert_eq!(upload_kind(Utf8Path::new("a.m4a")), UploadKind::Audio);
         assert_eq!(upload_kind(Utf8Path::new("a.pdf")), UploadKind::Document);
-    }
-
-    #[test]
-    fn roots_and_symlinks() {
-        let dir = tempfile::tempdir().unwrap();
-        let base = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
-        let workspace = base.join("workspace");
-        std::fs::create_dir_all(&workspace).unwrap();
-        std::fs::write(workspace.join("in.txt"), "x").unwrap();
-        std::fs::write(base.join("secret.txt"), "x").unwrap();
-        std::os::unix::fs::symlink(base.join("secret.txt"), workspace.join("link.txt")).unwrap();
-        let roots = allowed_roots("workspace", &base, &workspace);
-        assert!(is_safe(&workspace.join("in.txt"), roots.as_deref()));
-        assert!(!is_safe(&workspace.join("link.txt"), roots.as_deref()), "a symlink out of the workspace");
-        assert!(!is_safe(&base.join("secret.txt"), roots.as_deref()));
-        assert!(is_safe(&base.join("secret.txt"), allowed_roots("all", &base, &workspace).as_deref()));
-        assert!(!is_safe(Utf8Path::new("/tmp/a\u{1}b"), None), "control characters");
-        assert_eq!(allowed_roots("weird", &base, &workspace), Some(vec![workspace.clone()]));
     }
 }

@@ -1,9 +1,15 @@
 //! The model caches (core spec §7.10): `config/codex_models.json` with what `codex app-server`
 //! answers to `model/list`, `config/gemini_models.json` with the ids read from the installed
-//! Gemini CLI's `VALID_GEMINI_MODELS`, when to refresh, and the fallbacks when nothing is known.
+//! Gemini CLI's `VALID_GEMINI_MODELS`, when to refresh, and the fallbacks when nothing is known;
+//! the Claude and Gemini aliases every build knows.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// Claude model aliases (core spec §6.1).
+pub const CLAUDE_MODELS: [&str; 6] = ["haiku", "sonnet", "sonnet[1m]", "opus", "opus[1m]", "fable"];
+/// Gemini aliases.
+pub const GEMINI_ALIASES: [&str; 4] = ["auto", "pro", "flash", "flash-lite"];
 
 /// One Codex model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

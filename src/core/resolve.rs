@@ -62,13 +62,13 @@ pub fn resolve_target(
     let unknown = || ResolveError::UnknownModel { provider: provider.clone(), model: model.clone() };
     match provider.as_str() {
         "claude" => {
-            if !crate::provider::CLAUDE_MODELS.contains(&model.as_str()) {
+            if !crate::core::model_cache::CLAUDE_MODELS.contains(&model.as_str()) {
                 return Err(unknown());
             }
             Ok(ResolvedTarget { provider, model, reasoning_effort: String::new() })
         }
         "gemini" => {
-            let ok = crate::provider::GEMINI_ALIASES.contains(&model.as_str())
+            let ok = crate::core::model_cache::GEMINI_ALIASES.contains(&model.as_str())
                 || if known.gemini.is_empty() {
                     model.starts_with("gemini-") || model.starts_with("auto-gemini-")
                 } else {

@@ -52,10 +52,7 @@ impl ProviderKind {
     }
 }
 
-/// Claude model aliases (core spec §6.1).
-pub const CLAUDE_MODELS: [&str; 6] = ["haiku", "sonnet", "sonnet[1m]", "opus", "opus[1m]", "fable"];
-/// Gemini aliases.
-pub const GEMINI_ALIASES: [&str; 4] = ["auto", "pro", "flash", "flash-lite"];
+pub use crate::core::model_cache::{CLAUDE_MODELS, GEMINI_ALIASES};
 
 /// The search path for the CLIs: `cli_dirs` first, then the process's `PATH`.
 pub fn search_path(cli_dirs: &[camino::Utf8PathBuf]) -> String {

@@ -1,7 +1,9 @@
-//! The Agent actor: one per agent ("main", later sub-agents). Supervises the agent's Bus and
-//! observers (transports, orchestrator and sessions plug in here in later layers), applies the
-//! restart contract to them, and sends a `[Supervisor]` notice through its Bus when it gives up
-//! on a child.
+//! The Agent actor: one per agent (today "main"; sub-agents will have the same shape). It is
+//! the composition point: it wires and supervises the agent's children — the Bus, the
+//! Orchestrator (with its Sessions), the model-cache observer, the configured transports
+//! (Telegram, Matrix, the spool) and the restart marker — hands each the handles it needs,
+//! applies the restart contract to them, and sends a `[Supervisor]` notice through its Bus when
+//! it gives up on a child.
 //!
 //! Asking the Agent to restart (`AgentMsg::RequestRestart`, e.g. from the restart marker) stops
 //! it with the stop reason `restart`; for the main agent the Root turns that into exit code 42.

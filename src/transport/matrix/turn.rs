@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::chat::session::SessionOutput;
 use crate::core::buttons;
-use crate::core::file_tags::{is_safe, take_file_tags};
+use crate::core::file_tags::take_file_tags;
 use crate::core::incoming_file::mime_for;
 use crate::core::selector::ButtonGrid;
 use crate::core::stream_event::StreamEvent;
@@ -27,6 +27,7 @@ use crate::core::text::render;
 use crate::core::turn_outcome::{status_label, technical_footer};
 use crate::store::inbox_journal::CRASH_AFTER_ANSWER_ENV;
 use crate::transport::file_access::FileAccess;
+use crate::transport::file_access::is_safe;
 use crate::transport::inbox_entry::InboxEntryGuard;
 use crate::transport::matrix::ingress::SentEvents;
 use crate::transport::matrix::text::{EVENT_TEXT_BUDGET, KEYCAPS, events, numbered_buttons};
