@@ -13,4 +13,4 @@ mod sync;
 pub mod text;
 pub mod turn;
 
-pub use actor::*;
+pub use actor::{Inbound, MATRIX_TRANSPORT, Matrix, MatrixArgs, MatrixMsg, MatrixState};

@@ -13,4 +13,4 @@ pub mod lanes;
 pub mod live_message;
 pub mod turn;
 
-pub use actor::*;
+pub use actor::{OFFICIAL_API, TELEGRAM_TRANSPORT, Telegram, TelegramArgs, TelegramMsg, TelegramState, api_base};
