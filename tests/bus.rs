@@ -189,3 +189,29 @@ async fn submit_without_a_running_bus_is_a_clear_error() {
     let err = handle.submit(cron(1, "tg", "x")).await.unwrap_err();
     assert_eq!(err.to_string(), "the bus is not running");
 }
+
+#[tokio::test]
+async fn a_result_with_a_delivery_key_is_recorded_and_delivered_once_also_across_a_restart() {
+    let (_dir, home) = support::temp_home();
+    let journal = home.join("outbox.jsonl");
+    let handle = BusHandle::new();
+    let bus = start_bus(&journal, &["tg"], &handle).await;
+    let (tg, _rx) = spawn_recorder("tg", &handle).await;
+    assert_eq!(handle.accepted("cron:daily:1").await.unwrap(), None, "nothing accepted yet");
+    let first = handle.submit(cron(7, "tg", "result").with_delivery_key("cron:daily:1")).await.unwrap();
+    let again = handle.submit(cron(7, "tg", "result").with_delivery_key("cron:daily:1")).await.unwrap();
+    assert_eq!(again, first, "the second submission answers with the first envelope");
+    wait_until(|| tg.delivered().len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(tg.delivered().len(), 1, "delivered once");
+    bus.stop_and_wait(None, None).await.unwrap();
+
+    // After a restart (the journal compacted at open) the key is still known.
+    let _bus = start_bus(&journal, &["tg"], &handle).await;
+    assert_eq!(handle.accepted("cron:daily:1").await.unwrap(), Some(first.clone()));
+    let after = handle.submit(cron(7, "tg", "result").with_delivery_key("cron:daily:1")).await.unwrap();
+    assert_eq!(after, first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(tg.delivered().len(), 1, "not delivered again after the restart");
+    assert_eq!(handle.accepted("cron:daily:2").await.unwrap(), None);
+}

@@ -215,6 +215,13 @@ impl Envelope {
         }
     }
 
+    /// The same envelope with a delivery key: the Bus records it at most once (see
+    /// [`crate::core::outbox::DELIVERY_KEY`]).
+    pub fn with_delivery_key(mut self, key: &str) -> Self {
+        self.metadata.insert(crate::core::outbox::DELIVERY_KEY.to_owned(), key.into());
+        self
+    }
+
     /// The per-chat ordering key: `(chat_id, topic_id)`, not transport-qualified.
     pub fn lock_key(&self) -> (ChatId, Option<i64>) {
         (self.chat_id, self.topic_id)

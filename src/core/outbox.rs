@@ -5,8 +5,15 @@
 //! adapter's confirmation; `drop` records a permanent refusal. An envelope leaves the outbox when
 //! every target acked or dropped. A torn last line (a crash mid-append) is ignored; any other
 //! unreadable line is reported so the file can be kept aside before it is compacted.
+//!
+//! **Delivery keys** make a submission idempotent: a producer that must deliver a result exactly
+//! once (a cron run, a webhook request) puts a key in the envelope's metadata
+//! ([`DELIVERY_KEY`]); the outbox remembers the keys it accepted — also after their envelopes
+//! were delivered and compacted away, in a `keys` record — so the producer can ask after a
+//! crash whether its result was already accepted, and a second submission with the same key is
+//! not recorded again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +40,11 @@ pub enum JournalRecord {
         /// The adapter.
         transport: String,
     },
+    /// Delivery keys of envelopes accepted earlier (written by compaction).
+    Keys {
+        /// The keys, oldest first.
+        keys: Vec<KeptKey>,
+    },
     /// An adapter refused the envelope for good; it is not retried there.
     Drop {
         /// The envelope.
@@ -51,6 +63,55 @@ impl JournalRecord {
         line.push('\n');
         Ok(line)
     }
+}
+
+/// The metadata field that holds an envelope's delivery key.
+pub const DELIVERY_KEY: &str = "delivery_key";
+
+/// How many delivery keys are remembered (the oldest are forgotten first). A key is only needed
+/// until its producer has recorded that the result was handed over — at the next start at the
+/// latest — so this covers far more than a crash can leave open.
+pub const KEPT_KEYS: usize = 10_000;
+
+/// A delivery key the outbox accepted, with the envelope it came with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptKey {
+    /// The producer's key.
+    pub key: String,
+    /// The envelope accepted with it.
+    pub id: EnvelopeId,
+}
+
+/// The delivery keys accepted, in acceptance order, at most [`KEPT_KEYS`].
+#[derive(Debug, Clone, Default)]
+struct KeyLog {
+    ids: HashMap<String, EnvelopeId>,
+    order: VecDeque<String>,
+}
+
+impl KeyLog {
+    fn remember(&mut self, key: &str, id: &EnvelopeId) {
+        if self.ids.insert(key.to_owned(), id.clone()).is_none() {
+            self.order.push_back(key.to_owned());
+        }
+        while self.order.len() > KEPT_KEYS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.ids.remove(&oldest);
+            }
+        }
+    }
+
+    fn kept(&self) -> Vec<KeptKey> {
+        self.order
+            .iter()
+            .filter_map(|key| self.ids.get(key).map(|id| KeptKey { key: key.clone(), id: id.clone() }))
+            .collect()
+    }
+}
+
+/// The delivery key of an envelope, if its producer set one.
+pub fn delivery_key(envelope: &Envelope) -> Option<&str> {
+    envelope.metadata.get(DELIVERY_KEY).and_then(serde_json::Value::as_str).filter(|k| !k.is_empty())
 }
 
 /// An envelope still in the outbox.
@@ -79,6 +140,7 @@ pub struct Outbox {
     by_seq: BTreeMap<u64, PendingEnvelope>,
     seq_of: HashMap<EnvelopeId, u64>,
     next_seq: u64,
+    keys: KeyLog,
 }
 
 /// What a replay found besides the records.
@@ -131,11 +193,21 @@ impl Outbox {
             JournalRecord::Ack { id, transport } | JournalRecord::Drop { id, transport, .. } => {
                 self.settle(&id, &transport)
             }
+            JournalRecord::Keys { keys } => {
+                for kept in keys {
+                    self.keys.remember(&kept.key, &kept.id);
+                }
+                Settled::NotPending
+            }
         }
     }
 
-    /// Adds an accepted envelope. A second put of the same id replaces the first.
+    /// Adds an accepted envelope (and remembers its delivery key). A second put of the same id
+    /// replaces the first.
     pub fn put(&mut self, envelope: Envelope, targets: Vec<Target>) {
+        if let Some(key) = delivery_key(&envelope) {
+            self.keys.remember(key, &envelope.envelope_id);
+        }
         if let Some(old) = self.seq_of.remove(&envelope.envelope_id) {
             self.by_seq.remove(&old);
         }
@@ -180,6 +252,11 @@ impl Outbox {
         self.by_seq.remove(&seq)
     }
 
+    /// The envelope accepted with a delivery key, if the key is known (pending or delivered).
+    pub fn accepted_with(&self, key: &str) -> Option<&EnvelopeId> {
+        self.keys.ids.get(key)
+    }
+
     /// Whether `id` is pending.
     pub fn contains(&self, id: &EnvelopeId) -> bool {
         self.seq_of.contains_key(id)
@@ -205,12 +282,15 @@ impl Outbox {
         self.by_seq.is_empty()
     }
 
-    /// The records that rebuild this outbox (one `put` per pending envelope), for compaction.
+    /// The records that rebuild this outbox, for compaction: the delivery keys remembered, then
+    /// one `put` per pending envelope.
     pub fn compacted(&self) -> Vec<JournalRecord> {
-        self.by_seq
+        let keys = self.keys.kept();
+        let puts = self
+            .by_seq
             .values()
-            .map(|p| JournalRecord::Put { envelope: Box::new(p.envelope.clone()), targets: p.remaining.clone() })
-            .collect()
+            .map(|p| JournalRecord::Put { envelope: Box::new(p.envelope.clone()), targets: p.remaining.clone() });
+        (!keys.is_empty()).then_some(JournalRecord::Keys { keys }).into_iter().chain(puts).collect()
     }
 }
 
@@ -289,6 +369,41 @@ mod tests {
         let (again, _) = Outbox::replay(&journal(&outbox.compacted()));
         assert_eq!(again.iter().collect::<Vec<_>>(), outbox.iter().collect::<Vec<_>>());
         assert_eq!(again.get(&EnvelopeId::parse("aaaaaaaaaaaa").unwrap()).unwrap().remaining, vec![target("tg")]);
+    }
+
+    fn keyed(id: &str, key: &str) -> JournalRecord {
+        let mut envelope = env(id);
+        envelope.metadata.insert(DELIVERY_KEY.into(), key.into());
+        JournalRecord::Put { envelope: Box::new(envelope), targets: vec![target("tg")] }
+    }
+
+    #[test]
+    fn delivery_keys_outlive_their_envelopes_through_compaction() {
+        let text = journal(&[
+            keyed("aaaaaaaaaaaa", "cron:daily:1"),
+            keyed("bbbbbbbbbbbb", "cron:daily:2"),
+            ack("aaaaaaaaaaaa", "tg"),
+        ]);
+        let (outbox, _) = Outbox::replay(&text);
+        assert_eq!(outbox.accepted_with("cron:daily:1"), EnvelopeId::parse("aaaaaaaaaaaa").as_ref(), "delivered");
+        assert_eq!(outbox.accepted_with("cron:daily:2"), EnvelopeId::parse("bbbbbbbbbbbb").as_ref(), "pending");
+        assert_eq!(outbox.accepted_with("cron:daily:3"), None);
+        let (again, _) = Outbox::replay(&journal(&outbox.compacted()));
+        assert_eq!(again.accepted_with("cron:daily:1"), EnvelopeId::parse("aaaaaaaaaaaa").as_ref());
+        assert_eq!(again.len(), 1, "only the pending envelope is put again");
+    }
+
+    #[test]
+    fn the_oldest_keys_are_forgotten_past_the_limit() {
+        let mut outbox = Outbox::new();
+        for n in 0..=KEPT_KEYS {
+            let id = format!("{n:012x}");
+            outbox.apply(keyed(&id, &format!("k{n}")));
+            outbox.apply(ack(&id, "tg"));
+        }
+        assert_eq!(outbox.accepted_with("k0"), None);
+        assert!(outbox.accepted_with("k1").is_some());
+        assert!(outbox.accepted_with(&format!("k{KEPT_KEYS}")).is_some());
     }
 
     proptest::proptest! {

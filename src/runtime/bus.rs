@@ -25,7 +25,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use crate::core::bus_route::{self, Route, Target};
 use crate::core::envelope::{Envelope, EnvelopeId};
-use crate::core::outbox::{JournalRecord, Outbox, Settled};
+use crate::core::outbox::{JournalRecord, Outbox, Settled, delivery_key};
 use crate::runtime::adapter::{AdapterHandle, AdapterRegistry, Delivery, DeliveryError, Receipt};
 use crate::runtime::supervision::ActorSlot;
 use crate::store::atomic::StoreError;
@@ -75,6 +75,13 @@ pub enum BusMsg {
         envelope: Box<Envelope>,
         /// Where the id goes.
         reply: RpcReplyPort<Result<EnvelopeId, BusError>>,
+    },
+    /// Whether an envelope with this delivery key was accepted (pending or delivered).
+    Accepted {
+        /// The producer's delivery key.
+        key: String,
+        /// The envelope accepted with it, if any.
+        reply: RpcReplyPort<Option<EnvelopeId>>,
     },
     /// Write queued journal records with one fsync and answer the waiting submitters.
     Flush,
@@ -198,6 +205,9 @@ impl Actor for Bus {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             BusMsg::Submit { envelope, reply } => state.submit(&myself, *envelope, reply),
+            BusMsg::Accepted { key, reply } => {
+                let _ = reply.send(state.outbox.accepted_with(&key).cloned());
+            }
             BusMsg::Flush => state.flush(&myself, Dispatch::Now),
             BusMsg::AdapterRegistered { transport } => {
                 let ids: Vec<EnvelopeId> = state
@@ -243,6 +253,16 @@ impl BusState {
         mut envelope: Envelope,
         reply: RpcReplyPort<Result<EnvelopeId, BusError>>,
     ) {
+        if let Some(id) = delivery_key(&envelope).and_then(|key| self.outbox.accepted_with(key)).cloned() {
+            // Accepted before with this key: not recorded twice. Answer once it is durable.
+            tracing::info!(actor = "bus", envelope_id = %id, "Envelope with a known delivery key; not recorded again.");
+            if self.waiting.iter().any(|(waiting, _)| *waiting == id) {
+                self.waiting.push((id, reply));
+            } else {
+                let _ = reply.send(Ok(id));
+            }
+            return;
+        }
         if envelope.envelope_id.is_empty() || self.outbox.contains(&envelope.envelope_id) {
             envelope.envelope_id = loop {
                 let id = EnvelopeId::random();
@@ -472,6 +492,17 @@ impl BusHandle {
         let envelope = Box::new(envelope);
         match bus.call(|reply| BusMsg::Submit { envelope, reply }, Some(SUBMIT_TIMEOUT)).await {
             Ok(ractor::rpc::CallResult::Success(result)) => result,
+            Ok(_) | Err(_) => Err(BusError::NotRunning),
+        }
+    }
+
+    /// Whether an envelope with this delivery key was accepted — still pending or already
+    /// delivered (see [`crate::core::outbox::DELIVERY_KEY`]).
+    pub async fn accepted(&self, key: &str) -> Result<Option<EnvelopeId>, BusError> {
+        let bus = self.slot.get().ok_or(BusError::NotRunning)?;
+        let key = key.to_owned();
+        match bus.call(|reply| BusMsg::Accepted { key, reply }, Some(SUBMIT_TIMEOUT)).await {
+            Ok(ractor::rpc::CallResult::Success(id)) => Ok(id),
             Ok(_) | Err(_) => Err(BusError::NotRunning),
         }
     }
