@@ -24,6 +24,7 @@ pub mod outbox;
 pub mod prompt_hooks;
 pub mod recovery;
 pub mod resolve;
+pub mod run_journal;
 pub mod selector;
 pub mod session_key;
 pub mod state;

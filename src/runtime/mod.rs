@@ -1,9 +1,12 @@
 //! The generic actor machinery every layer above builds on: the supervision helper (code-42
 //! restart contract, health on the board), the health board `ductor status` reads, the Bus
 //! (durable outbox, routing, session gate, delivery) and the adapter protocol transports speak
-//! to it. Knows no transport, no chat and no composition.
+//! to it, the file watcher observers reload from, and the dependency queue unattended runs share.
+//! Knows no transport, no chat and no composition.
 
 pub mod adapter;
 pub mod bus;
+pub mod dependency_queue;
+pub mod file_watch;
 pub mod health_board;
 pub mod supervision;

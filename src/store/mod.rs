@@ -11,4 +11,5 @@ pub mod paths;
 pub mod pid_lock;
 pub mod received_files;
 pub mod received_images;
+pub mod run_journal;
 pub mod state_files;

@@ -144,6 +144,10 @@ impl DuctorPaths {
     pub fn outbox(&self) -> Utf8PathBuf {
         self.home.join("outbox.jsonl")
     }
+    /// `cron_runs.jsonl`: unattended runs (cron jobs, webhook tasks) not yet finished.
+    pub fn run_journal(&self) -> Utf8PathBuf {
+        self.home.join("cron_runs.jsonl")
+    }
     /// `inbox.jsonl`: messages received and not yet answered.
     pub fn inbox(&self) -> Utf8PathBuf {
         self.home.join("inbox.jsonl")
