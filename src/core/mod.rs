@@ -34,3 +34,4 @@ pub mod supervision;
 pub mod task_selector;
 pub mod text;
 pub mod turn_outcome;
+pub mod unattended_result;

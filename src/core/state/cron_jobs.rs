@@ -53,6 +53,12 @@ pub struct CronJob {
     /// Model override.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Reasoning effort override (Codex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<String>,
+    /// Extra CLI flags, after the configured ones for the provider.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cli_parameters: Vec<String>,
     /// Quiet hours start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiet_start: Option<i64>,
@@ -71,6 +77,9 @@ pub struct CronJob {
     /// Target transport short name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<String>,
+    /// No message when a run succeeds (errors are always delivered).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub silent_on_success: bool,
     /// Fields this build does not model, kept as they are.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
