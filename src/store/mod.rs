@@ -5,6 +5,7 @@ pub mod atomic;
 pub mod config_file;
 pub mod gemini_trust;
 pub mod inbox_journal;
+pub mod locked_state;
 pub mod log_file;
 pub mod outbox_journal;
 pub mod paths;
