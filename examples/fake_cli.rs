@@ -10,6 +10,8 @@
 //! - `FAKE_CLI_HOLD_MS`: pause after the last line before exiting (a long turn).
 //! - `FAKE_CLI_GRANDCHILD`: start `sleep 300` as a child first (to test process-group kills);
 //!   its pid is recorded.
+//! - `FAKE_CLI_IGNORE_TERM`: block SIGTERM, so only SIGKILL ends it (its child still gets the
+//!   default action).
 //! - `FAKE_CLI_RECORD`: append a JSON line when it starts (cli, argv, stdin, cwd, pid,
 //!   grandchild pid, the `DUCTOR_*` / `GEMINI_*` environment, time) and one when it exits.
 //!
@@ -115,6 +117,15 @@ fn run() -> i32 {
     }
     if cli == "codex" && argv.get(1).map(String::as_str) == Some("app-server") {
         return app_server();
+    }
+    if std::env::var_os("FAKE_CLI_IGNORE_TERM").is_some() {
+        // A blocked signal stays pending; children start with an empty mask again.
+        let mut term = nix::sys::signal::SigSet::empty();
+        term.add(nix::sys::signal::Signal::SIGTERM);
+        if term.thread_block().is_err() {
+            eprintln!("fake-cli: could not block SIGTERM");
+            return 95;
+        }
     }
     let resuming = argv.iter().any(|a| a == "--resume" || a == "resume");
     let fixture =

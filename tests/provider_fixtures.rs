@@ -114,7 +114,9 @@ fn claude_argv_new_session_and_max_turns_and_cron() {
     assert_eq!(claude::turn_invocation(&s, true).argv, f.argv);
 
     let f = fixture("claude", "cron_oneshot");
-    assert_eq!(claude::oneshot_invocation(&spec("Say hello from cron", "opus")).argv, f.argv);
+    let mut s = spec("Say hello from cron", "opus");
+    s.reasoning_effort = String::new();
+    assert_eq!(claude::oneshot_invocation(&s).argv, f.argv, "no effort: no --effort");
 }
 
 #[test]

@@ -45,12 +45,16 @@ pub fn turn_invocation(spec: &TurnSpec, streaming: bool) -> Invocation {
     Invocation { argv, stdin: None }
 }
 
-/// The argv of a cron / webhook one-shot run.
+/// The argv of a cron / webhook one-shot run (ops spec §7.6; `--effort` as 0.20.1 adds it,
+/// only when an effort is set).
 pub fn oneshot_invocation(spec: &TurnSpec) -> Invocation {
     let mut argv: Vec<String> = ["claude", "-p", "--output-format", "json"].map(str::to_owned).to_vec();
     argv.extend(["--model".to_owned(), spec.model.clone()]);
     argv.extend(["--permission-mode".to_owned(), spec.permission_mode.clone()]);
     argv.push("--no-session-persistence".to_owned());
+    if !spec.reasoning_effort.is_empty() {
+        argv.extend(["--effort".to_owned(), spec.reasoning_effort.clone()]);
+    }
     argv.extend(spec.cli_parameters.iter().cloned());
     argv.push("--".to_owned());
     argv.push(spec.prompt.clone());

@@ -1,6 +1,6 @@
 //! The provider CLIs — `claude`, `codex`, `gemini`: how each is called (argv and stdin) and how
-//! its output is parsed into provider-neutral [`StreamEvent`]s. Pure: the process runner that
-//! executes them lives beside the session actors.
+//! its output is parsed into provider-neutral [`StreamEvent`]s (pure), the process runner of a
+//! chat turn ([`runner`]) and the one-shot runs of cron jobs and webhooks ([`oneshot`]).
 
 pub mod auth;
 pub mod claude;
@@ -8,6 +8,7 @@ pub mod codex;
 pub mod codex_models;
 pub mod gemini;
 pub mod gemini_models;
+pub mod oneshot;
 pub mod runner;
 
 use crate::core::stream_event::{StreamEvent, TurnResult};
@@ -30,6 +31,17 @@ impl ProviderKind {
             Self::Claude => "claude",
             Self::Codex => "codex",
             Self::Gemini => "gemini",
+        }
+    }
+
+    /// The CLI of a config / job `provider` value (`None` for anything else, `antigravity`
+    /// included).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "claude" => Some(Self::Claude),
+            "codex" => Some(Self::Codex),
+            "gemini" => Some(Self::Gemini),
+            _ => None,
         }
     }
 

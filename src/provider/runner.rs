@@ -297,10 +297,7 @@ pub async fn run_turn(
         }
     }
     let stderr = String::from_utf8_lossy(&stderr_kept.lock().unwrap_or_else(PoisonError::into_inner)).into_owned();
-    let code = status.and_then(|s| {
-        use std::os::unix::process::ExitStatusExt;
-        s.code().or_else(|| s.signal().map(|signal| -signal))
-    });
+    let code = status.map(exit_code);
     let exit = ExitInfo { code, stderr };
     let tail: Vec<StreamEvent> = match ending {
         Ending::Eof => parser.finish(&exit),
@@ -330,6 +327,13 @@ pub async fn run_turn(
     Ok(TurnTranscript { events, result })
 }
 
+/// The exit code of a finished process; a process ended by a signal gets minus the signal's
+/// number (as Python reports it: SIGKILL → -9).
+pub(crate) fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status.code().or_else(|| status.signal().map(|signal| -signal)).unwrap_or(-1)
+}
+
 fn remove_temp_files(files: &[Utf8PathBuf]) {
     for file in files {
         if let Err(e) = std::fs::remove_file(file)
@@ -341,7 +345,7 @@ fn remove_temp_files(files: &[Utf8PathBuf]) {
 }
 
 /// SIGTERM to the group; SIGKILL to the group if the CLI is still there after the grace time.
-async fn stop_group(pid: Pid, child: &mut tokio::process::Child) {
+pub(crate) async fn stop_group(pid: Pid, child: &mut tokio::process::Child) {
     let _ = killpg(pid, Signal::SIGTERM);
     if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
         let _ = killpg(pid, Signal::SIGKILL);
@@ -351,18 +355,32 @@ async fn stop_group(pid: Pid, child: &mut tokio::process::Child) {
     }
 }
 
-async fn drain_stderr(mut stderr: tokio::process::ChildStderr, kept: Arc<Mutex<Vec<u8>>>) {
-    let mut chunk = [0u8; 4096];
+async fn drain_stderr(stderr: tokio::process::ChildStderr, kept: Arc<Mutex<Vec<u8>>>) {
+    drain_bounded(stderr, kept, STDERR_KEEP).await;
+}
+
+/// Reads `reader` to its end, keeping its first `limit` bytes in `kept` and discarding the rest
+/// (so a CLI that prints without end never blocks on a full pipe, nor fills our memory).
+/// Returns how many bytes were read in all.
+pub(crate) async fn drain_bounded(
+    mut reader: impl tokio::io::AsyncRead + Unpin,
+    kept: Arc<Mutex<Vec<u8>>>,
+    limit: usize,
+) -> usize {
+    let mut chunk = [0u8; 8192];
+    let mut total = 0usize;
     loop {
-        match stderr.read(&mut chunk).await {
+        match reader.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                total = total.saturating_add(n);
                 let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
-                let room = STDERR_KEEP.saturating_sub(kept.len());
+                let room = limit.saturating_sub(kept.len());
                 kept.extend_from_slice(&chunk[..n.min(room)]);
             }
         }
     }
+    total
 }
 
 #[cfg(test)]

@@ -71,6 +71,24 @@ pub fn custom_fixture(root: &Utf8Path, name: &str, events: &[Value], result: &st
     dir
 }
 
+/// A fixture directory for the fake CLI whose `<cli>/<name>` is that CLI's recorded cron run
+/// (same argv) answering with `stdout` and exiting with `exit_code`.
+pub fn oneshot_fixture(root: &Utf8Path, cli: &str, name: &str, stdout: &str, exit_code: i32) -> Utf8PathBuf {
+    let shared = Utf8PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/providers"));
+    let dir = root.join("fixtures");
+    std::fs::create_dir_all(dir.join(cli)).unwrap();
+    let mut meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(shared.join(format!("{cli}/cron_oneshot.meta.json"))).unwrap())
+            .unwrap();
+    meta["fixture"] = json!(name);
+    meta["exit_code"] = json!(exit_code);
+    meta["stdout_file"] = json!(format!("{name}.out"));
+    std::fs::write(dir.join(format!("{cli}/{name}.meta.json")), meta.to_string()).unwrap();
+    std::fs::write(dir.join(format!("{cli}/{name}.out")), stdout).unwrap();
+    std::fs::write(dir.join(format!("{cli}/{name}.stderr.txt")), "").unwrap();
+    dir
+}
+
 pub fn assistant_text(text: &str) -> Value {
     json!({"type": "assistant", "message": {"id": "m", "type": "message", "role": "assistant", "model": "claude-opus-5-5",
         "content": [{"type": "text", "text": text}]}, "session_id": "a8c43301-b916-468d-9254-a466e9799860"})
