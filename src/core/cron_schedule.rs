@@ -533,14 +533,6 @@ fn day_of_week_terms(written: &str) -> Result<Vec<DayTerm>, ScheduleError> {
         if item.is_empty() {
             return Err(invalid("an empty list item".to_owned()));
         }
-        if item.contains('W') {
-            return Err(ScheduleError::Unsupported {
-                field,
-                value: written.to_owned(),
-                token: item.to_owned(),
-                reason: "the nearest weekday",
-            });
-        }
         if let Some(day) = item.strip_suffix('L') {
             if day.is_empty() || !day.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(invalid(format!("`{item}`: the last weekday of the month is written <0-7>L, e.g. 5L")));
@@ -727,6 +719,9 @@ mod tests {
         assert_eq!(fire_dates("0 0 1 * */2", "2024-12-31T23:00:00Z", 12), expected);
         let expected = dates_where(30, |d| d.weekday() == Weekday::Wed);
         assert_eq!(fire_dates("0 0 * * 3", "2024-12-31T23:00:00Z", 30), expected);
+        // A name with a W in it is a weekday, not the nearest-weekday token.
+        assert_eq!(fire_dates("0 0 * * wed", "2024-12-31T23:00:00Z", 30), expected);
+        assert_eq!(fire_dates("0 0 * * WED-WED", "2024-12-31T23:00:00Z", 30), expected);
     }
 
     #[test]
