@@ -4,6 +4,7 @@
 pub mod atomic;
 pub mod config_file;
 pub mod gemini_trust;
+pub mod host_zone;
 pub mod inbox_journal;
 pub mod locked_state;
 pub mod log_file;
