@@ -1,10 +1,11 @@
 //! The ductor home on disk: paths, atomic JSON files, quarantine of corrupt files, the PID lock,
-//! the outbox journal and the rotating log file.
+//! the outbox journal, the rotating log file and the host's time zone.
 
 pub mod atomic;
 pub mod config_file;
 pub mod gemini_trust;
 pub mod inbox_journal;
+pub mod local_zone;
 pub mod log_file;
 pub mod outbox_journal;
 pub mod paths;
