@@ -1,6 +1,22 @@
 //! Observers: actors driven by timers and watchers rather than by chat messages. Today the
-//! model-cache observer (Codex and Gemini model lists) and the restart marker; each delivers
-//! what it has to say through its agent (the Bus, a restart request, a shared catalog).
+//! model-cache observer (Codex and Gemini model lists), the restart marker, the heartbeat and
+//! the daily cleanup; each delivers what it has to say through its agent (the Bus, a restart
+//! request, a shared catalog).
 
+pub mod cleanup;
+pub mod heartbeat;
 pub mod model_cache;
 pub mod restart_marker;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+/// The wall clock an observer reads for local hours and dates (the system clock in production;
+/// tests set the time of day).
+pub type WallClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The system's wall clock.
+pub fn system_clock() -> WallClock {
+    Arc::new(Utc::now)
+}

@@ -1,9 +1,30 @@
-//! The host's time zone name, from where `/etc/localtime` points (ops spec §0.5 step 3). The
-//! choice among configured zone, `TZ`, host zone and UTC is `core::zone::resolve_zone`.
+//! The user's local zone as this host sees it (ops spec §0.5): the host's zone name from where
+//! `/etc/localtime` points, and the zone for a configured name — the choice among configured
+//! zone, `TZ`, host zone and UTC is `core::zone::resolve_zone`. Read at every use, so a changed
+//! `user_timezone` applies at the next computation.
 
 use std::path::Path;
 
-use crate::core::zone::zone_name_from_localtime_target;
+use chrono_tz::Tz;
+
+use crate::core::zone::{resolve_zone, zone_name_from_localtime_target};
+
+/// The zone for a configured IANA name (`None` or empty: not configured): the name if valid,
+/// else env `TZ`, else the host's zone, else UTC. An invalid configured name is logged.
+pub fn local_zone(configured: Option<&str>) -> Tz {
+    let env_tz = std::env::var("TZ").ok();
+    let host = host_zone_name();
+    let (zone, warning) = resolve_zone(configured, env_tz.as_deref(), host.as_deref());
+    if let Some(warning) = warning {
+        tracing::warn!(warning = %warning, "Configured time zone not usable.");
+    }
+    zone
+}
+
+/// The user's zone (`user_timezone`; empty = not configured).
+pub fn user_zone(configured: &str) -> Tz {
+    local_zone(Some(configured))
+}
 
 /// The host zone name (`Europe/Berlin`), or `None` when `/etc/localtime` is missing, not a link
 /// into a `zoneinfo` folder, or this is not a POSIX system.

@@ -1,5 +1,5 @@
 //! The ductor home on disk: paths, atomic JSON files, quarantine of corrupt files, the PID lock,
-//! the outbox journal and the rotating log file.
+//! the outbox journal, the rotating log file and the host's time zone.
 
 pub mod atomic;
 pub mod config_file;

@@ -51,15 +51,22 @@ pub fn turn_spec(prompt: &str, model: &str) -> ductor::provider::TurnSpec {
 /// A fixture directory for the fake CLI whose `claude/<name>` answers with `events` (stream
 /// lines between the recorded init line and a result line carrying `result`).
 pub fn custom_fixture(root: &Utf8Path, name: &str, events: &[Value], result: &str) -> Utf8PathBuf {
+    custom_fixture_from(root, "text", name, events, result)
+}
+
+/// The same with the argv shape and the init line of the recorded fixture `recorded` (`resume`
+/// for turns that resume a session).
+pub fn custom_fixture_from(root: &Utf8Path, recorded: &str, name: &str, events: &[Value], result: &str) -> Utf8PathBuf {
     let shared = Utf8PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/providers"));
     let dir = root.join("fixtures");
     std::fs::create_dir_all(dir.join("claude")).unwrap();
     let mut meta: Value =
-        serde_json::from_str(&std::fs::read_to_string(shared.join("claude/text.meta.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(shared.join(format!("claude/{recorded}.meta.json"))).unwrap())
+            .unwrap();
     meta["fixture"] = json!(name);
     meta["stdout_file"] = json!(format!("{name}.jsonl"));
     std::fs::write(dir.join(format!("claude/{name}.meta.json")), meta.to_string()).unwrap();
-    let recorded = std::fs::read_to_string(shared.join("claude/text.jsonl")).unwrap();
+    let recorded = std::fs::read_to_string(shared.join(format!("claude/{recorded}.jsonl"))).unwrap();
     let mut lines: Vec<String> = recorded.lines().map(str::to_owned).collect();
     let mut last: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
     last["result"] = json!(result);

@@ -430,6 +430,8 @@ pub struct HeartbeatTarget {
     /// Own quiet end.
     #[serde(deserialize_with = "lax::opt_int")]
     pub quiet_end: Option<i64>,
+    /// Transport of the chat (`tg`, `mx`; 0.20.1's key, `tg` when absent).
+    pub transport: String,
 }
 
 impl Default for HeartbeatTarget {
@@ -443,6 +445,7 @@ impl Default for HeartbeatTarget {
             interval_minutes: None,
             quiet_start: None,
             quiet_end: None,
+            transport: "tg".into(),
         }
     }
 }
