@@ -177,6 +177,7 @@ async fn health_answers_ok_without_auth_and_without_using_the_quota() {
     }
     assert_eq!(post_json(server.addr, "h", "own", "{}").await.status, 202, "the quota of 1 is still free");
     assert_eq!(send(server.addr, "POST", "/health", &[], b"").await.status, 405);
+    assert_eq!(send(server.addr, "DELETE", "/health", &[], b"").await.status, 405);
     server.stop().await;
 }
 

@@ -1,10 +1,11 @@
 //! The `webhooks` actor: the webhook HTTP server (warp) on `webhooks.host:webhooks.port`
-//! (ops spec §8.2–§8.5). `GET /health` answers `{"status": "ok"}`; `POST /hooks/{id}` goes
-//! through the checks of [`crate::core::webhook`] — rate limit, media type, body limit (a body
-//! over the limit is never read whole), JSON object, known and enabled hook, authentication —
-//! and an accepted request is handed to the sink it was given; 202 is answered only once the
-//! sink returned Ok (503 when it failed). Other methods on `/hooks/{id}` are 405, other paths
-//! 404. The hooks come from a [`WebhookTable`] that whoever watches `webhooks.json` replaces.
+//! (ops spec §8.2–§8.5). `GET /health` (and `HEAD`) answers `{"status": "ok"}`;
+//! `POST /hooks/{id}` goes through the checks of [`crate::core::webhook`] — rate limit, media
+//! type, body limit (a body over the limit is never read whole), JSON object, known and enabled
+//! hook, authentication — and an accepted request is handed to the sink it was given; 202 is
+//! answered only once the sink returned Ok (503 when it failed). Other methods on `/hooks/{id}`
+//! are 405, other paths 404. The hooks come from a [`WebhookTable`] that whoever watches
+//! `webhooks.json` replaces.
 //!
 //! At start an empty `webhooks.token` is replaced by a generated one, saved in `config.json`.
 //! A port that cannot be bound is logged and the actor stops normally (webhooks stay off, the
@@ -307,7 +308,7 @@ fn routes(
     let health = warp::path!("health").and(warp::method()).map({
         let shared = Arc::clone(&shared);
         move |method: Method| {
-            if method == Method::GET {
+            if method == Method::GET || method == Method::HEAD {
                 reply(StatusCode::OK, &json!({"status": "ok"}))
             } else {
                 reject(&shared, Rejection::MethodNotAllowed, "/health")
