@@ -38,4 +38,5 @@ pub mod task_selector;
 pub mod text;
 pub mod turn_outcome;
 pub mod unattended_result;
+pub mod webhook;
 pub mod zone;

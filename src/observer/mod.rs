@@ -1,12 +1,13 @@
-//! Observers: actors driven by timers and watchers rather than by chat messages. Today the
-//! model-cache observer (Codex and Gemini model lists), the restart marker, the heartbeat and
-//! the daily cleanup; each delivers what it has to say through its agent (the Bus, a restart
-//! request, a shared catalog).
+//! Observers: actors driven by timers, watchers and outside events rather than by chat
+//! messages. Today the model-cache observer (Codex and Gemini model lists), the restart marker,
+//! the heartbeat, the daily cleanup and the webhook server; each delivers what it has to say
+//! through its agent (the Bus, a restart request, a shared catalog, the webhook sink).
 
 pub mod cleanup;
 pub mod heartbeat;
 pub mod model_cache;
 pub mod restart_marker;
+pub mod webhook_server;
 
 use std::sync::Arc;
 

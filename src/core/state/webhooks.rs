@@ -1,4 +1,6 @@
-//! `webhooks.json`: webhook definitions (ops spec §8.1).
+//! `webhooks.json`: webhook definitions (ops spec §8.1) with the original reader's defaults;
+//! `id`, `title`, `mode` and `prompt_template` are required (a hook without one makes the whole
+//! file unreadable, as in the original).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -16,7 +18,6 @@ pub struct Webhook {
     /// Id (`/hooks/<id>`).
     pub id: String,
     /// Title.
-    #[serde(default)]
     pub title: String,
     /// Description.
     #[serde(default)]
@@ -24,16 +25,15 @@ pub struct Webhook {
     /// `wake` or `cron_task`.
     pub mode: String,
     /// Prompt with `{{field}}` placeholders.
-    #[serde(default)]
     pub prompt_template: String,
-    /// Whether it accepts requests.
-    #[serde(default)]
+    /// Whether it accepts requests (default true).
+    #[serde(default = "yes")]
     pub enabled: bool,
     /// Task folder for `cron_task` mode.
     #[serde(default)]
     pub task_folder: Option<String>,
-    /// `bearer` or `hmac`.
-    #[serde(default)]
+    /// `bearer` (default; also for any unknown value) or `hmac`.
+    #[serde(default = "bearer")]
     pub auth_mode: String,
     /// Bearer token.
     #[serde(default)]
@@ -44,23 +44,82 @@ pub struct Webhook {
     /// Header carrying the signature.
     #[serde(default)]
     pub hmac_header: String,
-    /// `sha256`, ...
-    #[serde(default)]
+    /// `sha256` (default), `sha1` or `sha512`.
+    #[serde(default = "sha256")]
     pub hmac_algorithm: String,
-    /// `hex` or `base64`.
-    #[serde(default)]
+    /// `hex` (default) or `base64`.
+    #[serde(default = "hex")]
     pub hmac_encoding: String,
-    /// Prefix before the signature (`sha256=`).
-    #[serde(default)]
+    /// Prefix stripped from the header value before the signature (default `sha256=`).
+    #[serde(default = "sha256_prefix")]
     pub hmac_sig_prefix: String,
+    /// Python-`re` pattern whose first search match's group 1 is the signature (`""`: unused).
+    #[serde(default)]
+    pub hmac_sig_regex: String,
+    /// Python-`re` pattern whose group 1 (from the header value) is signed before the body as
+    /// `group1 + "." + body` (`""`: only the body is signed).
+    #[serde(default)]
+    pub hmac_payload_prefix_regex: String,
     /// Fields this build does not model, kept as they are.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn bearer() -> String {
+    "bearer".to_owned()
+}
+
+fn sha256() -> String {
+    "sha256".to_owned()
+}
+
+fn hex() -> String {
+    "hex".to_owned()
+}
+
+fn sha256_prefix() -> String {
+    "sha256=".to_owned()
 }
 
 impl Webhook {
     /// The HTTP path it is served at.
     pub fn endpoint(&self) -> String {
         format!("/hooks/{}", self.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_hook_with_only_the_required_fields_gets_the_readers_defaults() {
+        let hooks: Webhooks =
+            serde_json::from_str(r#"{"hooks": [{"id": "h", "title": "T", "mode": "wake", "prompt_template": "P"}]}"#)
+                .unwrap();
+        let hook = &hooks.hooks[0];
+        assert!(hook.enabled);
+        assert_eq!(
+            (hook.auth_mode.as_str(), hook.hmac_algorithm.as_str(), hook.hmac_encoding.as_str()),
+            ("bearer", "sha256", "hex")
+        );
+        assert_eq!((hook.hmac_sig_prefix.as_str(), hook.hmac_sig_regex.as_str()), ("sha256=", ""));
+        assert!(hook.extra.is_empty());
+    }
+
+    #[test]
+    fn a_hook_without_a_required_field_makes_the_file_unreadable() {
+        for missing in ["title", "mode", "prompt_template", "id"] {
+            let mut hook = serde_json::json!({"id": "h", "title": "T", "mode": "wake", "prompt_template": "P"});
+            hook.as_object_mut().unwrap().remove(missing);
+            let file = serde_json::json!({ "hooks": [hook] });
+            assert!(serde_json::from_value::<Webhooks>(file).is_err(), "{missing}");
+        }
     }
 }
