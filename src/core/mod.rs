@@ -33,3 +33,4 @@ pub mod supervision;
 pub mod task_selector;
 pub mod text;
 pub mod turn_outcome;
+pub mod workspace;

@@ -1,5 +1,6 @@
 //! The ductor home on disk: paths, atomic JSON files, quarantine of corrupt files, the PID lock,
-//! the outbox journal and the rotating log file.
+//! the outbox journal, the rotating log file, and the agent's workspace (templates, rule files,
+//! cron task folders, skills).
 
 pub mod atomic;
 pub mod config_file;
@@ -12,3 +13,4 @@ pub mod pid_lock;
 pub mod received_files;
 pub mod received_images;
 pub mod state_files;
+pub mod workspace;
