@@ -322,23 +322,33 @@ async fn skills_are_linked_between_the_workspace_and_the_clis_and_unlinked_at_st
     assert!(m.paths.skills().join("mine/SKILL.md").is_file(), "the workspace's own skill stays");
 }
 
-// §4.8 check 8: copy mode (Docker).
-#[test]
-fn in_copy_mode_skills_are_managed_copies() {
+// §4.8 check 8: copy mode (Docker), given to the observer as its mode.
+#[tokio::test]
+async fn in_copy_mode_skills_are_managed_copies() {
     let m = Machine::new();
     m.log_in("claude");
     m.init();
     assert!(is_link(&m.ws("skills/skill-creator")), "link mode at init");
     let claude_skills = m.user.join(".claude/skills");
     write_skill(&claude_skills, "foo", "---\nname: foo\ndescription: Does foo.\n---");
-    let bundled = workspace::bundled_skills(&m.paths, &TemplateTree::bundled());
-    let report = workspace::sync_skills(&m.paths, &m.env(), &Config::default().skills, &bundled, SkillSyncMode::Copy);
-    assert!(report.errors.is_empty(), "{:?}", report.errors);
-    for dir in [m.ws("skills/skill-creator"), m.ws("skills/foo"), claude_skills.join("skill-creator")] {
-        assert!(!is_link(&dir) && dir.is_dir(), "{dir} is a real folder");
-        assert!(dir.join(".ductor_managed").is_file(), "{dir} has the marker");
+    let args = SkillSyncArgs {
+        paths: m.paths.clone(),
+        env: m.env(),
+        skills: Config::default().skills,
+        mode: SkillSyncMode::Copy,
+        every: Duration::from_millis(100),
+    };
+    let (actor, handle) = Actor::spawn(None, SkillSync, args).await.unwrap();
+    let managed = [m.ws("skills/skill-creator"), m.ws("skills/foo"), claude_skills.join("skill-creator")];
+    eventually("managed copies everywhere", || managed.iter().all(|d| d.join(".ductor_managed").is_file())).await;
+    actor.stop(None);
+    handle.await.unwrap();
+    for dir in &managed {
+        assert!(!is_link(dir) && dir.is_dir(), "{dir} is a real folder");
         assert!(read(dir.join("SKILL.md")).starts_with("---\n"));
     }
+    assert!(claude_skills.join("foo").is_dir() && !claude_skills.join("foo/.ductor_managed").exists());
+    let bundled = workspace::bundled_skills(&m.paths, &TemplateTree::bundled());
     let again = workspace::sync_skills(&m.paths, &m.env(), &Config::default().skills, &bundled, SkillSyncMode::Copy);
     assert!(again.copied.is_empty(), "fresh copies are not copied again: {:?}", again.copied);
     fs::write(claude_skills.join("foo/SKILL.md"), "---\nname: foo\ndescription: Does foo better.\n---\n").unwrap();

@@ -3,6 +3,8 @@
 //! runtime section appended to the workspace rule files at every start (ops spec §4.5, §4.7).
 //! Texts without variables are the template tree in `store/home_defaults/`.
 
+use crate::core::config::Config;
+
 /// The headings whose presence means a rule file already has its runtime section.
 pub const RUNTIME_SECTION_HEADINGS: [&str; 2] = ["## Multi-Agent Identity", "## Runtime Environment"];
 
@@ -155,6 +157,20 @@ pub struct RuntimeFacts {
     pub role: AgentRole,
     /// Host or container.
     pub host: RuntimeHost,
+}
+
+impl RuntimeFacts {
+    /// The facts of agent `agent_name` (`main` is the main agent) running with `config`; in
+    /// the config's Docker container when `in_docker` (the container is up), else on the host.
+    pub fn for_agent(config: &Config, agent_name: &str, in_docker: bool) -> Self {
+        let role = if agent_name == "main" { AgentRole::Main } else { AgentRole::Sub(agent_name.to_owned()) };
+        let host = if in_docker {
+            RuntimeHost::Docker { container: config.docker.container_name.clone() }
+        } else {
+            RuntimeHost::Host
+        };
+        Self { messengers: Messenger::from_transports(&config.transports), role, host }
+    }
 }
 
 /// Whether a rule file already has its runtime section (one of [`RUNTIME_SECTION_HEADINGS`]
@@ -316,6 +332,17 @@ mod tests {
             Messenger::from_transports(&["matrix".into(), "api".into(), "matrix".into()]),
             vec![Messenger::Matrix]
         );
+    }
+
+    #[test]
+    fn facts_come_from_the_config() {
+        let mut config = Config { transports: vec!["telegram".into(), "matrix".into()], ..Config::default() };
+        config.docker.container_name = "sandbox-1".into();
+        let main = RuntimeFacts::for_agent(&config, "main", false);
+        assert_eq!(main, facts(vec![Messenger::Telegram, Messenger::Matrix], AgentRole::Main, RuntimeHost::Host));
+        let sub = RuntimeFacts::for_agent(&config, "research", true);
+        assert_eq!(sub.role, AgentRole::Sub("research".into()));
+        assert_eq!(sub.host, RuntimeHost::Docker { container: "sandbox-1".into() });
     }
 
     #[test]

@@ -125,8 +125,10 @@ pub fn create_task_folder_for(
     }
     fs::create_dir_all(path.join("scripts")).map_err(|e| StoreError::io("create directory", &path, e))?;
     let rules = rules_text(kind, &task.name);
+    let stamp = std::time::SystemTime::now();
     for file in &rule_files {
         write(&path.join(file), &rules)?;
+        fs_ops::set_mtime(&path.join(file), stamp)?;
     }
     write(&path.join("TASK_DESCRIPTION.md"), &task_description(title, description))?;
     let memory_file = path.join(format!("{}_MEMORY.md", task.name));
@@ -187,6 +189,7 @@ pub fn rename_task_folder(paths: &DuctorPaths, old: &str, new: &str) -> Result<R
         true
     };
     let mut rules_rewritten = Vec::new();
+    let stamp = std::time::SystemTime::now();
     for file in RULE_FILE_NAMES {
         let path = to.join(file);
         let Ok(text) = fs::read_to_string(&path) else { continue };
@@ -199,6 +202,7 @@ pub fn rename_task_folder(paths: &DuctorPaths, old: &str, new: &str) -> Result<R
         };
         if rewritten != text {
             write(&path, &rewritten)?;
+            fs_ops::set_mtime(&path, stamp)?;
             rules_rewritten.push(file.to_owned());
         }
     }

@@ -93,17 +93,19 @@ pub fn bundled_skills(paths: &DuctorPaths, templates: &TemplateTree) -> BTreeMap
 }
 
 /// The skill directories to sync, by priority: ductor's always; a CLI's only when its config
-/// directory exists and `skills.sync.<cli>` is on.
+/// directory exists (at an absolute path: an unset `HOME` never means the current directory)
+/// and `skills.sync.<cli>` is on.
 pub fn skill_roots(paths: &DuctorPaths, env: &WorkspaceEnv, config: &SkillsConfig) -> Vec<(SkillRoot, Utf8PathBuf)> {
     let mut roots = vec![(SkillRoot::Ductor, paths.skills())];
+    let usable = |dir: &Utf8Path| dir.is_absolute() && dir.is_dir();
     let claude = env.user_home.join(".claude");
-    if config.sync.claude && claude.is_dir() {
+    if config.sync.claude && usable(&claude) {
         roots.push((SkillRoot::Claude, claude.join("skills")));
     }
-    if config.sync.codex && env.codex_home.is_dir() {
+    if config.sync.codex && usable(&env.codex_home) {
         roots.push((SkillRoot::Codex, env.codex_home.join("skills")));
     }
-    if config.sync.gemini && env.gemini_dir.is_dir() {
+    if config.sync.gemini && usable(&env.gemini_dir) {
         roots.push((SkillRoot::Gemini, env.gemini_dir.join("skills")));
     }
     roots
