@@ -107,6 +107,20 @@ fn find_named(dir: &Utf8Path, name: &str) -> Vec<Utf8PathBuf> {
     out
 }
 
+/// Every file under `dir` whose name ends with `suffix`.
+fn find_named_suffix(dir: &Utf8Path, suffix: &str) -> Vec<Utf8PathBuf> {
+    let mut out = Vec::new();
+    for entry in dir.read_dir_utf8().unwrap() {
+        let path = entry.unwrap().into_path();
+        if fs::symlink_metadata(&path).unwrap().is_dir() {
+            out.extend(find_named_suffix(&path, suffix));
+        } else if path.as_str().ends_with(suffix) {
+            out.push(path);
+        }
+    }
+    out
+}
+
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     for _ in 0..100 {
         if check() {
@@ -455,7 +469,6 @@ fn a_home_written_by_the_python_original_keeps_the_persons_files() {
         "workspace/cron_tasks/hourly-check/AGENTS.md",
         "workspace/cron_tasks/after-report/after-report_MEMORY.md",
         "workspace/tasks/ae3fbaf2/TASKMEMORY.md",
-        "workspace/tools/cron_tools/cron_add.py",
         "workspace/skills/skill-creator",
         "SHAREDMEMORY.md",
         "cron_jobs.json",
@@ -463,12 +476,25 @@ fn a_home_written_by_the_python_original_keeps_the_persons_files() {
         "agents/helper/workspace/memory_system/MAINMEMORY.md",
     ];
     let before: Vec<String> = keep.iter().map(|p| read(m.home().join(p))).collect();
+    let scripts: Vec<(Utf8PathBuf, String)> = find_named_suffix(&m.ws("tools"), ".py")
+        .into_iter()
+        .map(|p| {
+            let text = read(&p);
+            (p, text)
+        })
+        .collect();
+    assert!(scripts.len() > 20, "the fixture's tool scripts");
     m.init();
     inject_runtime_sections(&m.paths, &main_facts());
     m.init();
     inject_runtime_sections(&m.paths, &main_facts());
     for (path, text) in keep.iter().zip(&before) {
         assert_eq!(&read(m.home().join(path)), text, "{path} is unchanged");
+    }
+    for (path, text) in &scripts {
+        let backup = Utf8PathBuf::from(format!("{path}.bak"));
+        let kept = if backup.exists() { read(&backup) } else { read(path) };
+        assert_eq!(&kept, text, "{path}: unchanged, or its old text kept as .bak");
     }
     assert!(!m.ws("AGENTS.md").exists() && !m.ws("memory_system/AGENTS.md").exists(), "codex is logged out");
     let claude = read(m.ws("CLAUDE.md"));
