@@ -11,14 +11,16 @@
 //! |               | supervision policy, bus routing, inbox and outbox records, command      |
 //! |               | parsing, selectors, status views. No tokio, no I/O, no actors.          |
 //! | [`store`]     | the home on disk: `DuctorPaths`, atomic JSON writes, corrupt-file       |
-//! |               | quarantine, the PID lock, the inbox and outbox journals, the log file.  |
+//! |               | quarantine, the PID lock, the inbox and outbox journals, the log file,  |
+//! |               | the workspace (template tree, rule files, cron task folders, skills).   |
 //! | [`provider`]  | the `claude` / `codex` / `gemini` CLIs: argv builders, stream parsers   |
 //! |               | into provider-neutral events, the process runner, auth probes.          |
 //! | [`runtime`]   | generic actor machinery: the supervision helper (code-42 contract), the |
 //! |               | health board, the Bus and the adapter protocol of its deliveries.       |
 //! | [`chat`]      | the Orchestrator and its Sessions: routing, commands, menus, turn       |
 //! |               | planning, named sessions, memory and heartbeat turns; the model catalog.|
-//! | [`observer`]  | timers and watchers, each an actor: model caches, the restart marker.   |
+//! | [`observer`]  | timers and watchers, each an actor: model caches, the restart marker,   |
+//! |               | the workspace's rule-file sync and skill sync.                          |
 //! | [`transport`] | the network edges, each an actor: `telegram/`, `matrix/` (the actor,    |
 //! |               | its answer tasks and its pure parts beside it), the internal API, the   |
 //! |               | spool.                                                                  |

@@ -39,4 +39,5 @@ pub mod text;
 pub mod turn_outcome;
 pub mod unattended_result;
 pub mod webhook;
+pub mod workspace;
 pub mod zone;

@@ -1,12 +1,15 @@
 //! Observers: actors driven by timers, watchers and outside events rather than by chat
 //! messages. Today the model-cache observer (Codex and Gemini model lists), the restart marker,
-//! the heartbeat, the daily cleanup and the webhook server; each delivers what it has to say
-//! through its agent (the Bus, a restart request, a shared catalog, the webhook sink).
+//! the heartbeat, the daily cleanup, the webhook server, and the rule-file and skill sync of the
+//! workspace; each delivers what it has to say through its agent (the Bus, a restart request, a
+//! shared catalog, the webhook sink) or works on the home's files alone.
 
 pub mod cleanup;
 pub mod heartbeat;
 pub mod model_cache;
 pub mod restart_marker;
+pub mod rule_sync;
+pub mod skill_sync;
 pub mod webhook_server;
 
 use std::sync::Arc;

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
+use crate::core::workspace::AuthenticatedClis;
 use crate::provider::ProviderKind;
 
 /// What is known about one CLI's login.
@@ -98,6 +99,16 @@ fn age(path: &Utf8Path) -> Option<u64> {
 }
 
 impl AuthProbe<'_> {
+    /// Which CLIs are logged in: what the workspace's rule files follow (ops spec §4.2).
+    pub fn authenticated_clis(&self) -> AuthenticatedClis {
+        let logged_in = |kind| matches!(self.status(kind), AuthStatus::Authenticated { .. });
+        AuthenticatedClis {
+            claude: logged_in(ProviderKind::Claude),
+            codex: logged_in(ProviderKind::Codex),
+            gemini: logged_in(ProviderKind::Gemini),
+        }
+    }
+
     /// The status of one CLI.
     pub fn status(&self, kind: ProviderKind) -> AuthStatus {
         match kind {
@@ -204,6 +215,7 @@ mod tests {
         };
         assert_eq!(probe.status(ProviderKind::Codex), AuthStatus::Authenticated { age_s: None });
         assert_eq!(probe.status(ProviderKind::Gemini), AuthStatus::NotFound, "\"null\" is no key");
+        assert_eq!(probe.authenticated_clis(), AuthenticatedClis { claude: true, codex: true, gemini: false });
     }
 
     fn gemini_home() -> (tempfile::TempDir, Utf8PathBuf, String) {

@@ -1,5 +1,6 @@
 //! The ductor home on disk: paths, atomic JSON files, quarantine of corrupt files, the PID lock,
-//! the outbox journal, the rotating log file and the host's time zone.
+//! the outbox and run journals, the rotating log file, the host's time zone, locked updates of the
+//! files people edit, and the agent's workspace (templates, rule files, cron task folders, skills).
 
 pub mod atomic;
 pub mod config_file;
@@ -15,3 +16,4 @@ pub mod received_files;
 pub mod received_images;
 pub mod run_journal;
 pub mod state_files;
+pub mod workspace;
