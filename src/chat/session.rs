@@ -125,8 +125,13 @@ pub enum TurnFlow {
     },
     /// A named session (`@name …`).
     Named(String),
-    /// A Bus envelope's prompt, run in the chat's active session (no prompt hooks).
-    Injection,
+    /// A Bus envelope's prompt, run in the chat's active session (no prompt hooks); with a
+    /// model, that model's provider session of the chat is used for this turn only (a webhook
+    /// in wake mode with its own model).
+    Injection {
+        /// The model for this turn (none: the chat's).
+        model: Option<String>,
+    },
     /// A silent memory turn after the CLI compacted its context (core spec §4.8): the answer
     /// is discarded and the session's counters stay as they are.
     Memory(MemoryTurn),

@@ -1,15 +1,18 @@
 //! Observers: actors driven by timers, watchers and outside events rather than by chat
-//! messages. Today the model-cache observer (Codex and Gemini model lists), the restart marker,
-//! the heartbeat, the daily cleanup, the webhook server, and the rule-file and skill sync of the
-//! workspace; each delivers what it has to say through its agent (the Bus, a restart request, a
+//! messages: the cron jobs (and the unattended runs they share with webhook tasks), the webhook
+//! server and its dispatch, the heartbeat, the daily cleanup, the model caches, the restart
+//! marker, and the rule-file and skill sync of the workspace; each delivers what it has to say through its agent (the Bus, a restart request, a
 //! shared catalog, the webhook sink) or works on the home's files alone.
 
 pub mod cleanup;
+pub mod cron;
 pub mod heartbeat;
 pub mod model_cache;
 pub mod restart_marker;
 pub mod rule_sync;
 pub mod skill_sync;
+pub mod unattended;
+pub mod webhook_dispatch;
 pub mod webhook_server;
 
 use std::sync::Arc;

@@ -531,8 +531,13 @@ impl OrchestratorState {
         };
         if envelope.needs_injection && !envelope.prompt.is_empty() {
             let (reply, mut outputs) = tokio::sync::mpsc::unbounded_channel();
-            let request =
-                TurnRequest { prompt: envelope.prompt.clone(), flow: TurnFlow::Injection, reply, on_start: None };
+            let model = Some(envelope.model.clone()).filter(|m| !m.is_empty());
+            let request = TurnRequest {
+                prompt: envelope.prompt.clone(),
+                flow: TurnFlow::Injection { model },
+                reply,
+                on_start: None,
+            };
             let _ = session.cast(SessionMsg::Turn(Box::new(request)));
             tokio::spawn(async move {
                 let mut answer = None;

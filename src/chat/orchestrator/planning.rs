@@ -85,7 +85,7 @@ impl OrchestratorState {
                     self.save_named();
                 }
             }
-            TurnFlow::Normal { .. } | TurnFlow::Injection | TurnFlow::Memory(_) | TurnFlow::Heartbeat { .. } => {
+            TurnFlow::Normal { .. } | TurnFlow::Injection { .. } | TurnFlow::Memory(_) | TurnFlow::Heartbeat { .. } => {
                 let (kind, model) = self.target(key);
                 self.reset_provider_session(key, kind, &model);
             }
@@ -132,7 +132,9 @@ impl OrchestratorState {
         }
         let named_session = match flow {
             TurnFlow::Named(name) => self.named.get(key.chat_id, name).cloned(),
-            TurnFlow::Normal { .. } | TurnFlow::Injection | TurnFlow::Memory(_) | TurnFlow::Heartbeat { .. } => None,
+            TurnFlow::Normal { .. } | TurnFlow::Injection { .. } | TurnFlow::Memory(_) | TurnFlow::Heartbeat { .. } => {
+                None
+            }
         };
         let (kind, model, resume) = match &named_session {
             Some(session) => (
@@ -141,7 +143,12 @@ impl OrchestratorState {
                 Some(session.session_id.clone()).filter(|s| !s.is_empty()),
             ),
             None => {
-                let (kind, model) = self.target(key);
+                let (kind, model) = match flow {
+                    TurnFlow::Injection { model: Some(model) } if !model.is_empty() => {
+                        (self.provider_of(model), model.clone())
+                    }
+                    _ => self.target(key),
+                };
                 self.drop_if_stale(key, kind, &model);
                 let resume = self
                     .store
@@ -162,7 +169,9 @@ impl OrchestratorState {
                     reflection.enabled.then_some((reflection.every_n_messages, reflection.prompt.as_str()));
                 prompt_hooks::with_hooks(&prompt, &prompt_hooks::suffixes(count, resume.is_none(), reflection))
             }
-            TurnFlow::Named(_) | TurnFlow::Injection | TurnFlow::Memory(_) | TurnFlow::Heartbeat { .. } => prompt,
+            TurnFlow::Named(_) | TurnFlow::Injection { .. } | TurnFlow::Memory(_) | TurnFlow::Heartbeat { .. } => {
+                prompt
+            }
         };
         let spec = TurnSpec {
             prompt,
