@@ -90,6 +90,8 @@ async fn harness() -> Harness {
         orchestrator: ductor::chat::orchestrator::OrchestratorHandle::new(),
         cli_path: Vec::new(),
         telegram_api: None,
+        queue: ductor::runtime::dependency_queue::DependencyQueue::new(),
+        timing: ductor::tree::agent::ObserverTiming::default(),
     };
     board.register("root/main", "main", ActorKind::Agent);
     let (agent, _) = Actor::spawn(None, Agent, args).await.unwrap();

@@ -271,11 +271,17 @@ impl CronState {
         for (id, scheduled) in due {
             match scheduled.schedule.wake_check(now, scheduled.zone) {
                 WakeCheck::FireNow => {
-                    // The slot is the match the guard found (the one just past, or a few seconds ahead).
-                    let slot = scheduled
-                        .schedule
-                        .next_fire(now - chrono::Duration::minutes(1), scheduled.zone)
-                        .unwrap_or(scheduled.next);
+                    // On time, the slot is the one the timer waited for; late (a suspend), the
+                    // one the guard found.
+                    let on_time = scheduled.next > now - chrono::Duration::minutes(1);
+                    let slot = if on_time {
+                        scheduled.next
+                    } else {
+                        scheduled
+                            .schedule
+                            .next_fire(now - chrono::Duration::minutes(1), scheduled.zone)
+                            .unwrap_or(scheduled.next)
+                    };
                     self.start(myself, &id, &scheduled, slot, now);
                 }
                 WakeCheck::SleepMore(_) | WakeCheck::Exhausted => {

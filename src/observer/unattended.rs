@@ -33,8 +33,9 @@ use crate::store::config_file::DotEnv;
 use crate::store::paths::DuctorPaths;
 use crate::store::run_journal::SharedRunJournal;
 
-/// Test seam: `1` makes ductor abort right after a run's CLI finished and before its result
-/// reached the Bus — the instant a `kill -9` is hardest to hit from outside.
+/// Test seam: `1` makes ductor abort right after a run's result was accepted by the Bus (it is
+/// in the outbox) and before the run is recorded finished or the result delivered — the instant
+/// a `kill -9` is hardest to hit from outside.
 pub const CRASH_AFTER_RUN_ENV: &str = "DUCTOR_TEST_CRASH_AFTER_RUN";
 
 /// Everything a run needs from its agent; clones share it.
@@ -190,10 +191,6 @@ pub async fn run(ctx: &RunContext, request: RunRequest, mut cancel: watch::Recei
         // ductor is stopping: the run stays open and the next start reports it as cut.
         return RunReport { status, delivered: false };
     }
-    if std::env::var_os(CRASH_AFTER_RUN_ENV).is_some_and(|v| v == "1") {
-        tracing::error!(run = %request.run, "Crashing after the run, before its result reached the Bus ({CRASH_AFTER_RUN_ENV}).");
-        std::process::abort();
-    }
     finish(ctx, &request, &status, &outcome.text).await
 }
 
@@ -230,6 +227,10 @@ async fn finish(ctx: &RunContext, request: &RunRequest, status: &str, text: &str
     {
         // Left open: the next start finds out whether the Bus has it.
         return RunReport { status: status.to_owned(), delivered: false };
+    }
+    if delivered && std::env::var_os(CRASH_AFTER_RUN_ENV).is_some_and(|v| v == "1") {
+        tracing::error!(run = %request.run, "Crashing after the result reached the Bus, before the run is finished ({CRASH_AFTER_RUN_ENV}).");
+        std::process::abort();
     }
     if let Err(e) = ctx.journal.record(RunRecord::Finished { run: request.run.clone(), status: status.to_owned() }) {
         tracing::warn!(run = %request.run, error = %e, "Could not record the run finished.");

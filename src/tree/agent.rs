@@ -1,9 +1,10 @@
 //! The Agent actor: one per agent (today "main"; sub-agents will have the same shape). It is
-//! the composition point: it wires and supervises the agent's children — the Bus, the
-//! Orchestrator (with its Sessions), the model-cache observer, the configured transports
-//! (Telegram, Matrix, the spool) and the restart marker — hands each the handles it needs,
-//! applies the restart contract to them, and sends a `[Supervisor]` notice through its Bus when
-//! it gives up on a child.
+//! the composition point: it prepares the agent's workspace (rule files by logged-in CLI,
+//! seeded files, skills, the runtime section), then wires and supervises the agent's children —
+//! the Bus, the Orchestrator (with its Sessions), the observers (model caches, cron, webhooks,
+//! heartbeat, cleanup, rule-file and skill sync, restart marker) and the configured transports
+//! (Telegram, Matrix, the spool) — hands each the handles it needs, applies the restart contract
+//! to them, and sends a `[Supervisor]` notice through its Bus when it gives up on a child.
 //!
 //! Asking the Agent to restart (`AgentMsg::RequestRestart`, e.g. from the restart marker) stops
 //! it with the stop reason `restart`; for the main agent the Root turns that into exit code 42.
@@ -19,14 +20,33 @@ use crate::chat::orchestrator::{Orchestrator, OrchestratorArgs, OrchestratorHand
 use crate::core::config::Config;
 use crate::core::envelope::Envelope;
 use crate::core::health::ActorKind;
+use crate::core::state::webhooks::Webhooks;
 use crate::core::supervision::{self, RESTART_REASON};
+use crate::core::workspace::skills::SkillSyncMode;
+use crate::core::workspace::texts::RuntimeFacts;
+use crate::observer::cleanup::{Cleanup, CleanupArgs};
+use crate::observer::cron::{Cron, CronArgs};
+use crate::observer::heartbeat::{Heartbeat, HeartbeatArgs};
 use crate::observer::model_cache::{ModelCache, ModelCacheArgs};
 use crate::observer::restart_marker::{RestartMarker, RestartMarkerArgs};
+use crate::observer::rule_sync::{RuleSync, RuleSyncArgs};
+use crate::observer::skill_sync::{SkillSync, SkillSyncArgs};
+use crate::observer::unattended::RunContext;
+use crate::observer::webhook_dispatch;
+use crate::observer::webhook_server::{ListenAddress, WebhookServer, WebhookServerArgs, WebhookTable};
+use crate::observer::{WallClock, system_clock};
+use crate::provider::ProviderKind;
+use crate::provider::auth::{AuthProbe, AuthStatus, claude_cli_logged_in, find_program};
 use crate::runtime::bus::{Bus, BusArgs, BusHandle};
+use crate::runtime::dependency_queue::DependencyQueue;
+use crate::runtime::file_watch::FileWatch;
 use crate::runtime::health_board::HealthBoard;
 use crate::runtime::supervision::{ChildSet, ChildSpec, Reaction, RestartRequest};
 use crate::store::inbox_journal::SharedInbox;
 use crate::store::paths::DuctorPaths;
+use crate::store::run_journal::SharedRunJournal;
+use crate::store::state_files::StateFile;
+use crate::store::workspace::{self, WorkspaceEnv};
 use crate::transport::matrix::{Matrix, MatrixArgs};
 use crate::transport::spool::{Spool, SpoolArgs};
 use crate::transport::telegram::{Telegram, TelegramArgs};
@@ -82,6 +102,47 @@ pub struct AgentArgs {
     pub telegram_api: Option<String>,
     /// Whether this agent serves Matrix.
     pub matrix: bool,
+    /// The process-wide dependency queue of unattended runs.
+    pub queue: DependencyQueue,
+    /// Timers of the observers (production values; tests shorten them).
+    pub timing: ObserverTiming,
+}
+
+/// How often the observers look (ops spec §0.4, §9, §10); tests shorten these instead of
+/// sleeping.
+#[derive(Clone)]
+pub struct ObserverTiming {
+    /// The wall clock (cron fires, quiet hours, the cleanup hour).
+    pub clock: WallClock,
+    /// How long a configured heartbeat minute lasts.
+    pub heartbeat_minute: Duration,
+    /// How often the cleanup looks at the clock.
+    pub cleanup_every: Duration,
+    /// How often rule files are synchronised.
+    pub rule_sync_every: Duration,
+    /// How often skills are synchronised.
+    pub skill_sync_every: Duration,
+}
+
+impl Default for ObserverTiming {
+    fn default() -> Self {
+        Self {
+            clock: system_clock(),
+            heartbeat_minute: Duration::from_secs(60),
+            cleanup_every: Duration::from_secs(3600),
+            rule_sync_every: Duration::from_secs(10),
+            skill_sync_every: Duration::from_secs(30),
+        }
+    }
+}
+
+impl std::fmt::Debug for ObserverTiming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObserverTiming")
+            .field("heartbeat_minute", &self.heartbeat_minute)
+            .field("cleanup_every", &self.cleanup_every)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The Agent actor.
@@ -93,6 +154,10 @@ pub struct Agent;
 pub struct AgentState {
     args: AgentArgs,
     children: ChildSet,
+    /// Keeps the webhook table in step with `webhooks.json`.
+    _webhooks_watch: Option<FileWatch>,
+    /// Tells the unattended runs started by the webhook dispatch that the agent stops.
+    stop_runs: tokio::sync::watch::Sender<bool>,
 }
 
 impl Actor for Agent {
@@ -101,6 +166,7 @@ impl Actor for Agent {
     type Arguments = AgentArgs;
 
     async fn pre_start(&self, myself: ActorRef<AgentMsg>, args: AgentArgs) -> Result<AgentState, ActorProcessingErr> {
+        let workspace_env = prepare_workspace(&args).await;
         let mut children = ChildSet::new(&args.board_path, args.board.clone());
         let bus_args = BusArgs {
             agent: args.name.clone(),
@@ -182,6 +248,8 @@ impl Actor for Agent {
             };
             children.add(ChildSpec::actor("matrix", ActorKind::Transport, None, move || (Matrix, matrix_args.clone())));
         }
+        let (stop_runs, runs_stopped) = tokio::sync::watch::channel(false);
+        let webhooks_watch = add_observers(&args, &mut children, &catalog, workspace_env, runs_stopped);
         let marker_args =
             RestartMarkerArgs { marker: args.paths.restart_marker(), poll: args.restart_marker_poll, restart };
         children.add(ChildSpec::actor("restart_marker", ActorKind::Observer, None, move || {
@@ -192,10 +260,11 @@ impl Actor for Agent {
         }
         children.start_all(&myself.get_cell()).await?;
         tracing::info!(actor = %args.board_path, "Agent started.");
-        Ok(AgentState { args, children })
+        Ok(AgentState { args, children, _webhooks_watch: webhooks_watch, stop_runs })
     }
 
     async fn post_stop(&self, _myself: ActorRef<AgentMsg>, state: &mut AgentState) -> Result<(), ActorProcessingErr> {
+        let _ = state.stop_runs.send(true);
         state.children.stop_all(CHILD_STOP_TIMEOUT).await;
         tracing::info!(actor = %state.args.board_path, "Agent stopped.");
         Ok(())
@@ -242,4 +311,133 @@ impl AgentState {
             self.args.bus.submit_detached(Envelope::supervisor_notice(&text));
         }
     }
+}
+
+/// The workspace at start (ops spec §4): rule files for the logged-in CLIs, seeded files, cron
+/// task folders, skills; then the runtime section. Errors are logged, never fatal.
+async fn prepare_workspace(args: &AgentArgs) -> WorkspaceEnv {
+    let search_path = crate::provider::search_path(&args.cli_path);
+    let home = Utf8PathBuf::from(std::env::var("HOME").unwrap_or_default());
+    let probe_of = |claude_cli_logged_in: Option<bool>, env: &dyn Fn(&str) -> Option<String>| {
+        let probe = AuthProbe {
+            home: home.clone(),
+            env,
+            gemini_api_key: args.config.gemini_api_key.clone(),
+            search_path: Some(search_path.clone()),
+            claude_cli_logged_in,
+        };
+        (probe.authenticated_clis(), probe.status(ProviderKind::Claude))
+    };
+    let (mut clis, claude) = probe_of(None, &|name| std::env::var(name).ok());
+    // Installed without a credential file: the login may be in the system keychain, which only
+    // `claude auth status` can tell.
+    if claude == AuthStatus::Installed
+        && let Some(program) = find_program("claude", &search_path)
+    {
+        let answer = claude_cli_logged_in(&program, &[("PATH".to_owned(), search_path.clone())]).await;
+        clis = probe_of(answer, &|name| std::env::var(name).ok()).0;
+    }
+    let workspace_env = WorkspaceEnv::from_process(clis);
+    let report = workspace::init(&args.paths, &args.config, &workspace_env);
+    tracing::info!(actor = %args.board_path, ?report, "Workspace prepared.");
+    let facts = RuntimeFacts::for_agent(&args.config, &args.name, false);
+    workspace::inject_runtime_sections(&args.paths, &facts);
+    workspace_env
+}
+
+/// The observers of an agent: cron (always), webhooks, heartbeat and cleanup (when enabled),
+/// rule-file and skill sync. Returns the watch that keeps the webhook table current.
+fn add_observers(
+    args: &AgentArgs,
+    children: &mut ChildSet,
+    catalog: &ModelCatalog,
+    workspace_env: WorkspaceEnv,
+    runs_stopped: tokio::sync::watch::Receiver<bool>,
+) -> Option<FileWatch> {
+    let journal = match SharedRunJournal::open(&args.paths.run_journal()) {
+        Ok(journal) => Some(journal),
+        Err(e) => {
+            tracing::error!(actor = %args.board_path, error = %e,
+                "The run journal cannot be opened; cron jobs and webhook tasks do not run.");
+            None
+        }
+    };
+    let mut extra_env = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        extra_env.push(("DUCTOR_BIN".to_owned(), exe.display().to_string()));
+    }
+    let ctx = journal.map(|journal| RunContext {
+        agent: args.name.clone(),
+        paths: args.paths.clone(),
+        config: Arc::clone(&args.config),
+        bus: args.bus.clone(),
+        journal,
+        queue: args.queue.clone(),
+        catalog: catalog.clone(),
+        cli_path: args.cli_path.clone(),
+        extra_env,
+    });
+    let timing = &args.timing;
+    if let Some(ctx) = &ctx {
+        let cron_args = CronArgs { ctx: ctx.clone(), clock: Arc::clone(&timing.clock), watch_file: true };
+        children.add(ChildSpec::actor("cron", ActorKind::Observer, None, move || (Cron, cron_args.clone())));
+    }
+    let mut webhooks_watch = None;
+    if let (true, Some(ctx)) = (args.config.webhooks.enabled, &ctx) {
+        let table = WebhookTable::new();
+        table.replace(&Webhooks { hooks: webhook_dispatch::load_hooks(&args.paths) });
+        let (reload_table, path) = (table.clone(), Webhooks::path(&args.paths));
+        webhooks_watch = FileWatch::start(&path.clone(), Duration::from_millis(250), move || {
+            // A half-written or broken file keeps the hooks last loaded.
+            match crate::store::locked_state::read_strict::<Webhooks>(&path) {
+                Ok(hooks) => {
+                    reload_table.replace(&hooks);
+                    tracing::info!(hooks = hooks.hooks.len(), "Webhooks reloaded.");
+                }
+                Err(e) => tracing::warn!(error = %e, "webhooks.json could not be read; keeping the hooks last loaded."),
+            }
+        })
+        .map_err(|e| tracing::warn!(error = %e, "Cannot watch webhooks.json; changes need a restart."))
+        .ok();
+        let server_args = WebhookServerArgs {
+            config: args.config.webhooks.clone(),
+            paths: args.paths.clone(),
+            table,
+            sink: webhook_dispatch::sink(ctx.clone(), runs_stopped),
+            listen: ListenAddress::default(),
+        };
+        children
+            .add(ChildSpec::actor("webhooks", ActorKind::Observer, None, move || (WebhookServer, server_args.clone())));
+    }
+    if args.config.heartbeat.enabled {
+        let heartbeat_args = HeartbeatArgs {
+            config: Arc::clone(&args.config),
+            orchestrator: args.orchestrator.clone(),
+            bus: args.bus.clone(),
+            minute: timing.heartbeat_minute,
+            clock: Arc::clone(&timing.clock),
+        };
+        children
+            .add(ChildSpec::actor("heartbeat", ActorKind::Observer, None, move || (Heartbeat, heartbeat_args.clone())));
+    }
+    if args.config.cleanup.enabled {
+        let cleanup_args = CleanupArgs {
+            config: Arc::clone(&args.config),
+            workspace: args.paths.workspace(),
+            every: timing.cleanup_every,
+            clock: Arc::clone(&timing.clock),
+        };
+        children.add(ChildSpec::actor("cleanup", ActorKind::Observer, None, move || (Cleanup, cleanup_args.clone())));
+    }
+    let rule_args = RuleSyncArgs { paths: args.paths.clone(), every: timing.rule_sync_every };
+    children.add(ChildSpec::actor("rule_sync", ActorKind::Observer, None, move || (RuleSync, rule_args.clone())));
+    let skill_args = SkillSyncArgs {
+        paths: args.paths.clone(),
+        env: workspace_env,
+        skills: args.config.skills.clone(),
+        mode: SkillSyncMode::Link,
+        every: timing.skill_sync_every,
+    };
+    children.add(ChildSpec::actor("skill_sync", ActorKind::Observer, None, move || (SkillSync, skill_args.clone())));
+    webhooks_watch
 }

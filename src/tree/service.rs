@@ -19,11 +19,12 @@ use crate::chat::orchestrator::OrchestratorHandle;
 use crate::core::config::Config;
 use crate::core::supervision::SHUTDOWN_REASON;
 use crate::runtime::bus::BusHandle;
+use crate::runtime::dependency_queue::DependencyQueue;
 use crate::runtime::health_board::HealthBoard;
 use crate::runtime::supervision::ChildSpec;
 use crate::store::paths::DuctorPaths;
 use crate::transport::internal_api::InternalApiArgs;
-use crate::tree::agent::AgentArgs;
+use crate::tree::agent::{AgentArgs, ObserverTiming};
 use crate::tree::root::{Root, RootArgs, RootMsg};
 
 /// Total time the tree gets to stop after SIGTERM/SIGINT.
@@ -54,6 +55,8 @@ pub struct ServiceSettings {
     pub telegram_api: Option<String>,
     /// Whether the Matrix transport runs.
     pub matrix: bool,
+    /// The observers' timers (tests shorten them).
+    pub timing: ObserverTiming,
 }
 
 impl ServiceSettings {
@@ -66,6 +69,7 @@ impl ServiceSettings {
             cli_path: Vec::new(),
             telegram_api: None,
             matrix: false,
+            timing: ObserverTiming::default(),
             served,
             spool: None,
             batch_fsync: true,
@@ -122,6 +126,8 @@ impl Service {
             cli_path: settings.cli_path.clone(),
             telegram_api: settings.telegram_api.clone(),
             matrix: settings.matrix,
+            queue: DependencyQueue::new(),
+            timing: settings.timing.clone(),
         };
         let api = InternalApiArgs {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, settings.interagent_port)),

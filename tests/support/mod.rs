@@ -29,4 +29,7 @@ pub fn configure_home(home: &camino::Utf8Path, config: &serde_json::Value) {
         "# MAINMEMORY\nThe user likes short answers. (fake memory for tests)",
     )
     .unwrap();
+    // No greeting when the bot joins a room (the seeded cheat-sheet would be the room's first
+    // message); the tests of the greeting write their own text.
+    std::fs::write(home.join("workspace/JOIN_NOTIFICATION.md"), "").unwrap();
 }

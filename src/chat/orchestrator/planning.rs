@@ -231,6 +231,10 @@ impl OrchestratorState {
         if key.chat_id.get() != 0 {
             env.push(("DUCTOR_CHAT_ID".to_owned(), key.chat_id.to_string()));
         }
+        // The workspace's tool scripts run this binary (`ductor cron add …`).
+        if let Ok(exe) = std::env::current_exe() {
+            env.push(("DUCTOR_BIN".to_owned(), exe.display().to_string()));
+        }
         if let Some(topic) = key.topic_id {
             env.push(("DUCTOR_TOPIC_ID".to_owned(), topic.to_string()));
         }
