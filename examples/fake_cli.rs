@@ -5,7 +5,8 @@
 //!
 //! Environment:
 //! - `FAKE_CLI_FIXTURES`: the fixtures directory (default `<crate>/tests/fixtures/providers`).
-//! - `FAKE_CLI_FIXTURE`: the fixture name (default: `resume` when resuming, else `text`).
+//! - `FAKE_CLI_FIXTURE`: the fixture name (default: `cron_oneshot` for an unattended run —
+//!   `--output-format json` — `resume` when resuming, else `text`).
 //! - `FAKE_CLI_LINE_DELAY_MS`: pause before each stdout line.
 //! - `FAKE_CLI_HOLD_MS`: pause after the last line before exiting (a long turn).
 //! - `FAKE_CLI_GRANDCHILD`: start `sleep 300` as a child first (to test process-group kills);
@@ -128,8 +129,17 @@ fn run() -> i32 {
         }
     }
     let resuming = argv.iter().any(|a| a == "--resume" || a == "resume");
-    let fixture =
-        std::env::var("FAKE_CLI_FIXTURE").unwrap_or_else(|_| if resuming { "resume" } else { "text" }.to_owned());
+    let oneshot = argv.windows(2).any(|w| w[0] == "--output-format" && w[1] == "json");
+    let fixture = std::env::var("FAKE_CLI_FIXTURE").unwrap_or_else(|_| {
+        if oneshot {
+            "cron_oneshot"
+        } else if resuming {
+            "resume"
+        } else {
+            "text"
+        }
+        .to_owned()
+    });
     let dir = std::env::var("FAKE_CLI_FIXTURES")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/providers").to_owned());
     let base = format!("{dir}/{cli}/{fixture}");

@@ -6,6 +6,7 @@ pub mod binary;
 pub mod fake_bot_api;
 pub mod fake_cli;
 pub mod shell_words;
+pub mod telegram_service;
 
 use camino::Utf8PathBuf;
 
