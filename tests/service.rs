@@ -369,6 +369,10 @@ fn a_python_written_home_starts_unchanged() {
     let (_, out, _) = run(&home, &["status"]);
     assert!(out.contains("Provider:  codex (codex)"), "{out}");
     assert!(out.contains("Sub-Agents (1)") && out.contains("helper"), "{out}");
+    let daily = out.lines().find(|l| l.trim_start().starts_with("daily-report")).unwrap_or_default();
+    assert!(daily.contains("active") && daily.contains(" 09:00 CE"), "the job's next fire in Berlin time: {out}");
+    assert!(out.lines().any(|l| l.contains("hourly-check") && l.contains("paused")), "{out}");
+    assert!(out.contains("cron (observer)"), "the cron observer runs: {out}");
     service.signal(Signal::SIGTERM);
     service.wait_exit(Duration::from_secs(6));
     assert_eq!(std::fs::read(home.join("config/config.json")).unwrap(), config_before, "config not rewritten");

@@ -823,6 +823,10 @@ async fn the_cron_selector_toggles_jobs_in_cron_jobs_json_and_refuses_stale_butt
     };
     let before = enabled(&c);
     let menu = menu_of(&last(c.handle.message(key(22), "/cron")).await);
+    // The active weekday job at 09:00 Berlin time shows when it fires next, in its zone.
+    let daily = menu.text.lines().find(|l| l.contains("**Daily report**")).unwrap();
+    assert!(daily.contains("· next: ") && daily.contains(" 09:00 CE"), "{daily}");
+    assert!(!menu.text.lines().find(|l| l.contains("**Hourly check**")).unwrap().contains("next:"), "paused");
     let toggle = menu.buttons[0][0].callback_data.clone();
     assert_eq!(toggle, format!("crn:t:0:0:{}", ductor::core::blake2s::fingerprint32("daily-report")));
     let after = menu_of(&last(c.handle.callback(key(22), &toggle)).await);

@@ -6,8 +6,13 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use crate::cli::http::get_local;
+use crate::core::cron_schedule::next_fire_label;
 use crate::core::health::ActorNode;
-use crate::core::status_view::{self, Running, StatusPaths, StatusView, SubAgentRow};
+use crate::core::state::cron_jobs::CronJobs;
+use crate::core::status_view::{self, CronRow, Running, StatusPaths, StatusView, SubAgentRow};
+use crate::core::zone::configured_zone_name;
+use crate::store::host_zone::local_zone;
+use crate::store::locked_state::read_strict;
 use crate::store::paths::DuctorPaths;
 use crate::store::pid_lock::{is_alive, read_pid};
 
@@ -97,6 +102,7 @@ async fn gather(paths: &DuctorPaths, raw: &Value) -> StatusView {
             sessions: paths.sessions().to_string(),
         },
         sub_agents: sub_agents(paths, health.as_ref()),
+        cron_jobs: cron_jobs(paths, &text_at(raw, "user_timezone", "")),
         actors,
         actors_error,
     }
@@ -126,6 +132,26 @@ fn count_errors(paths: &DuctorPaths) -> usize {
     std::fs::read(paths.log_file())
         .map(|bytes| String::from_utf8_lossy(&bytes).lines().filter(|l| l.contains("[ERROR]")).count())
         .unwrap_or(0)
+}
+
+/// The jobs of `cron_jobs.json` with their next fire (nothing when the file is missing or broken).
+fn cron_jobs(paths: &DuctorPaths, user_timezone: &str) -> Vec<CronRow> {
+    let Ok(file) = read_strict::<CronJobs>(&paths.cron_jobs()) else { return Vec::new() };
+    let now = chrono::Utc::now();
+    file.jobs
+        .iter()
+        .map(|job| CronRow {
+            id: job.id.clone(),
+            state: if job.enabled { "active" } else { "paused" }.to_owned(),
+            schedule: job.schedule.clone(),
+            next: if job.enabled {
+                let zone = local_zone(configured_zone_name(job.timezone.as_deref(), user_timezone));
+                next_fire_label(&job.schedule, zone, now)
+            } else {
+                "—".to_owned()
+            },
+        })
+        .collect()
 }
 
 fn sub_agents(paths: &DuctorPaths, health: Option<&Value>) -> Vec<SubAgentRow> {

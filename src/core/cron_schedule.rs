@@ -634,6 +634,18 @@ fn refuse_impossible_day(written: &str, branches: &[Branch]) -> Result<(), Sched
     Ok(())
 }
 
+/// How a job's next fire reads for a person (`/cron`, `ductor status`): the local time in its
+/// zone (`Fri 05 Dec 09:00 CET`), `invalid schedule`, or `none` when nothing matches any more.
+pub fn next_fire_label(expression: &str, zone: Tz, now: DateTime<Utc>) -> String {
+    match CronSchedule::parse(expression) {
+        Err(_) => "invalid schedule".to_owned(),
+        Ok(schedule) => match schedule.next_fire(now, zone) {
+            Some(next) => next.with_timezone(&zone).format("%a %d %b %H:%M %Z").to_string(),
+            None => "none".to_owned(),
+        },
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -969,5 +981,12 @@ mod tests {
         let parsed: CronSchedule = "  0 9 * * mon-fri ".parse().unwrap();
         assert_eq!(parsed.expression(), "0 9 * * mon-fri");
         assert_eq!(parsed.to_string(), "0 9 * * mon-fri");
+    }
+
+    #[test]
+    fn the_next_fire_reads_in_the_jobs_zone() {
+        let now: DateTime<Utc> = "2026-12-04T10:00:00Z".parse().unwrap();
+        assert_eq!(next_fire_label("0 9 * * 1-5", chrono_tz::Europe::Berlin, now), "Mon 07 Dec 09:00 CET");
+        assert_eq!(next_fire_label("61 * * * *", chrono_tz::UTC, now), "invalid schedule");
     }
 }

@@ -96,8 +96,9 @@ fn pages(jobs: &[CronJob]) -> usize {
     jobs.len().div_ceil(PAGE_SIZE).max(1)
 }
 
-/// The menu for `page` (clamped to the last page).
-pub fn menu(jobs: &[CronJob], page: usize, note: Option<&str>) -> Menu {
+/// The menu for `page` (clamped to the last page); `next_fire` gives the text of a job's next
+/// fire (`Fri 05 Dec 09:00 CET`), or why it has none.
+pub fn menu(jobs: &[CronJob], page: usize, note: Option<&str>, next_fire: &dyn Fn(&CronJob) -> Option<String>) -> Menu {
     let page = page.min(pages(jobs) - 1);
     let mut text = String::new();
     if let Some(note) = note {
@@ -116,7 +117,11 @@ pub fn menu(jobs: &[CronJob], page: usize, note: Option<&str>) -> Menu {
         let number = first + slot + 1;
         let state = if job.enabled { "active" } else { "paused" };
         let last = job.last_run_status.as_deref().unwrap_or("never run");
-        text.push_str(&format!("\n{number}. **{}** — {state} · last: {last}\n   `{}`", title(job), job.schedule));
+        text.push_str(&format!("\n{number}. **{}** — {state} · last: {last}", title(job)));
+        if let Some(next) = next_fire(job).filter(|_| job.enabled) {
+            text.push_str(&format!(" · next: {next}"));
+        }
+        text.push_str(&format!("\n   `{}`", job.schedule));
         if let Some(chat) = job.chat_id.filter(|chat| chat.0 != 0) {
             text.push_str(&format!(" → Chat {chat}"));
             if let Some(topic) = job.topic_id {
@@ -185,7 +190,7 @@ mod tests {
         jobs[0].chat_id = Some(ChatId(-100123));
         jobs[0].topic_id = Some(7);
         jobs[1].last_run_status = Some("success".into());
-        let first = menu(&jobs, 0, None);
+        let first = menu(&jobs, 0, None, &|_| None);
         assert!(first.text.starts_with("**Cron jobs**\n1. **JOB0** — active · last: never run"), "{}", first.text);
         assert!(first.text.contains("`0 9 * * *` → Chat -100123 / Topic 7"));
         assert!(first.text.contains("2. **JOB1** — paused · last: success"));
@@ -195,15 +200,23 @@ mod tests {
         assert_eq!(rows[1].len(), 3, "six toggles in rows of three");
         assert_eq!(rows[2], ["crn:r:0", "crn:n:1"]);
         assert_eq!(rows[3], ["crn:ao:0", "crn:af:0"]);
-        let second = menu(&jobs, 1, Some("note"));
+        let second = menu(&jobs, 1, Some("note"), &|_| None);
         assert!(second.text.starts_with("note\n\n**Cron jobs**\n7. **JOB6**"));
         assert_eq!(
             data(&second)[0],
             [format!("crn:t:1:0:{}", fingerprint32("job6")), format!("crn:t:1:1:{}", fingerprint32("job7"))]
         );
         assert_eq!(data(&second)[1], ["crn:p:0", "crn:r:1"]);
-        assert_eq!(menu(&jobs, 9, None).text, second.text.trim_start_matches("note\n\n"), "page clamped");
-        assert!(menu(&[], 0, None).text.contains("No cron jobs."));
+        assert_eq!(menu(&jobs, 9, None, &|_| None).text, second.text.trim_start_matches("note\n\n"), "page clamped");
+        assert!(menu(&[], 0, None, &|_| None).text.contains("No cron jobs."));
+    }
+
+    #[test]
+    fn active_jobs_show_their_next_fire() {
+        let jobs = vec![job("on", true), job("off", false)];
+        let text = menu(&jobs, 0, None, &|job| Some(format!("soon for {}", job.id))).text;
+        assert!(text.contains("1. **ON** — active · last: never run · next: soon for on\n"), "{text}");
+        assert!(text.contains("2. **OFF** — paused · last: never run\n"), "a paused job has no next fire: {text}");
     }
 
     #[test]

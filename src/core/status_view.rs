@@ -29,6 +29,19 @@ pub struct SubAgentRow {
     pub model: String,
 }
 
+/// A cron job in the panel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CronRow {
+    /// Job id.
+    pub id: String,
+    /// `active` or `paused`.
+    pub state: String,
+    /// Its schedule.
+    pub schedule: String,
+    /// Its next fire in its zone (`Fri 05 Dec 09:00 CET`), `invalid schedule`, or `—` when paused.
+    pub next: String,
+}
+
 /// The paths block.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatusPaths {
@@ -65,6 +78,8 @@ pub struct StatusView {
     pub paths: StatusPaths,
     /// Sub-agents from `agents.json`.
     pub sub_agents: Vec<SubAgentRow>,
+    /// Cron jobs from `cron_jobs.json`.
+    pub cron_jobs: Vec<CronRow>,
     /// The live actor tree (running service only).
     pub actors: Option<ActorNode>,
     /// Why the tree is missing although the service runs.
@@ -116,6 +131,13 @@ pub fn render(view: &StatusView) -> String {
             ));
         }
     }
+    if !view.cron_jobs.is_empty() {
+        out.push_str(&format!("\nCron jobs ({})\n", view.cron_jobs.len()));
+        out.push_str(&format!("  {:<20}{:<8}{:<18}{}\n", "Job", "State", "Schedule", "Next fire"));
+        for row in &view.cron_jobs {
+            out.push_str(&format!("  {:<20}{:<8}{:<18}{}\n", row.id, row.state, row.schedule, row.next));
+        }
+    }
     if view.running.is_some() {
         match (&view.actors, &view.actors_error) {
             (Some(root), _) => {
@@ -162,6 +184,12 @@ mod tests {
                 sessions: "/h/sessions.json".into(),
             },
             sub_agents: vec![],
+            cron_jobs: vec![CronRow {
+                id: "daily-report".into(),
+                state: "active".into(),
+                schedule: "0 9 * * 1-5".into(),
+                next: "Mon 07 Dec 09:00 CET".into(),
+            }],
             actors: Some(ActorNode {
                 name: "root".into(),
                 kind: ActorKind::Supervisor,
@@ -187,6 +215,8 @@ mod tests {
         assert!(text.contains("  Home:      /h\n"));
         assert!(text.contains("  Sessions:  /h/sessions.json\n"));
         assert!(text.contains("\nActors:\n  root (supervisor)  running  up 5s\n"));
+        assert!(text.contains("\nCron jobs (1)\n"), "{text}");
+        assert!(text.contains("  daily-report        active  0 9 * * 1-5       Mon 07 Dec 09:00 CET\n"), "{text}");
     }
 
     #[test]

@@ -5,15 +5,19 @@ use std::sync::Arc;
 
 use crate::chat::session::SessionOutput;
 use crate::core::chat_status::age_text;
+use crate::core::cron_schedule::next_fire_label;
 use crate::core::selector::{self, Menu, ModelStep, NamedLine, SelectorContext, SessionsAction, TopicLine};
 use crate::core::session_key::SessionKey;
-use crate::core::state::cron_jobs::CronJobs;
+use crate::core::state::cron_jobs::{CronJob, CronJobs};
 use crate::core::state::tasks::{TaskRecord, TaskRegistry};
 use crate::core::text::render;
+use crate::core::zone::configured_zone_name;
 use crate::core::{cron_selector, task_selector};
 use crate::provider::auth::AuthStatus;
 use crate::store::atomic::Loaded;
 use crate::store::config_file::update_config_keys;
+use crate::store::host_zone::local_zone;
+use crate::store::locked_state;
 use crate::store::state_files::StateFile;
 
 use super::OrchestratorState;
@@ -191,22 +195,31 @@ impl OrchestratorState {
         }
     }
 
-    /// A pressed `crn:` button: toggles are saved to `cron_jobs.json` at once.
+    /// A pressed `crn:` button: toggles are saved to `cron_jobs.json` at once (under the file's
+    /// lock, the file read again), and the cron observer reschedules from the file watch.
     pub(super) fn cron_press(&self, data: &str) -> Menu {
-        let mut file = self.cron_jobs();
-        let applied = cron_selector::apply(&mut file.jobs, &cron_selector::action(data));
-        if applied.changed {
-            // No cron scheduler runs in this build yet; the next one reads the saved file.
-            if let Err(e) = file.save(&self.args.paths) {
+        let action = cron_selector::action(data);
+        let pressed = locked_state::update::<CronJobs, _>(&self.args.paths, |file| {
+            let applied = cron_selector::apply(&mut file.jobs, &action);
+            (applied.changed, (applied, file.jobs.clone()))
+        });
+        match pressed {
+            Ok((applied, jobs)) => self.cron_menu(&jobs, applied.page, applied.note.as_deref()),
+            Err(e) => {
                 tracing::error!(actor = "orchestrator", error = %e, "Could not save cron_jobs.json.");
-                return cron_selector::menu(
-                    &self.cron_jobs().jobs,
-                    applied.page,
-                    Some(&render("error.save_failed", &[])),
-                );
+                self.cron_menu(&self.cron_jobs().jobs, 0, Some(&render("error.save_failed", &[])))
             }
         }
-        cron_selector::menu(&file.jobs, applied.page, applied.note.as_deref())
+    }
+
+    /// The `/cron` menu with each active job's next fire in its zone.
+    pub(super) fn cron_menu(&self, jobs: &[CronJob], page: usize, note: Option<&str>) -> Menu {
+        let user_zone = self.args.config.user_timezone.clone();
+        let now = chrono::Utc::now();
+        cron_selector::menu(jobs, page, note, &|job: &CronJob| {
+            let zone = local_zone(configured_zone_name(job.timezone.as_deref(), &user_zone));
+            Some(next_fire_label(&job.schedule, zone, now))
+        })
     }
 
     /// Tasks left `running` by an earlier run are marked failed (core spec §8.1).

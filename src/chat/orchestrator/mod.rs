@@ -33,7 +33,6 @@ use crate::chat::session::{
 };
 use crate::core::command::{ChatCommand, classify};
 use crate::core::config::Config;
-use crate::core::cron_selector;
 use crate::core::directive;
 use crate::core::envelope::{Envelope, LockMode};
 use crate::core::named::NamedRegistry;
@@ -364,7 +363,7 @@ impl OrchestratorState {
             ChatCommand::AgentControl(_) => notice(render("agents.not_active", &[])),
             ChatCommand::Upgrade => notice(render("upgrade.unavailable", &[("version", env!("CARGO_PKG_VERSION"))])),
             ChatCommand::Cron => {
-                let _ = reply.send(SessionOutput::Menu(cron_selector::menu(&self.cron_jobs().jobs, 0, None)));
+                let _ = reply.send(SessionOutput::Menu(self.cron_menu(&self.cron_jobs().jobs, 0, None)));
             }
             ChatCommand::Tasks => {
                 if !self.args.config.tasks.enabled {
