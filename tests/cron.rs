@@ -180,6 +180,10 @@ async fn a_simulated_week_fires_at_the_exact_instants_with_quiet_hours_and_dst()
     assert!(texts.iter().all(|t| t.ends_with("[claude CLI not found]")), "{texts:?}");
     let jobs: Value = serde_json::from_str(&std::fs::read_to_string(w.home.join("cron_jobs.json")).unwrap()).unwrap();
     assert_eq!(jobs["jobs"][0]["last_run_status"], "error:cli_not_found_claude");
+    // One wake-up per slot (the 6 Berlin ones and the 29 six-hourly ones, quiet ones included),
+    // none in between.
+    let stats = ractor::call!(cron, |reply| CronMsg::Stats { reply }).unwrap();
+    assert_eq!((stats.wakeups, stats.runs), (35, 20), "{stats:?}");
     cron.stop(None);
 }
 

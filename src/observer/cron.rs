@@ -55,6 +55,20 @@ pub enum CronMsg {
         /// Where the answer goes.
         reply: RpcReplyPort<Vec<JobSchedule>>,
     },
+    /// How often the timer woke and how many runs started (benchmarks, tests).
+    Stats {
+        /// Where the answer goes.
+        reply: RpcReplyPort<CronStats>,
+    },
+}
+
+/// The observer's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CronStats {
+    /// Timer wake-ups (`Fire` handled).
+    pub wakeups: u64,
+    /// Runs started.
+    pub runs: u64,
 }
 
 /// A job as the observer sees it.
@@ -108,6 +122,7 @@ pub struct CronState {
     scheduled: HashMap<String, Scheduled>,
     problems: HashMap<String, String>,
     running: HashSet<String>,
+    stats: CronStats,
     timer: Option<ractor::concurrency::JoinHandle<Result<(), ractor::MessagingErr<CronMsg>>>>,
     stop: watch::Sender<bool>,
     _watch: Option<FileWatch>,
@@ -150,6 +165,7 @@ impl Actor for Cron {
             scheduled: HashMap::new(),
             problems: HashMap::new(),
             running: HashSet::new(),
+            stats: CronStats::default(),
             timer: None,
             stop,
             _watch: watch,
@@ -186,6 +202,9 @@ impl Actor for Cron {
             CronMsg::Recover => state.recover().await,
             CronMsg::NextFires { reply } => {
                 let _ = reply.send(state.next_fires());
+            }
+            CronMsg::Stats { reply } => {
+                let _ = reply.send(state.stats);
             }
         }
         Ok(())
@@ -265,6 +284,7 @@ impl CronState {
 
     /// Runs what is due (module docs), then arms the timer again.
     fn fire(&mut self, myself: &ActorRef<CronMsg>) {
+        self.stats.wakeups += 1;
         let now = self.now();
         let due: Vec<(String, Scheduled)> =
             self.scheduled.iter().filter(|(_, s)| s.next <= now).map(|(id, s)| (id.clone(), s.clone())).collect();
@@ -310,6 +330,7 @@ impl CronState {
         }
         self.scheduled.remove(id);
         self.running.insert(id.to_owned());
+        self.stats.runs += 1;
         let request = request_for(&job, cron_run_id(id, slot.timestamp()));
         let ctx = self.args.ctx.clone();
         let cancel = self.stop.subscribe();
