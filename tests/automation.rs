@@ -100,6 +100,21 @@ fn github_signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
+fn stripe_signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={timestamp},v1={hex}")
+}
+
+fn sha1_base64_signature(secret: &str, body: &[u8]) -> String {
+    use base64::Engine;
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
 fn hooks() -> Value {
     json!({"hooks": [
         {"id": "mail", "title": "Mail", "description": "", "mode": "wake", "enabled": true,
@@ -109,6 +124,15 @@ fn hooks() -> Value {
          "prompt_template": "Push to {{repo}}", "task_folder": "gh-task", "auth_mode": "hmac",
          "hmac_secret": "s3cret", "hmac_header": "X-Hub-Signature-256", "hmac_algorithm": "sha256",
          "hmac_encoding": "hex", "hmac_sig_prefix": "sha256="},
+        {"id": "stripe", "title": "Stripe", "description": "", "mode": "cron_task", "enabled": true,
+         "prompt_template": "Paid {{amount}}", "task_folder": "gh-task", "auth_mode": "hmac",
+         "hmac_secret": "whsec", "hmac_header": "Stripe-Signature", "hmac_algorithm": "sha256",
+         "hmac_encoding": "hex", "hmac_sig_prefix": "", "hmac_sig_regex": "(?<=v1=)([0-9a-f]+)",
+         "hmac_payload_prefix_regex": "t=(\\d+)"},
+        {"id": "legacy", "title": "Legacy", "description": "", "mode": "cron_task", "enabled": true,
+         "prompt_template": "Legacy {{n}}", "task_folder": "gh-task", "auth_mode": "hmac",
+         "hmac_secret": "old", "hmac_header": "X-Signature", "hmac_algorithm": "sha1",
+         "hmac_encoding": "base64", "hmac_sig_prefix": ""},
         {"id": "off", "title": "Off", "description": "", "mode": "wake", "enabled": false,
          "prompt_template": "x", "auth_mode": "bearer", "token": "off-token"}
     ]})
@@ -181,6 +205,19 @@ async fn webhooks_authenticate_refuse_wake_a_chat_with_their_model_and_run_tasks
     assert_eq!(post("/hooks/gh", &[("X-Hub-Signature-256", &bad)], push), Some(401));
     assert_eq!(post("/hooks/gh", &[], push), Some(401), "missing signature");
     assert_eq!(post("/hooks/gh", &[("X-Hub-Signature-256", &good)], push), Some(202));
+    // A Stripe-style header checked with a look-behind regex and a timestamp prefix, and a
+    // SHA-1 base64 signature: right ones run, a wrong timestamp or body does not.
+    let paid = br#"{"amount": 42}"#;
+    let stripe = stripe_signature("whsec", "1700000000", paid);
+    let forged = stripe.replace("t=1700000000", "t=1700000001");
+    assert_eq!(post("/hooks/stripe", &[("Stripe-Signature", &forged)], paid), Some(401));
+    assert_eq!(post("/hooks/stripe", &[("Stripe-Signature", &stripe)], paid), Some(202));
+    let legacy = br#"{"n": 1}"#;
+    let old = sha1_base64_signature("old", legacy);
+    assert_eq!(post("/hooks/legacy", &[("X-Signature", &old)], br#"{"n": 2}"#), Some(401));
+    assert_eq!(post("/hooks/legacy", &[("X-Signature", &old)], legacy), Some(202));
+    tg.bot_says(ALICE, "WEBHOOK (CRON TASK): Stripe").await;
+    tg.bot_says(ALICE, "WEBHOOK (CRON TASK): Legacy").await;
     let task = tg.bot_says(ALICE, "WEBHOOK (CRON TASK): GitHub push").await;
     assert!(task.contains("FAKE["), "{task}");
     tg.bot_says(BOB, "WEBHOOK (CRON TASK): GitHub push").await;

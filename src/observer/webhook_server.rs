@@ -31,6 +31,7 @@ use crate::core::webhook::{
     HookLoadError, HookTable, RateLimiter, Rejection, RejectionTally, RequestHeaders, Verdict, body_limit,
     check_before_body, check_body, token_from_bytes,
 };
+use crate::runtime::http_server::serve;
 use crate::store::config_file::{ConfigError, read_raw_config, update_config_keys};
 use crate::store::paths::DuctorPaths;
 
@@ -211,21 +212,12 @@ impl Actor for WebhookServer {
             limiter: Mutex::new(RateLimiter::new(args.config.rate_limit_per_minute)),
             tally: Mutex::new(RejectionTally::new()),
         });
-        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let routes = routes(Arc::clone(&shared));
-        let server = tokio::spawn(async move {
-            warp::serve(routes)
-                .incoming(listener)
-                .graceful(async {
-                    let _ = shutdown_rx.await;
-                })
-                .run()
-                .await;
+        let server = serve(listener, routes(Arc::clone(&shared)), move || {
             let _ = myself.cast(WebhookServerMsg::ServerEnded);
         });
         tracing::info!(actor = "webhooks", addr = %addr, hooks = shared.table.current().len(),
             "Webhook server listening.");
-        Ok(WebhookServerState { running: Some(Running { shutdown: Some(shutdown_tx), server }), shared: Some(shared) })
+        Ok(WebhookServerState { running: Some(Running { shutdown: Some(server.shutdown), server: server.task }), shared: Some(shared) })
     }
 
     async fn post_start(

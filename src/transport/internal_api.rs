@@ -18,6 +18,7 @@ use warp::http::StatusCode;
 use crate::core::envelope::Envelope;
 use crate::core::health::uptime_text;
 use crate::runtime::bus::BusHandle;
+use crate::runtime::http_server::serve;
 use crate::runtime::health_board::HealthBoard;
 
 /// Largest request body accepted.
@@ -66,20 +67,11 @@ impl Actor for InternalApi {
             .await
             .map_err(|e| format!("internal API could not bind {}: {e}", args.addr))?;
         let bound = listener.local_addr()?;
-        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let routes = routes(args.board, args.buses);
-        let server = tokio::spawn(async move {
-            warp::serve(routes)
-                .incoming(listener)
-                .graceful(async {
-                    let _ = shutdown_rx.await;
-                })
-                .run()
-                .await;
+        let server = serve(listener, routes(args.board, args.buses), move || {
             let _ = myself.cast(InternalApiMsg::ServerEnded);
         });
         tracing::info!(actor = "internal_api", addr = %bound, "Internal API listening.");
-        Ok(InternalApiState { shutdown: Some(shutdown_tx), server })
+        Ok(InternalApiState { shutdown: Some(server.shutdown), server: server.task })
     }
 
     async fn post_stop(
