@@ -8,8 +8,8 @@ use std::time::Duration;
 use crate::core::config::Config;
 use crate::core::config::model::{HeartbeatConfig, HeartbeatTarget};
 use crate::core::envelope::{DeliveryMode, Envelope, LockMode, Origin};
-use crate::core::zone::is_quiet;
 use crate::core::session_key::SessionKey;
+use crate::core::zone::is_quiet;
 
 /// Transport of `allowed_user_ids` chats and of targets that name none.
 pub const DEFAULT_TRANSPORT: &str = "tg";

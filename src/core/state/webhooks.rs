@@ -1,6 +1,7 @@
 //! `webhooks.json`: webhook definitions (ops spec §8.1) with the original reader's defaults;
 //! `id`, `title`, `mode` and `prompt_template` are required (a hook without one makes the whole
-//! file unreadable, as in the original).
+//! file unreadable, as in the original). Written as the original's tools write a hook: every
+//! field, nulls included.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -60,6 +61,39 @@ pub struct Webhook {
     /// `group1 + "." + body` (`""`: only the body is signed).
     #[serde(default)]
     pub hmac_payload_prefix_regex: String,
+    /// When it was added (ISO UTC; absent in a hand-written hook).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub created_at: String,
+    /// How many accepted requests were dispatched.
+    #[serde(default)]
+    pub trigger_count: u64,
+    /// ISO timestamp of the last dispatch.
+    #[serde(default)]
+    pub last_triggered_at: Option<String>,
+    /// Status of the last dispatch unless it was `success` (then null).
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Provider override (`cron_task` mode).
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Model override (`cron_task` mode).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Reasoning effort override (Codex, `cron_task` mode).
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
+    /// Extra CLI flags, after the configured ones for the provider.
+    #[serde(default)]
+    pub cli_parameters: Vec<String>,
+    /// Quiet hours start (`cron_task` mode).
+    #[serde(default)]
+    pub quiet_start: Option<i64>,
+    /// Quiet hours end (`cron_task` mode).
+    #[serde(default)]
+    pub quiet_end: Option<i64>,
+    /// Serialization key shared with cron jobs (ops spec §7.5).
+    #[serde(default)]
+    pub dependency: Option<String>,
     /// Fields this build does not model, kept as they are.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
