@@ -8,6 +8,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,15 +17,18 @@ use std::time::{Duration, Instant};
 use camino::{Utf8Path, Utf8PathBuf};
 use ductor::core::config::Config;
 use ductor::core::config::model::WebhooksConfig;
+use ductor::core::state::StateFileKind;
 use ductor::core::state::cron_jobs::CronJobs;
 use ductor::core::state::webhooks::Webhooks;
 use ductor::core::workspace::AuthenticatedClis;
 use ductor::observer::webhook_server::{
     AcceptedHook, ListenAddress, WebhookServer, WebhookServerArgs, WebhookSink, WebhookTable,
 };
+use ductor::runtime::health_board::HealthBoard;
 use ductor::store::locked_state;
 use ductor::store::paths::DuctorPaths;
 use ductor::store::workspace::{self, WorkspaceEnv};
+use ductor::transport::internal_api::{InternalApi, InternalApiArgs, StateChangeHook};
 use nix::sys::signal::Signal;
 use ractor::Actor;
 use serde_json::{Value, json};
@@ -838,6 +842,81 @@ fn while_the_service_runs_changes_go_through_it() {
     let out = ductor(&home, &["cron", "remove", "through-service"], &[]).ok();
     assert_eq!(out["via"], "local");
     assert!(read_jobs(&home).jobs.is_empty());
+}
+
+/// The internal API in this test process, running tool commands for `home`.
+async fn internal_api(
+    port: u16,
+    home: &Utf8Path,
+    hook: Option<StateChangeHook>,
+) -> (ractor::ActorRef<ductor::transport::internal_api::InternalApiMsg>, tokio::task::JoinHandle<()>) {
+    let args = InternalApiArgs {
+        addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        board: HealthBoard::new(),
+        buses: BTreeMap::new(),
+        homes: BTreeMap::from([("main".to_owned(), DuctorPaths::at(home))]),
+        on_state_change: hook,
+    };
+    Actor::spawn(None, InternalApi, args).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_runs_the_operation_for_its_own_home_and_announces_the_change() {
+    let (_dir, home) = support::temp_home();
+    let home = home.canonicalize_utf8().unwrap();
+    let port = free_port();
+    support::configure_home(&home, &json!({"interagent_port": port}));
+    // This test process plays the running service of the home.
+    std::fs::write(home.join("bot.pid"), std::process::id().to_string()).unwrap();
+    let changes = Arc::new(Mutex::new(Vec::new()));
+    let hook = {
+        let changes = Arc::clone(&changes);
+        StateChangeHook::new(move |agent, kind| changes.lock().unwrap().push((agent.to_owned(), kind)))
+    };
+    let (api, ended) = internal_api(port, &home, Some(hook)).await;
+
+    let add = ["cron", "add", "--name", "a", "--title", "T", "--description", "D", "--schedule", "0 9 * * *"];
+    assert_eq!(ductor_async(&home, &add).await.ok()["via"], "service");
+    let hook_add = [
+        "webhook",
+        "add",
+        "--name",
+        "h",
+        "--title",
+        "T",
+        "--description",
+        "D",
+        "--mode",
+        "wake",
+        "--prompt-template",
+        "p",
+    ];
+    assert_eq!(ductor_async(&home, &hook_add).await.ok()["via"], "service");
+    let unchanged = ductor_async(&home, &["cron", "edit", "a", "--enable"]).await.ok();
+    assert_eq!((&unchanged["updated"], &unchanged["via"]), (&json!(false), &json!("service")));
+    ductor_async(&home, &["cron", "remove", "nope"]).await.refused();
+    assert_eq!(
+        *changes.lock().unwrap(),
+        [("main".to_owned(), StateFileKind::CronJobs), ("main".to_owned(), StateFileKind::Webhooks)],
+        "only the changes that wrote a file are announced"
+    );
+    api.stop(None);
+    tokio::time::timeout(Duration::from_secs(5), ended).await.unwrap().unwrap();
+
+    // A service on that port that runs another home does not take the command.
+    let (_other_dir, other) = support::temp_home();
+    let (api, ended) = internal_api(port, &other, None).await;
+    let ran = ductor_async(
+        &home,
+        &["cron", "add", "--name", "b", "--title", "T", "--description", "D", "--schedule", "0 9 * * *"],
+    )
+    .await;
+    assert_eq!(ran.ok()["via"], "local");
+    assert!(ran.stderr.contains("HTTP 404"), "{}", ran.stderr);
+    assert!(!other.join("cron_jobs.json").exists());
+    assert_eq!(read_jobs(&home).jobs.len(), 2);
+    api.stop(None);
+    tokio::time::timeout(Duration::from_secs(5), ended).await.unwrap().unwrap();
 }
 
 #[test]

@@ -148,6 +148,25 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_hook_as_the_tools_write_it_is_written_back_the_same() {
+        let written = serde_json::json!({
+            "id": "ci", "title": "CI", "description": "", "mode": "cron_task", "prompt_template": "CI {{status}}",
+            "enabled": true, "task_folder": "ci-task", "auth_mode": "hmac", "token": "", "hmac_secret": "s",
+            "hmac_header": "X-Sig", "hmac_algorithm": "sha1", "hmac_encoding": "base64", "hmac_sig_prefix": "",
+            "hmac_sig_regex": "", "hmac_payload_prefix_regex": "", "created_at": "2025-01-01T00:00:00.000000+00:00",
+            "trigger_count": 3, "last_triggered_at": "2025-01-02T00:00:00+00:00", "last_error": "error:timeout",
+            "provider": "codex", "model": null, "reasoning_effort": null, "cli_parameters": ["--search"],
+            "quiet_start": 22, "quiet_end": null, "dependency": null, "kept": {"unknown": true},
+        });
+        let hook: Webhook = serde_json::from_value(written.clone()).unwrap();
+        assert_eq!((hook.trigger_count, hook.quiet_start), (3, Some(22)));
+        let again = serde_json::to_value(&hook).unwrap();
+        assert_eq!(again, written);
+        let order: Vec<&String> = again.as_object().unwrap().keys().collect();
+        assert_eq!(order, written.as_object().unwrap().keys().collect::<Vec<_>>());
+    }
+
+    #[test]
     fn a_hook_without_a_required_field_makes_the_file_unreadable() {
         for missing in ["title", "mode", "prompt_template", "id"] {
             let mut hook = serde_json::json!({"id": "h", "title": "T", "mode": "wake", "prompt_template": "P"});
