@@ -7,6 +7,8 @@ pub fn text() -> String {
         ("ductor status", "Status panel and the live actor tree (--json for scripts)"),
         ("ductor stop", "Stop the running bot"),
         ("ductor restart", "Stop the running bot and start it again in the background"),
+        ("ductor cron", "Scheduled jobs: add, edit, list, remove, time (JSON output)"),
+        ("ductor webhook", "Webhooks: add, edit, list, remove, rotate-token, test (JSON output)"),
         ("ductor help", "This help"),
         ("-v, --verbose", "Debug logging"),
         ("-V, --version", "Print the version"),

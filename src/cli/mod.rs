@@ -1,13 +1,16 @@
 //! The `ductor` command line: permissive dispatch (ops spec §18.1) onto run, status, stop,
-//! restart and help. clap captures the arguments; the dispatch rule of the original (first
+//! restart, help and the tool commands `cron` and `webhook`. clap captures the arguments; the dispatch rule of the original (first
 //! known word wins, flags anywhere) is [`crate::core::cli_args::parse`].
 
+pub mod cron;
 pub mod help;
 pub mod http;
 pub mod logging;
 pub mod run;
 pub mod status;
 pub mod stop;
+pub mod tool_command;
+pub mod webhook;
 
 use anyhow::Context;
 
@@ -33,8 +36,17 @@ pub fn main_with_args(argv: Vec<String>) -> anyhow::Result<i32> {
         println!("ductor {}", env!("CARGO_PKG_VERSION"));
         return Ok(0);
     }
-    let paths = DuctorPaths::resolve(None)?;
+    let paths = match DuctorPaths::resolve(None) {
+        Ok(paths) => paths,
+        Err(e) if matches!(invocation.command, CommandWord::Cron | CommandWord::Webhook) => {
+            let answer = crate::core::tool_commands::ToolAnswer::error(format!("cannot find the ductor home: {e}"));
+            return Ok(tool_command::print_answer(&answer));
+        }
+        Err(e) => return Err(e.into()),
+    };
     match invocation.command {
+        CommandWord::Cron => Ok(cron::run(&paths, &invocation.tool_args)),
+        CommandWord::Webhook => Ok(webhook::run(&paths, &invocation.tool_args)),
         CommandWord::Run => run::run(&paths, invocation.verbose, &args),
         CommandWord::Status => Ok(small_runtime()?.block_on(status::run(&paths, invocation.json))),
         CommandWord::Stop => {

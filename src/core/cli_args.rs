@@ -1,6 +1,11 @@
 //! The permissive command-line dispatch of the original (ops spec §18.1): `--version`/`-V`
 //! anywhere wins; `-v`/`--verbose` anywhere; `-h`/`--help` means `help`; the FIRST positional
 //! word that is a known command wins; no known command means the default action (run).
+//!
+//! The tool commands (`cron`, `webhook`; ductor-rs) take free text after their word
+//! (descriptions, prompt templates), so when one of them wins, everything after its word is its
+//! own arguments, untouched ([`Invocation::tool_args`]); only what comes before the word counts
+//! for `--version` and `--verbose`.
 
 /// The commands `ductor` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +36,10 @@ pub enum CommandWord {
     Agents,
     /// `install <extra>`.
     Install,
+    /// `cron <sub>`: the cron tool commands.
+    Cron,
+    /// `webhook <sub>`: the webhook tool commands.
+    Webhook,
 }
 
 impl CommandWord {
@@ -48,6 +57,8 @@ impl CommandWord {
             "api" => Self::Api,
             "agents" => Self::Agents,
             "install" => Self::Install,
+            "cron" => Self::Cron,
+            "webhook" => Self::Webhook,
             _ => return None,
         })
     }
@@ -68,6 +79,8 @@ impl CommandWord {
             Self::Api => "api",
             Self::Agents => "agents",
             Self::Install => "install",
+            Self::Cron => "cron",
+            Self::Webhook => "webhook",
         }
     }
 }
@@ -85,10 +98,30 @@ pub struct Invocation {
     pub json: bool,
     /// `--version` / `-V`.
     pub version: bool,
+    /// For a tool command (`cron`, `webhook`): every argument after its word, flags included.
+    pub tool_args: Vec<String>,
 }
 
 /// Parses argv after the program name.
 pub fn parse(args: &[String]) -> Invocation {
+    let first_known = args
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| !a.starts_with('-'))
+        .find_map(|(i, a)| CommandWord::from_word(a).map(|c| (i, c)));
+    if let Some((index, command @ (CommandWord::Cron | CommandWord::Webhook))) = first_known {
+        let before = &args[..index];
+        let has = |flags: &[&str]| before.iter().any(|a| flags.contains(&a.as_str()));
+        let tool_args = args[index + 1..].to_vec();
+        return Invocation {
+            command,
+            rest: tool_args.iter().filter(|a| !a.starts_with('-')).cloned().collect(),
+            verbose: has(&["-v", "--verbose"]),
+            json: false,
+            version: has(&["-V", "--version"]),
+            tool_args,
+        };
+    }
     let has = |flags: &[&str]| args.iter().any(|a| flags.contains(&a.as_str()));
     let mut words: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with('-')).collect();
     if has(&["-h", "--help"]) {
@@ -105,6 +138,7 @@ pub fn parse(args: &[String]) -> Invocation {
         verbose: has(&["-v", "--verbose"]),
         json: has(&["--json"]),
         version: has(&["-V", "--version"]),
+        tool_args: Vec::new(),
     }
 }
 
@@ -143,5 +177,18 @@ mod tests {
         assert_eq!(inv.command, CommandWord::Agents);
         assert_eq!(inv.rest, ["add", "helper"]);
         assert!(inv.json && inv.version);
+    }
+
+    #[test]
+    fn a_tool_command_keeps_everything_after_its_word() {
+        let inv = parse(&args("-v cron add --name status --description -V --help"));
+        assert_eq!(inv.command, CommandWord::Cron);
+        assert_eq!(inv.tool_args, ["add", "--name", "status", "--description", "-V", "--help"]);
+        assert!(inv.verbose && !inv.version, "only flags before the word count for ductor");
+        assert_eq!(parse(&args("webhook list")).command, CommandWord::Webhook);
+        let inv = parse(&args("status cron"));
+        assert_eq!(inv.command, CommandWord::Status, "the first known word still wins");
+        assert!(inv.tool_args.is_empty());
+        assert!(parse(&args("--version cron list")).version);
     }
 }

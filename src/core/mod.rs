@@ -36,6 +36,7 @@ pub mod stream_event;
 pub mod supervision;
 pub mod task_selector;
 pub mod text;
+pub mod tool_commands;
 pub mod turn_outcome;
 pub mod unattended_result;
 pub mod webhook;

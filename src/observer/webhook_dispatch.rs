@@ -46,12 +46,9 @@ pub fn load_hooks(paths: &DuctorPaths) -> Vec<Webhook> {
     }
 }
 
-fn text_field(hook: &Webhook, name: &str) -> Option<String> {
-    hook.extra.get(name).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_owned)
-}
-
-fn int_field(hook: &Webhook, name: &str) -> Option<i64> {
-    hook.extra.get(name).and_then(Value::as_i64)
+/// An optional text of a hook, empty counting as unset.
+fn set(value: &Option<String>) -> Option<String> {
+    value.clone().filter(|v| !v.is_empty())
 }
 
 /// The sink for the webhook server of one agent. `cancel` is the agent's stop signal for the
@@ -100,8 +97,8 @@ async fn wake(ctx: &RunContext, hook: &Webhook, prompt: &str) -> Result<String, 
     if users.is_empty() {
         return Ok("error:no_wake_handler".to_owned());
     }
-    let model = text_field(hook, "model");
-    if model.is_none() && text_field(hook, "provider").is_some() {
+    let model = set(&hook.model);
+    if model.is_none() && set(&hook.provider).is_some() {
         tracing::warn!(hook = %hook.id, "A wake hook's provider override needs a model; the chat's model is used.");
     }
     let nonce = rand::random::<u64>();
@@ -156,10 +153,8 @@ async fn run_task(
     let Some(hook) = load_hooks(&ctx.paths).into_iter().find(|h| h.id == hook_id) else {
         return finish_without_run(ctx, run_id, hook_id, "error:hook_removed").await;
     };
-    let quiet_start = int_field(&hook, "quiet_start");
-    let quiet_end = int_field(&hook, "quiet_end");
     let hour = chrono::Utc::now().with_timezone(&user_zone(&ctx.config.user_timezone)).hour();
-    if cron_job_is_quiet(hour, quiet_start, quiet_end) {
+    if cron_job_is_quiet(hour, hook.quiet_start, hook.quiet_end) {
         return finish_without_run(ctx, run_id, &hook.title, "skipped:quiet_hours").await;
     }
     let request = RunRequest {
@@ -169,17 +164,12 @@ async fn run_task(
         task_folder: hook.task_folder.clone().unwrap_or_default(),
         instruction: webhook_prompt(&hook.prompt_template, payload),
         overrides: RunOverrides {
-            provider: text_field(&hook, "provider"),
-            model: text_field(&hook, "model"),
-            reasoning_effort: text_field(&hook, "reasoning_effort"),
-            cli_parameters: hook
-                .extra
-                .get("cli_parameters")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-                .unwrap_or_default(),
+            provider: set(&hook.provider),
+            model: set(&hook.model),
+            reasoning_effort: set(&hook.reasoning_effort),
+            cli_parameters: hook.cli_parameters.clone(),
         },
-        dependency: text_field(&hook, "dependency"),
+        dependency: set(&hook.dependency),
         delivery: RunDelivery::Webhook,
     };
     run(ctx, request, cancel).await.status
@@ -202,11 +192,9 @@ async fn record_trigger(ctx: &RunContext, hook: &str, status: &str) {
     let outcome = tokio::task::spawn_blocking(move || {
         locked_state::update::<Webhooks, ()>(&paths, |file| {
             let Some(entry) = file.hooks.iter_mut().find(|h| h.id == hook) else { return (false, ()) };
-            let count = entry.extra.get("trigger_count").and_then(Value::as_u64).unwrap_or(0);
-            entry.extra.insert("trigger_count".into(), (count + 1).into());
-            entry.extra.insert("last_triggered_at".into(), timestamp_now().into());
-            let error = if status == "success" { Value::Null } else { status.into() };
-            entry.extra.insert("last_error".into(), error);
+            entry.trigger_count += 1;
+            entry.last_triggered_at = Some(timestamp_now());
+            entry.last_error = (status != "success").then_some(status);
             (true, ())
         })
     })

@@ -217,7 +217,10 @@ impl Actor for WebhookServer {
         });
         tracing::info!(actor = "webhooks", addr = %addr, hooks = shared.table.current().len(),
             "Webhook server listening.");
-        Ok(WebhookServerState { running: Some(Running { shutdown: Some(server.shutdown), server: server.task }), shared: Some(shared) })
+        Ok(WebhookServerState {
+            running: Some(Running { shutdown: Some(server.shutdown), server: server.task }),
+            shared: Some(shared),
+        })
     }
 
     async fn post_start(

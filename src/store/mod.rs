@@ -1,6 +1,7 @@
 //! The ductor home on disk: paths, atomic JSON files, quarantine of corrupt files, the PID lock,
 //! the outbox and run journals, the rotating log file, the host's time zone, locked updates of the
-//! files people edit, and the agent's workspace (templates, rule files, cron task folders, skills).
+//! files people edit (and the tool commands that make them), and the agent's workspace
+//! (templates, rule files, cron task folders, skills).
 
 pub mod atomic;
 pub mod config_file;
@@ -16,4 +17,5 @@ pub mod received_files;
 pub mod received_images;
 pub mod run_journal;
 pub mod state_files;
+pub mod tool_commands;
 pub mod workspace;

@@ -133,6 +133,8 @@ impl Service {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, settings.interagent_port)),
             board: board.clone(),
             buses: BTreeMap::from([("main".to_owned(), main_bus.clone())]),
+            homes: BTreeMap::from([("main".to_owned(), settings.paths.clone())]),
+            on_state_change: None,
         };
         let args = RootArgs { board: board.clone(), api, main, exit: exit_tx };
         let (root, _join) = Actor::spawn(None, Root, args).await.map_err(|e| ServiceError::Start(root_cause(&e)))?;

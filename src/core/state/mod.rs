@@ -14,6 +14,19 @@ pub mod tasks;
 pub mod webhooks;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The state files that people, the tool commands and the service all change while it runs
+/// (`cron_jobs.json`, `webhooks.json`). A change the service makes for a tool command is
+/// announced with it, so the file's watcher reloads at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateFileKind {
+    /// `cron_jobs.json`.
+    CronJobs,
+    /// `webhooks.json`.
+    Webhooks,
+}
 
 /// Reads an ISO-8601 timestamp as the original writes it (`2025-06-01T07:00:00.123456+00:00`),
 /// also without offset (taken as UTC) and without fractional seconds (ops spec §0.3).

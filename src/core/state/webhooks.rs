@@ -1,6 +1,7 @@
 //! `webhooks.json`: webhook definitions (ops spec §8.1) with the original reader's defaults;
 //! `id`, `title`, `mode` and `prompt_template` are required (a hook without one makes the whole
-//! file unreadable, as in the original).
+//! file unreadable, as in the original). Written as the original's tools write a hook: every
+//! field, nulls included.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -60,6 +61,39 @@ pub struct Webhook {
     /// `group1 + "." + body` (`""`: only the body is signed).
     #[serde(default)]
     pub hmac_payload_prefix_regex: String,
+    /// When it was added (ISO UTC; absent in a hand-written hook).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub created_at: String,
+    /// How many accepted requests were dispatched.
+    #[serde(default)]
+    pub trigger_count: u64,
+    /// ISO timestamp of the last dispatch.
+    #[serde(default)]
+    pub last_triggered_at: Option<String>,
+    /// Status of the last dispatch unless it was `success` (then null).
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Provider override (`cron_task` mode).
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Model override (`cron_task` mode).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Reasoning effort override (Codex, `cron_task` mode).
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
+    /// Extra CLI flags, after the configured ones for the provider.
+    #[serde(default)]
+    pub cli_parameters: Vec<String>,
+    /// Quiet hours start (`cron_task` mode).
+    #[serde(default)]
+    pub quiet_start: Option<i64>,
+    /// Quiet hours end (`cron_task` mode).
+    #[serde(default)]
+    pub quiet_end: Option<i64>,
+    /// Serialization key shared with cron jobs (ops spec §7.5).
+    #[serde(default)]
+    pub dependency: Option<String>,
     /// Fields this build does not model, kept as they are.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -111,6 +145,25 @@ mod tests {
         );
         assert_eq!((hook.hmac_sig_prefix.as_str(), hook.hmac_sig_regex.as_str()), ("sha256=", ""));
         assert!(hook.extra.is_empty());
+    }
+
+    #[test]
+    fn a_whole_hook_as_the_tools_write_it_is_written_back_the_same() {
+        let written = serde_json::json!({
+            "id": "ci", "title": "CI", "description": "", "mode": "cron_task", "prompt_template": "CI {{status}}",
+            "enabled": true, "task_folder": "ci-task", "auth_mode": "hmac", "token": "", "hmac_secret": "s",
+            "hmac_header": "X-Sig", "hmac_algorithm": "sha1", "hmac_encoding": "base64", "hmac_sig_prefix": "",
+            "hmac_sig_regex": "", "hmac_payload_prefix_regex": "", "created_at": "2025-01-01T00:00:00.000000+00:00",
+            "trigger_count": 3, "last_triggered_at": "2025-01-02T00:00:00+00:00", "last_error": "error:timeout",
+            "provider": "codex", "model": null, "reasoning_effort": null, "cli_parameters": ["--search"],
+            "quiet_start": 22, "quiet_end": null, "dependency": null, "kept": {"unknown": true},
+        });
+        let hook: Webhook = serde_json::from_value(written.clone()).unwrap();
+        assert_eq!((hook.trigger_count, hook.quiet_start), (3, Some(22)));
+        let again = serde_json::to_value(&hook).unwrap();
+        assert_eq!(again, written);
+        let order: Vec<&String> = again.as_object().unwrap().keys().collect();
+        assert_eq!(order, written.as_object().unwrap().keys().collect::<Vec<_>>());
     }
 
     #[test]

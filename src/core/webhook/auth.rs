@@ -187,14 +187,21 @@ fn check_hmac(hook: &CompiledHook, headers: &RequestHeaders, body: &[u8]) -> Res
         None => value,
     };
     let prefix = hook.payload_prefix_regex.as_ref().and_then(|regex| group_one(regex, value));
-    let digest = hmac_digest(&def.hmac_algorithm, def.hmac_secret.as_bytes(), prefix, body)
-        .ok_or(AuthFailure::WrongSignature)?;
-    let expected = if def.hmac_encoding.eq_ignore_ascii_case("base64") {
+    let expected = expected_signature(def, prefix, body).ok_or(AuthFailure::WrongSignature)?;
+    if same_secret(signature, &expected) { Ok(()) } else { Err(AuthFailure::WrongSignature) }
+}
+
+/// The signature an `hmac` hook expects for `body` (signed as `prefix + "." + body` when the
+/// hook signs a prefix): the HMAC with its algorithm and secret, as lowercase hex or — when its
+/// encoding is `base64` — standard base64. (`None` only if the MAC refused the key, which HMAC
+/// never does.) `ductor webhook test` signs its request with it.
+pub fn expected_signature(hook: &Webhook, prefix: Option<&str>, body: &[u8]) -> Option<String> {
+    let digest = hmac_digest(&hook.hmac_algorithm, hook.hmac_secret.as_bytes(), prefix, body)?;
+    Some(if hook.hmac_encoding.eq_ignore_ascii_case("base64") {
         base64::engine::general_purpose::STANDARD.encode(&digest)
     } else {
         lower_hex(&digest)
-    };
-    if same_secret(signature, &expected) { Ok(()) } else { Err(AuthFailure::WrongSignature) }
+    })
 }
 
 /// HMAC of `prefix + "." + body` (or of the body alone) with SHA-1, SHA-512 or — for any other

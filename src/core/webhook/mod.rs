@@ -13,7 +13,7 @@ use std::time::Instant;
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
-pub use auth::{AuthFailure, CompiledHook, HookLoadError, HookTable, authenticate};
+pub use auth::{AuthFailure, CompiledHook, HookLoadError, HookTable, authenticate, expected_signature};
 pub use prompt::{render_template, webhook_prompt, wrap_untrusted};
 pub use rate_limit::{RateLimiter, RejectionTally};
 
