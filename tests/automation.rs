@@ -20,7 +20,11 @@ use support::telegram_service::{ALICE, BOB, Tg, WAIT, eventually, start};
 
 /// A 6-field (seconds-first) schedule that matches once, `ahead` from now (UTC).
 fn once_in(ahead: Duration) -> String {
-    let at = Utc::now() + chrono::Duration::from_std(ahead).unwrap();
+    once_at(Utc::now() + chrono::Duration::from_std(ahead).unwrap())
+}
+
+/// A 6-field (seconds-first) schedule that matches the second `at` (UTC).
+fn once_at(at: chrono::DateTime<Utc>) -> String {
     use chrono::Datelike;
     format!("{} {} {} {} {} *", at.second(), at.minute(), at.hour(), at.day(), at.month())
 }
@@ -91,6 +95,78 @@ async fn a_crash_right_after_the_result_was_recorded_delivers_it_once_and_never_
     assert_eq!(bot_texts(&tg, ALICE, "TASK: Job report").len(), 1, "delivered once");
     assert!(bot_texts(&tg, ALICE, "interrupted").is_empty(), "not reported as cut");
     assert_eq!(runs_in(&tg, "report"), 1, "the CLI did not run again");
+}
+
+/// Runs a workspace tool script as a CLI started by ductor would: python3, cwd = workspace,
+/// `DUCTOR_BIN` and the chat's `DUCTOR_*` variables set. Returns its JSON answer.
+fn workspace_script(tg: &Tg, script: &str, args: &[&str]) -> Value {
+    let out = std::process::Command::new("python3")
+        .arg(format!("tools/cron_tools/{script}"))
+        .args(args)
+        .current_dir(tg.home.join("workspace"))
+        .env("DUCTOR_HOME", tg.home.as_str())
+        .env("HOME", tg.root.as_str())
+        .env("DUCTOR_BIN", env!("CARGO_BIN_EXE_ductor"))
+        .env("DUCTOR_CHAT_ID", ALICE.to_string())
+        .env("DUCTOR_TRANSPORT", "tg")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{script}: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {stdout}"))
+}
+
+/// When the fake CLI started, in Unix seconds, for runs in `folder`.
+fn run_starts(tg: &Tg, folder: &str) -> Vec<f64> {
+    std::fs::read_to_string(tg.root.join("record.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| {
+            r["event"] == "start" && r["cwd"].as_str().is_some_and(|c| c.ends_with(&format!("cron_tasks/{folder}")))
+        })
+        .filter_map(|r| r["t_us"].as_f64().map(|t| t / 1e6))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_added_with_the_workspace_script_fires_on_time_and_edit_and_remove_apply_at_once() {
+    let tg = start(json!({"provider": "claude"}), &[]).await;
+    let first = Utc::now() + chrono::Duration::seconds(4);
+    let schedule = once_at(first);
+    let added = workspace_script(
+        &tg,
+        "cron_add.py",
+        &["--name", "Ping", "--title", "Ping", "--description", "d", "--schedule", &schedule, "--timezone", "UTC"],
+    );
+    assert_eq!(added["job_id"], "ping", "{added}");
+    assert_eq!(added["via"], "service", "the running service wrote it: {added}");
+    let text = tg.bot_says(ALICE, "TASK: Ping").await;
+    assert!(text.contains("FAKE["), "{text}");
+    let starts = run_starts(&tg, "ping");
+    assert_eq!(starts.len(), 1);
+    let slot = first.timestamp() as f64;
+    assert!(
+        starts[0] >= slot && starts[0] < slot + 1.0,
+        "started within a second of its slot: {} vs {slot}",
+        starts[0]
+    );
+
+    // Edit: a new time, taken without a restart.
+    let edited = workspace_script(&tg, "cron_edit.py", &["ping", "--schedule", &once_in(Duration::from_secs(3))]);
+    assert_eq!(edited["updated"], true, "{edited}");
+    assert!(
+        tg.api.wait_until(WAIT, |_| bot_texts(&tg, ALICE, "TASK: Ping").len() == 2).await,
+        "the edited schedule fires"
+    );
+
+    // Remove right before it would fire again: nothing more comes.
+    workspace_script(&tg, "cron_edit.py", &["ping", "--schedule", &once_in(Duration::from_secs(3))]);
+    let removed = workspace_script(&tg, "cron_remove.py", &["ping"]);
+    assert_eq!(removed["json_entry_removed"], true, "{removed}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(bot_texts(&tg, ALICE, "TASK: Ping").len(), 2, "a removed job does not fire");
+    assert_eq!(run_starts(&tg, "ping").len(), 2);
 }
 
 fn github_signature(secret: &str, body: &[u8]) -> String {
