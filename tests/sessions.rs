@@ -801,7 +801,9 @@ async fn status_answers_at_once_during_a_turn_and_the_info_commands_answer_from_
     std::fs::copy(fixture, c.paths.cron_jobs()).unwrap();
     let cron = menu_of(&last(c.handle.message(key(21), "/cron")).await).text;
     assert!(
-        cron.contains("1. **Daily report** — active · last: never run\n   `0 9 * * 1-5` → Chat 1001")
+        cron.contains("1. **Daily report** — active · last: never run · next: ")
+            && cron.contains(" 09:00 CE")
+            && cron.contains("\n   `0 9 * * 1-5` → Chat 1001")
             && cron.contains("2. **Hourly check** — paused"),
         "{cron}"
     );

@@ -212,7 +212,13 @@ fn apply(action: &SkillAction, report: &mut SkillSyncReport) -> Result<(), Store
             if let Some(parent) = path.parent() {
                 fs::create_dir_all(parent).map_err(|e| StoreError::io("create directory", parent, e))?;
             }
-            std::os::unix::fs::symlink(to, path).map_err(|e| StoreError::io("create link", path, e))?;
+            if let Err(e) = std::os::unix::fs::symlink(to, path) {
+                // A file system without links: a managed copy serves instead.
+                tracing::warn!(path = %path, error = %e, "Cannot link a skill; keeping a managed copy instead.");
+                make_copy(path, to)?;
+                report.copied.push(path.clone());
+                return Ok(());
+            }
             report.linked.push(path.clone());
         }
         SkillAction::Copy { path, from } => {
