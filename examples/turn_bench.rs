@@ -51,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
         cli_path: vec![bin],
         bus: None,
         catalog: ductor::chat::model_catalog::ModelCatalog::default(),
+        cli_env: Vec::new(),
     };
     let (orchestrator, _) = Actor::spawn(None, Orchestrator, args).await?;
     handle.slot().set(orchestrator);

@@ -107,6 +107,7 @@ fn workspace_script(tg: &Tg, script: &str, args: &[&str]) -> Value {
         .env("DUCTOR_HOME", tg.home.as_str())
         .env("HOME", tg.root.as_str())
         .env("DUCTOR_BIN", env!("CARGO_BIN_EXE_ductor"))
+        .env("DUCTOR_INTERAGENT_TOKEN", support::binary::TEST_TOKEN)
         .env("DUCTOR_CHAT_ID", ALICE.to_string())
         .env("DUCTOR_TRANSPORT", "tg")
         .output()

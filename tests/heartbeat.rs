@@ -127,6 +127,7 @@ async fn setup(
         cli_path: vec![bin],
         bus: Some(bus.clone()),
         catalog: ductor::chat::model_catalog::ModelCatalog::default(),
+        cli_env: Vec::new(),
     };
     let (orchestrator_actor, _) = Actor::spawn(None, Orchestrator, args).await.unwrap();
     orchestrator.slot().set(orchestrator_actor);

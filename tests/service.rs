@@ -402,10 +402,60 @@ fn declared_body_answer(port: u16, length: usize) -> u16 {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let head = format!(
-        "POST /interagent/envelopes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        "POST /interagent/envelopes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAuthorization: Bearer {}\r\nContent-Length: {length}\r\n\r\n",
+        support::binary::TEST_TOKEN
     );
     stream.write_all(head.as_bytes()).unwrap();
     let mut answer = [0u8; 64];
     let n = stream.read(&mut answer).unwrap();
     String::from_utf8_lossy(&answer[..n]).split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_internal_api_refuses_requests_without_the_token_and_a_home_gets_its_own_token() {
+    let (_dir, home) = support::temp_home();
+    let port = free_port();
+    write_config(&home, port);
+    // Without DUCTOR_INTERAGENT_TOKEN the service creates the home's token file (0600).
+    let mut service = {
+        let mut cmd = support::binary::ductor(&home);
+        cmd.env_remove("DUCTOR_INTERAGENT_TOKEN")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let child = cmd.spawn().unwrap();
+        Service { child, port, stderr_path: home.join("unused.log").into_std_path_buf() }
+    };
+    assert!(eventually(Duration::from_secs(20), || home.join("interagent.token").exists()), "token created");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(home.join("interagent.token")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let token = std::fs::read_to_string(home.join("interagent.token")).unwrap();
+    let ask = |headers: &[(&str, &str)]| {
+        support::binary::http(port, "GET", "/interagent/health", headers, b"").map(|(c, _)| c)
+    };
+    assert!(eventually(Duration::from_secs(20), || ask(&[("X-Ductor-Token", token.trim())]) == Some(200)));
+    assert_eq!(ask(&[]), Some(401), "no token");
+    assert_eq!(ask(&[("Authorization", "Bearer wrong")]), Some(401), "wrong token");
+    assert_eq!(ask(&[("Authorization", &format!("Bearer {}", token.trim()))]), Some(200));
+    // `ductor status` reads the token file and draws the tree.
+    let status = support::binary::ductor(&home).env_remove("DUCTOR_INTERAGENT_TOKEN").arg("status").output().unwrap();
+    let out = String::from_utf8_lossy(&status.stdout);
+    assert!(out.contains("Actors:") && out.contains("main (agent)"), "{out}");
+    service.signal(Signal::SIGTERM);
+    service.wait_exit(Duration::from_secs(6));
+}
+
+#[tokio::test]
+async fn the_internal_api_refuses_to_listen_beyond_loopback() {
+    use ductor::transport::internal_api::{InternalApi, InternalApiArgs};
+    let args = InternalApiArgs {
+        addr: std::net::SocketAddr::from(([0, 0, 0, 0], free_port())),
+        board: ductor::runtime::health_board::HealthBoard::new(),
+        agents: ductor::chat::agent_directory::AgentDirectory::new(),
+        token: "t".into(),
+        on_state_change: None,
+    };
+    let refused = ractor::Actor::spawn(None, InternalApi, args).await;
+    let error = format!("{:?}", refused.expect_err("refused"));
+    assert!(error.contains("loopback only"), "{error}");
 }

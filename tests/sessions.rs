@@ -88,6 +88,7 @@ async fn spawn_orchestrator_with(
         cli_path: vec![bin.clone()],
         bus,
         catalog: ductor::chat::model_catalog::ModelCatalog::default(),
+        cli_env: Vec::new(),
     };
     let (orchestrator, _) = Actor::spawn(None, Orchestrator, args).await.unwrap();
     handle.slot().set(orchestrator.clone());

@@ -92,6 +92,7 @@ async fn harness() -> Harness {
         telegram_api: None,
         queue: ductor::runtime::dependency_queue::DependencyQueue::new(),
         timing: ductor::tree::agent::ObserverTiming::default(),
+        cli_env: Vec::new(),
     };
     board.register("root/main", "main", ActorKind::Agent);
     let (agent, _) = Actor::spawn(None, Agent, args).await.unwrap();

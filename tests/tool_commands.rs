@@ -8,7 +8,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -853,8 +852,18 @@ async fn internal_api(
     let args = InternalApiArgs {
         addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         board: HealthBoard::new(),
-        buses: BTreeMap::new(),
-        homes: BTreeMap::from([("main".to_owned(), DuctorPaths::at(home))]),
+        agents: {
+            let agents = ductor::chat::agent_directory::AgentDirectory::new();
+            agents.register(ductor::chat::agent_directory::AgentEntry {
+                name: "main".to_owned(),
+                paths: DuctorPaths::at(home),
+                config: Arc::new(ductor::core::config::Config::default()),
+                bus: ductor::runtime::bus::BusHandle::new(),
+                orchestrator: ductor::chat::orchestrator::OrchestratorHandle::new(),
+            });
+            agents
+        },
+        token: support::binary::TEST_TOKEN.to_owned(),
         on_state_change: hook,
     };
     Actor::spawn(None, InternalApi, args).await.unwrap()

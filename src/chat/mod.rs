@@ -3,6 +3,7 @@
 //! turns) and the Session actors that run one chat's turns in order, one CLI process at a time.
 //! Transports and observers reach it through [`orchestrator::OrchestratorHandle`].
 
+pub mod agent_directory;
 pub mod model_catalog;
 pub mod orchestrator;
 pub mod session;

@@ -97,19 +97,36 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// GETs `http://127.0.0.1:<port><path>` and returns the body of a 200 answer.
-pub async fn get_local(port: u16, path: &str, timeout: Duration) -> Result<String, HttpError> {
-    let accept = [("Accept".to_owned(), "application/json".to_owned())];
-    let response = send("127.0.0.1", port, "GET", path, &accept, b"", timeout).await?;
+/// The headers of a request to the internal API: `extra` and the token, when there is one.
+fn local_headers(token: Option<&str>, extra: (&str, &str)) -> Vec<(String, String)> {
+    let mut headers = vec![(extra.0.to_owned(), extra.1.to_owned())];
+    if let Some(token) = token {
+        headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
+    }
+    headers
+}
+
+/// GETs `http://127.0.0.1:<port><path>` (with the internal API token) and returns the body of a
+/// 200 answer.
+pub async fn get_local(port: u16, path: &str, token: Option<&str>, timeout: Duration) -> Result<String, HttpError> {
+    let headers = local_headers(token, ("Accept", "application/json"));
+    let response = send("127.0.0.1", port, "GET", path, &headers, b"", timeout).await?;
     if response.status != 200 {
         return Err(HttpError::BadResponse(format!("HTTP {}", response.status)));
     }
     Ok(response.body)
 }
 
-/// POSTs a JSON body to `http://127.0.0.1:<port><path>`; any status comes back.
-pub async fn post_local_json(port: u16, path: &str, body: &[u8], timeout: Duration) -> Result<HttpResponse, HttpError> {
-    let headers = [("Content-Type".to_owned(), "application/json".to_owned())];
+/// POSTs a JSON body to `http://127.0.0.1:<port><path>` (with the internal API token); any
+/// status comes back.
+pub async fn post_local_json(
+    port: u16,
+    path: &str,
+    body: &[u8],
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<HttpResponse, HttpError> {
+    let headers = local_headers(token, ("Content-Type", "application/json"));
     send("127.0.0.1", port, "POST", path, &headers, body, timeout).await
 }
 

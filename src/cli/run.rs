@@ -82,6 +82,8 @@ pub fn run(paths: &DuctorPaths, verbose: bool, args: &[String]) -> anyhow::Resul
         .build()
         .context("starting the async runtime")?;
     let code = runtime.block_on(async {
+        // Installed before the tree starts: a SIGTERM during start-up stops it cleanly once up.
+        let stop = termination_signal();
         let service = match Service::start(settings).await {
             Ok(service) => service,
             Err(e) => {
@@ -90,7 +92,7 @@ pub fn run(paths: &DuctorPaths, verbose: bool, args: &[String]) -> anyhow::Resul
                 return 1;
             }
         };
-        service.run_until(termination_signal()).await
+        service.run_until(stop).await
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
     lock.release();
@@ -115,16 +117,20 @@ pub fn under_service_manager() -> bool {
     ["DUCTOR_SUPERVISOR", "INVOCATION_ID"].iter().any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn termination_signal() {
+/// Installs the SIGTERM and SIGINT handlers now (inside the runtime) and completes when one of
+/// them arrives — also one that arrived before it was first polled.
+fn termination_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::error!("Could not install signal handlers; stop with `ductor stop` will kill the process.");
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!(signal = "SIGTERM", "Stopping."),
-        _ = int.recv() => tracing::info!(signal = "SIGINT", "Stopping."),
+    let handlers = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            tracing::error!("Could not install signal handlers; stop with `ductor stop` will kill the process.");
+            std::future::pending::<()>().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!(signal = "SIGTERM", "Stopping."),
+            _ = int.recv() => tracing::info!(signal = "SIGINT", "Stopping."),
+        }
     }
 }

@@ -12,6 +12,7 @@ use crate::core::state::cron_jobs::CronJobs;
 use crate::core::status_view::{self, CronRow, Running, StatusPaths, StatusView, SubAgentRow};
 use crate::core::zone::configured_zone_name;
 use crate::store::host_zone::local_zone;
+use crate::store::interagent_token::client_token;
 use crate::store::locked_state::read_strict;
 use crate::store::paths::DuctorPaths;
 use crate::store::pid_lock::{is_alive, read_pid};
@@ -66,11 +67,12 @@ async fn gather(paths: &DuctorPaths, raw: &Value) -> StatusView {
         raw.get("interagent_port").and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok()).unwrap_or(DEFAULT_PORT);
     let running = running(paths);
     let (actors, actors_error, health) = if running.is_some() {
-        let actors = match get_local(port, "/interagent/actors", API_TIMEOUT).await {
+        let token = client_token(paths);
+        let actors = match get_local(port, "/interagent/actors", token.as_deref(), API_TIMEOUT).await {
             Ok(body) => parse_tree(&body).map_err(|e| format!("bad answer: {e}")),
             Err(e) => Err(e.to_string()),
         };
-        let health = get_local(port, "/interagent/health", API_TIMEOUT)
+        let health = get_local(port, "/interagent/health", token.as_deref(), API_TIMEOUT)
             .await
             .ok()
             .and_then(|body| serde_json::from_str::<Value>(&body).ok());

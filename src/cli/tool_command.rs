@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::cli::http::post_local_json;
 use crate::core::session_key::ChatId;
 use crate::core::tool_commands::{ServiceRequest, ToolAnswer, VIA_LOCAL, VIA_SERVICE, parse_cli_parameters};
+use crate::store::interagent_token::client_token;
 use crate::store::paths::DuctorPaths;
 use crate::store::pid_lock::{is_alive, read_pid};
 use crate::store::tool_commands::{Applied, settings};
@@ -210,7 +211,8 @@ fn through_service<Op: Serialize>(paths: &DuctorPaths, route: &str, op: &Op) -> 
         eprintln!("note: ductor (pid {pid}) runs for this home but {why}; making the change here instead.");
         None
     };
-    match runtime.block_on(post_local_json(port, route, &body, SERVICE_TIMEOUT)) {
+    let token = client_token(paths);
+    match runtime.block_on(post_local_json(port, route, &body, token.as_deref(), SERVICE_TIMEOUT)) {
         Ok(response) if response.status == 200 => match serde_json::from_str::<ToolAnswer>(&response.body) {
             Ok(answer) => Some(answer),
             Err(e) => fallback(format!("its answer could not be read ({e})")),

@@ -8,6 +8,7 @@ pub mod config_file;
 pub mod gemini_trust;
 pub mod host_zone;
 pub mod inbox_journal;
+pub mod interagent_token;
 pub mod locked_state;
 pub mod log_file;
 pub mod outbox_journal;

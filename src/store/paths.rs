@@ -144,6 +144,10 @@ impl DuctorPaths {
     pub fn outbox(&self) -> Utf8PathBuf {
         self.home.join("outbox.jsonl")
     }
+    /// `interagent.token`: the internal API's token (mode 0600).
+    pub fn interagent_token(&self) -> Utf8PathBuf {
+        self.home.join("interagent.token")
+    }
     /// `cron_runs.jsonl`: unattended runs (cron jobs, webhook tasks) not yet finished.
     pub fn run_journal(&self) -> Utf8PathBuf {
         self.home.join("cron_runs.jsonl")

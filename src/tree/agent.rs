@@ -106,6 +106,9 @@ pub struct AgentArgs {
     pub queue: DependencyQueue,
     /// Timers of the observers (production values; tests shorten them).
     pub timing: ObserverTiming,
+    /// Environment every CLI of this agent gets besides its own `DUCTOR_*` variables (the
+    /// internal API token, `DUCTOR_BIN`).
+    pub cli_env: Vec<(String, String)>,
 }
 
 /// How often the observers look (ops spec §0.4, §9, §10); tests shorten these instead of
@@ -208,6 +211,7 @@ impl Actor for Agent {
             cli_path: args.cli_path.clone(),
             bus: Some(args.bus.clone()),
             catalog: catalog.clone(),
+            cli_env: args.cli_env.clone(),
         };
         children.add(ChildSpec::actor(
             "orchestrator",
@@ -362,10 +366,7 @@ fn add_observers(
             None
         }
     };
-    let mut extra_env = Vec::new();
-    if let Ok(exe) = std::env::current_exe() {
-        extra_env.push(("DUCTOR_BIN".to_owned(), exe.display().to_string()));
-    }
+    let extra_env = args.cli_env.clone();
     let ctx = journal.map(|journal| RunContext {
         agent: args.name.clone(),
         paths: args.paths.clone(),

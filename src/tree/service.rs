@@ -5,7 +5,6 @@
 //! shutdown future (SIGTERM/SIGINT in the binary), stops the tree within the deadline, and gives
 //! the process exit status (0 clean, 42 restart requested, 1 fatal).
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -15,6 +14,7 @@ use camino::Utf8PathBuf;
 use ractor::{Actor, ActorRef};
 use tokio::sync::mpsc;
 
+use crate::chat::agent_directory::{AgentDirectory, AgentEntry, MAIN_AGENT};
 use crate::chat::orchestrator::OrchestratorHandle;
 use crate::core::config::Config;
 use crate::core::supervision::SHUTDOWN_REASON;
@@ -110,8 +110,24 @@ impl Service {
         if settings.spool.is_some() {
             served.push(crate::transport::spool::SPOOL_TRANSPORT.to_owned());
         }
+        let token = crate::store::interagent_token::service_token(&settings.paths)
+            .map_err(|e| ServiceError::Start(format!("the internal API token: {e}")))?;
+        // What every CLI ductor starts gets besides its agent's own variables: the binary for the
+        // workspace's tool scripts and the token for the internal API.
+        let mut cli_env = vec![(crate::store::interagent_token::TOKEN_ENV.to_owned(), token.clone())];
+        if let Ok(exe) = std::env::current_exe() {
+            cli_env.push(("DUCTOR_BIN".to_owned(), exe.display().to_string()));
+        }
+        let agents = AgentDirectory::new();
+        agents.register(AgentEntry {
+            name: MAIN_AGENT.to_owned(),
+            paths: settings.paths.clone(),
+            config: Arc::clone(&settings.config),
+            bus: main_bus.clone(),
+            orchestrator: orchestrator.clone(),
+        });
         let main = AgentArgs {
-            name: "main".to_owned(),
+            name: MAIN_AGENT.to_owned(),
             paths: settings.paths.clone(),
             board_path: "root/main".to_owned(),
             board: board.clone(),
@@ -128,12 +144,13 @@ impl Service {
             matrix: settings.matrix,
             queue: DependencyQueue::new(),
             timing: settings.timing.clone(),
+            cli_env,
         };
         let api = InternalApiArgs {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, settings.interagent_port)),
             board: board.clone(),
-            buses: BTreeMap::from([("main".to_owned(), main_bus.clone())]),
-            homes: BTreeMap::from([("main".to_owned(), settings.paths.clone())]),
+            agents,
+            token,
             on_state_change: None,
         };
         let args = RootArgs { board: board.clone(), api, main, exit: exit_tx };

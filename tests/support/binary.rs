@@ -24,6 +24,9 @@ pub fn write_config(home: &Utf8Path, port: u16) {
     std::fs::write(home.join("config/config.json"), serde_json::to_string_pretty(&config).unwrap()).unwrap();
 }
 
+/// The internal API token the tests' services use (`DUCTOR_INTERAGENT_TOKEN`).
+pub const TEST_TOKEN: &str = "test-interagent-token";
+
 /// The `ductor` command on `home`, with a clean environment for service detection.
 pub fn ductor(home: &Utf8Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ductor"));
@@ -34,6 +37,7 @@ pub fn ductor(home: &Utf8Path) -> Command {
         .env_remove("DUCTOR_SPOOL")
         // No test reaches the real Telegram: without a fake server, a closed local port.
         .env("DUCTOR_TELEGRAM_API_BASE", "http://127.0.0.1:9")
+        .env("DUCTOR_INTERAGENT_TOKEN", TEST_TOKEN)
         .stdin(Stdio::null());
     cmd
 }
@@ -130,9 +134,11 @@ fn rand_suffix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
 }
 
-/// One HTTP request to the loopback API; `None` when nothing answers.
+/// One HTTP request to the loopback API with the tests' token; `None` when nothing answers.
 pub fn request(port: u16, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
-    http(port, method, path, &[("Content-Type", "application/json")], body.unwrap_or("").as_bytes())
+    let bearer = format!("Bearer {TEST_TOKEN}");
+    let headers = [("Content-Type", "application/json"), ("Authorization", bearer.as_str())];
+    http(port, method, path, &headers, body.unwrap_or("").as_bytes())
 }
 
 /// One HTTP/1.1 request with the given headers (a `Content-Length` is added); `None` when

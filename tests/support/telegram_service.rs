@@ -56,6 +56,8 @@ pub async fn start(extra: Value, fake_env: &[(&str, &str)]) -> Tg {
 impl Tg {
     pub async fn launch(&mut self) {
         let (home, port, env) = (self.home.clone(), self.port, self.env.clone());
+        // Only this start's polling counts (an earlier instance polled before).
+        let before = self.api.calls().len();
         let service = tokio::task::spawn_blocking(move || {
             let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             Service::start(&home, port, &env)
@@ -66,9 +68,11 @@ impl Tg {
         // Logged in and polling.
         assert!(
             self.api
-                .wait_for_call(WAIT, |c| c.method == "getUpdates" && c.params["timeout"] == json!(10))
-                .await
-                .is_some(),
+                .wait_until(WAIT, |calls| calls
+                    .iter()
+                    .skip(before)
+                    .any(|c| c.method == "getUpdates" && c.params["timeout"] == json!(10)))
+                .await,
             "the bot starts long polling"
         );
     }

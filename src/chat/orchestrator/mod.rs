@@ -140,6 +140,9 @@ pub struct OrchestratorArgs {
     pub bus: Option<BusHandle>,
     /// Known models (Codex cache).
     pub catalog: ModelCatalog,
+    /// Environment every CLI gets besides its `DUCTOR_*` variables (the internal API token,
+    /// `DUCTOR_BIN`).
+    pub cli_env: Vec<(String, String)>,
 }
 
 /// The Orchestrator actor.

@@ -231,10 +231,7 @@ impl OrchestratorState {
         if key.chat_id.get() != 0 {
             env.push(("DUCTOR_CHAT_ID".to_owned(), key.chat_id.to_string()));
         }
-        // The workspace's tool scripts run this binary (`ductor cron add …`).
-        if let Ok(exe) = std::env::current_exe() {
-            env.push(("DUCTOR_BIN".to_owned(), exe.display().to_string()));
-        }
+        env.extend(self.args.cli_env.iter().cloned());
         if let Some(topic) = key.topic_id {
             env.push(("DUCTOR_TOPIC_ID".to_owned(), topic.to_string()));
         }
