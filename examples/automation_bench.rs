@@ -12,7 +12,7 @@
 //! Run: `cargo build --release --bin ductor --example fake_cli && cargo run --release --example
 //! automation_bench`.
 
-#[path = "../tests/support/fake_bot_api.rs"]
+#[path = "../tests/suite/support/fake_bot_api.rs"]
 mod fake_bot_api;
 
 use std::collections::BTreeSet;

@@ -1,11 +1,11 @@
 //! The fake Telegram Bot API server of the tests, run by hand: point ductor at it with
 //! `DUCTOR_TELEGRAM_API_BASE=http://127.0.0.1:<port>` and play the person with the control side
 //! (`curl -d '{"chat_id":7,"text":"hi"}' http://127.0.0.1:<port>/control/text`; see
-//! `tests/support/fake_bot_api.rs` for the other control routes).
+//! `tests/suite/support/fake_bot_api.rs` for the other control routes).
 //!
 //! Run: `cargo run --example fake_bot_api -- [--port 8081] [--token 123:ABC]`.
 
-#[path = "../tests/support/fake_bot_api.rs"]
+#[path = "../tests/suite/support/fake_bot_api.rs"]
 mod fake_bot_api;
 
 use std::net::SocketAddr;

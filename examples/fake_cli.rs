@@ -19,7 +19,7 @@
 //! An argv whose shape (flags in order, number of other words) differs from the fixture's
 //! exits 97 with the difference on stderr.
 
-#[path = "../tests/support/shell_words.rs"]
+#[path = "../tests/suite/support/shell_words.rs"]
 mod shell_words;
 
 use std::io::{Read, Write};

@@ -7,7 +7,7 @@
 //! Run: `cargo build --release --bin ductor --example fake_cli && cargo run --release --example
 //! telegram_bench`.
 
-#[path = "../tests/support/fake_bot_api.rs"]
+#[path = "../tests/suite/support/fake_bot_api.rs"]
 mod fake_bot_api;
 
 use std::collections::HashMap;

@@ -39,7 +39,7 @@
 //! import each other: they reach the chat layer through [`chat::orchestrator::OrchestratorHandle`]
 //! and each other only through [`core::envelope::Envelope`]s on the Bus. What a lower layer
 //! needs from a higher one is handed down by the composition as a value (a handle, a callback
-//! such as [`runtime::supervision::RestartRequest`]). `tests/layout.rs` checks the direction.
+//! such as [`runtime::supervision::RestartRequest`]). `tests/suite/layout.rs` checks the direction.
 
 #![recursion_limit = "512"]
 

@@ -4,10 +4,6 @@
 //! in the user's zone, and a disabled cleanup deletes nothing. File ages are set with
 //! `File::set_modified`; the time of day comes from a clock the test sets.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -46,7 +42,7 @@ async fn setup(config: Config, every: Duration) -> Setup {
 
 /// The same with `prepare` run on the workspace before the observer starts.
 async fn setup_with(config: Config, every: Duration, prepare: impl FnOnce(&Utf8Path)) -> Setup {
-    let (dir, home) = support::temp_home();
+    let (dir, home) = crate::support::temp_home();
     let outside = home.parent().unwrap().join("outside");
     std::fs::create_dir_all(&outside).unwrap();
     let workspace = home.join("workspace");

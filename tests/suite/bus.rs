@@ -1,16 +1,12 @@
 //! The Bus end to end inside one process: durable submit, routing, retries, restarts.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::support::adapters::{Behaviour, spawn_recorder};
 use ductor::core::envelope::{DeliveryMode, Envelope, EnvelopeId, Origin};
 use ductor::runtime::bus::{Bus, BusArgs, BusHandle};
 use ractor::Actor;
-use support::adapters::{Behaviour, spawn_recorder};
 
 async fn start_bus(
     journal: &camino::Utf8Path,
@@ -52,7 +48,7 @@ async fn wait_until(mut check: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn ten_thousand_submissions_get_distinct_12_hex_ids() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let handle = BusHandle::new();
     let _bus = start_bus(&home.join("outbox.jsonl"), &["tg"], &handle).await;
     let (recorder, _rx) = spawn_recorder("tg", &handle).await;
@@ -83,7 +79,7 @@ async fn ten_thousand_submissions_get_distinct_12_hex_ids() {
 
 #[tokio::test(start_paused = true)]
 async fn envelope_submitted_while_adapter_fails_is_delivered_once_after_recovery() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let handle = BusHandle::new();
     let _bus = start_bus(&home.join("outbox.jsonl"), &["tg"], &handle).await;
     let (recorder, _rx) = spawn_recorder("tg", &handle).await;
@@ -104,7 +100,7 @@ async fn envelope_submitted_while_adapter_fails_is_delivered_once_after_recovery
 
 #[tokio::test]
 async fn unicast_goes_to_its_transport_and_broadcast_to_all() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let handle = BusHandle::new();
     let _bus = start_bus(&home.join("outbox.jsonl"), &["tg", "mx"], &handle).await;
     let (tg, _a) = spawn_recorder("tg", &handle).await;
@@ -120,7 +116,7 @@ async fn unicast_goes_to_its_transport_and_broadcast_to_all() {
 
 #[tokio::test]
 async fn envelope_for_an_unserved_transport_falls_back_to_a_broadcast_that_arrives() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let handle = BusHandle::new();
     let _bus = start_bus(&home.join("outbox.jsonl"), &["tg"], &handle).await;
     let (tg, mut rx) = spawn_recorder("tg", &handle).await;
@@ -134,7 +130,7 @@ async fn envelope_for_an_unserved_transport_falls_back_to_a_broadcast_that_arriv
 
 #[tokio::test]
 async fn broadcast_reaches_the_other_adapters_when_one_refuses() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let handle = BusHandle::new();
     let _bus = start_bus(&home.join("outbox.jsonl"), &["tg", "mx"], &handle).await;
     let (tg, _a) = spawn_recorder("tg", &handle).await;
@@ -149,7 +145,7 @@ async fn broadcast_reaches_the_other_adapters_when_one_refuses() {
 
 #[tokio::test]
 async fn pending_envelopes_are_delivered_after_a_bus_restart() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let journal = home.join("outbox.jsonl");
     let handle = BusHandle::new();
     let bus = start_bus(&journal, &["tg"], &handle).await;
@@ -168,7 +164,7 @@ async fn pending_envelopes_are_delivered_after_a_bus_restart() {
 
 #[tokio::test]
 async fn held_envelopes_wait_for_a_transport() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let journal = home.join("outbox.jsonl");
     let handle = BusHandle::new();
     let bus = start_bus(&journal, &[], &handle).await;
@@ -192,7 +188,7 @@ async fn submit_without_a_running_bus_is_a_clear_error() {
 
 #[tokio::test]
 async fn a_result_with_a_delivery_key_is_recorded_and_delivered_once_also_across_a_restart() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let journal = home.join("outbox.jsonl");
     let handle = BusHandle::new();
     let bus = start_bus(&journal, &["tg"], &handle).await;

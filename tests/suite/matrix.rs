@@ -3,23 +3,14 @@
 //! encrypted rooms are tested as people use them), and the fake provider CLIs. Each test is
 //! what a person in the room would see (transports spec §3 acceptance checks).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-#![recursion_limit = "256"]
-
-#[path = "support/mx_person.rs"]
-mod mx_person;
-mod support;
-#[path = "support/synapse.rs"]
-mod synapse;
-
 use std::time::Duration;
 
+use crate::support::binary::{Service, free_port};
+use crate::support::fake_cli::{assistant_text, assistant_tool, custom_fixture};
+use crate::support::mx_person::{Person, eventually};
+use crate::support::synapse::{Synapse, unique};
 use camino::Utf8PathBuf;
-use mx_person::{Person, eventually};
 use serde_json::{Value, json};
-use support::binary::{Service, free_port};
-use support::fake_cli::{assistant_text, assistant_tool, custom_fixture};
-use synapse::{Synapse, unique};
 
 const WAIT: Duration = Duration::from_secs(30);
 const PASSWORD: &str = "secret-pass";
@@ -61,16 +52,16 @@ async fn start(extra: Value, fake_env: &[(&str, &str)]) -> Mx {
 async fn start_on(own: Option<Synapse>, extra: Value, fake_env: &[(&str, &str)]) -> Mx {
     let server = match own {
         Some(own) => Server::Own(Box::new(own)),
-        None => Server::Shared(tokio::task::spawn_blocking(synapse::shared).await.unwrap()),
+        None => Server::Shared(tokio::task::spawn_blocking(crate::support::synapse::shared).await.unwrap()),
     };
     let synapse = server.get();
     let bot = synapse.register(&unique("bot"), PASSWORD);
     let person_name = unique("alice");
     let person_id = synapse.register(&person_name, PASSWORD);
     let person = Person::login(&synapse.url(), &person_name, PASSWORD).await;
-    let (dir, home) = support::temp_home();
+    let (dir, home) = crate::support::temp_home();
     let root = home.parent().unwrap().to_owned();
-    let bin = support::fake_cli::install(&root);
+    let bin = crate::support::fake_cli::install(&root);
     let port = free_port();
     let mut config = json!({
         "transport": "matrix",
@@ -80,7 +71,7 @@ async fn start_on(own: Option<Synapse>, extra: Value, fake_env: &[(&str, &str)])
         "model": "opus",
     });
     merge(&mut config, &extra);
-    support::configure_home(&home, &config);
+    crate::support::configure_home(&home, &config);
     let mut env: Vec<(String, String)> = vec![
         ("PATH".into(), format!("{bin}:{}", std::env::var("PATH").unwrap_or_default())),
         ("FAKE_CLI_RECORD".into(), root.join("record.jsonl").to_string()),
@@ -130,7 +121,7 @@ impl Mx {
 
     /// The prompts the fake CLIs were started with, in order.
     fn prompts(&self) -> Vec<String> {
-        support::fake_cli::prompts(&self.root)
+        crate::support::fake_cli::prompts(&self.root)
     }
 
     /// Waits until the bot said something containing `needle` in `room`; returns the body.
@@ -414,7 +405,7 @@ async fn files_go_both_ways() {
         prompt.contains("[INCOMING FILE]") && prompt.contains("Matrix") && prompt.contains("notes.txt"),
         "{prompt}"
     );
-    let saved = mx_person::files_under(&mx.home.join("workspace/matrix_files"));
+    let saved = crate::support::mx_person::files_under(&mx.home.join("workspace/matrix_files"));
     let note = saved.iter().find(|p| p.ends_with("notes.txt")).expect("saved");
     assert_eq!(std::fs::read_to_string(note).unwrap(), "remember the milk", "decrypted and saved");
     mx.bot_says(&room, "Here it is").await;
@@ -445,7 +436,7 @@ async fn a_cron_result_sent_while_synapse_is_down_arrives_once_when_it_is_back()
     let body = json!({"origin": "cron", "chat_id": chat, "transport": "mx", "result_text": "nightly backup done",
         "status": "success", "metadata": {"title": "Backup"}});
     let (code, answer) =
-        support::binary::request(mx.port, "POST", "/interagent/envelopes", Some(&body.to_string())).unwrap();
+        crate::support::binary::request(mx.port, "POST", "/interagent/envelopes", Some(&body.to_string())).unwrap();
     assert_eq!(code, 200, "{answer}");
     tokio::time::sleep(Duration::from_secs(10).saturating_sub(down.elapsed())).await;
     let Server::Own(synapse) = &mut mx.server else { unreachable!() };
@@ -508,12 +499,12 @@ async fn session_starts_a_named_background_session_whose_result_comes_to_the_roo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refused_matrix_login_names_user_and_server_and_telegram_keeps_working() {
-    let synapse = tokio::task::spawn_blocking(synapse::shared).await.unwrap();
+    let synapse = tokio::task::spawn_blocking(crate::support::synapse::shared).await.unwrap();
     let bot = synapse.register(&unique("bot"), PASSWORD);
-    let api = support::fake_bot_api::FakeBotApi::start("123456:TEST-TOKEN").await.unwrap();
-    let (_dir, home) = support::temp_home();
+    let api = crate::support::fake_bot_api::FakeBotApi::start("123456:TEST-TOKEN").await.unwrap();
+    let (_dir, home) = crate::support::temp_home();
     let root = home.parent().unwrap().to_owned();
-    let bin = support::fake_cli::install(&root);
+    let bin = crate::support::fake_cli::install(&root);
     let port = free_port();
     let config = json!({
         "transports": ["telegram", "matrix"],
@@ -542,7 +533,7 @@ async fn a_refused_matrix_login_names_user_and_server_and_telegram_keeps_working
     api.send_text(7, 7, "Say hello");
     let answered = api.wait_until(WAIT, |_| !api.bot_messages(7).is_empty()).await;
     assert!(answered, "Telegram answers while Matrix cannot log in: {}", service.stderr());
-    let (_, tree) = support::binary::get(port, "/interagent/actors").unwrap();
+    let (_, tree) = crate::support::binary::get(port, "/interagent/actors").unwrap();
     assert!(tree.contains("\"matrix\""), "{tree}");
 }
 
@@ -568,7 +559,7 @@ async fn a_joined_room_gets_the_join_notification_pinned() {
     let pinned = eventually(WAIT, || {
         let token = mx.credentials()["access_token"].as_str().unwrap().to_owned();
         let path = format!("/_matrix/client/v3/rooms/{}/state/m.room.pinned_events/", room.room_id());
-        synapse::request(mx.server.get().port, "GET", &path, Some(&token), None)
+        crate::support::synapse::request(mx.server.get().port, "GET", &path, Some(&token), None)
             .is_some_and(|(code, body)| code == 200 && body["pinned"][0] == json!(notice.event_id.as_str()))
     })
     .await;
@@ -583,7 +574,7 @@ async fn broadcasts_and_cron_results_for_unknown_rooms_reach_the_last_active_roo
     assert!(eventually(WAIT, || !mx.person.messages(&room, &mx.bot).is_empty()).await, "{}", mx.stderr());
     let post = |body: Value| {
         let (code, answer) =
-            support::binary::request(mx.port, "POST", "/interagent/envelopes", Some(&body.to_string())).unwrap();
+            crate::support::binary::request(mx.port, "POST", "/interagent/envelopes", Some(&body.to_string())).unwrap();
         assert_eq!(code, 200, "{answer}");
     };
     post(json!({"origin": "cron", "delivery": "broadcast", "transport": "mx", "result_text": "to every room",
@@ -632,7 +623,7 @@ async fn a_crash_right_after_the_answer_neither_repeats_it_nor_runs_the_message_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_both_transports_each_cron_result_goes_only_to_its_own() {
-    let api = support::fake_bot_api::FakeBotApi::start("123456:TEST-TOKEN").await.unwrap();
+    let api = crate::support::fake_bot_api::FakeBotApi::start("123456:TEST-TOKEN").await.unwrap();
     let mut mx = start(
         json!({"transports": ["telegram", "matrix"], "telegram_token": "123456:TEST-TOKEN", "allowed_user_ids": [7],
             "scene": {"seen_reaction": true}}),
@@ -649,7 +640,7 @@ async fn with_both_transports_each_cron_result_goes_only_to_its_own() {
     let token = mx.credentials()["access_token"].as_str().unwrap().to_owned();
     let marker = format!("/_matrix/client/v3/user/{}/rooms/{}/account_data/m.fully_read", mx.bot, room.room_id());
     let read = eventually(WAIT, || {
-        synapse::request(mx.server.get().port, "GET", &marker, Some(&token), None)
+        crate::support::synapse::request(mx.server.get().port, "GET", &marker, Some(&token), None)
             .is_some_and(|(code, body)| code == 200 && body["event_id"] == json!(said.as_str()))
     })
     .await;
@@ -658,7 +649,7 @@ async fn with_both_transports_each_cron_result_goes_only_to_its_own() {
     let chat = ids.chat_id(room.room_id().as_str()).0;
     let post = |body: Value| {
         let (code, answer) =
-            support::binary::request(mx.port, "POST", "/interagent/envelopes", Some(&body.to_string())).unwrap();
+            crate::support::binary::request(mx.port, "POST", "/interagent/envelopes", Some(&body.to_string())).unwrap();
         assert_eq!(code, 200, "{answer}");
     };
     post(json!({"origin": "cron", "chat_id": chat, "transport": "mx", "result_text": "for Matrix only",

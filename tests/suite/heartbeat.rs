@@ -5,13 +5,11 @@
 //! own prompt, and disabled or chat-less targets never run. Intervals are shortened by the
 //! observer's `minute`; the time of day comes from a clock the test sets.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::adapters::{Recorder, spawn_recorder};
+use crate::support::fake_cli::{assistant_text, custom_fixture_from};
 use camino::Utf8PathBuf;
 use chrono::{DateTime, TimeZone, Utc};
 use ductor::chat::orchestrator::{Orchestrator, OrchestratorArgs, OrchestratorHandle};
@@ -27,8 +25,6 @@ use ductor::runtime::health_board::HealthBoard;
 use ductor::store::paths::DuctorPaths;
 use ractor::{Actor, ActorRef};
 use serde_json::{Value, json};
-use support::adapters::{Recorder, spawn_recorder};
-use support::fake_cli::{assistant_text, custom_fixture_from};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// The session id of the recorded `resume` fixture (the CLI answers with it).
@@ -83,9 +79,9 @@ async fn setup(
     fake_env: &[(&str, &str)],
     minute: Duration,
 ) -> Setup {
-    let (dir, home) = support::temp_home();
+    let (dir, home) = crate::support::temp_home();
     let root = home.parent().unwrap().to_owned();
-    let bin = support::fake_cli::install(&root);
+    let bin = crate::support::fake_cli::install(&root);
     let paths = DuctorPaths::at(home.clone());
     paths.ensure_dirs().unwrap();
     let fixtures = custom_fixture_from(&root, "resume", "heartbeat", &[assistant_text(reply)], reply);

@@ -2,10 +2,6 @@
 //! their argv, stdin, cwd and environment are checked; `/stop`, `/interrupt` and timeouts act on
 //! process groups; nothing is left behind.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
@@ -24,9 +20,9 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let (dir, home) = support::temp_home();
+    let (dir, home) = crate::support::temp_home();
     let root = home.parent().unwrap().to_owned();
-    let bin = support::fake_cli::install(&root);
+    let bin = crate::support::fake_cli::install(&root);
     let workspace = home.join("workspace");
     std::fs::create_dir_all(&workspace).unwrap();
     Setup { _dir: dir, bin, workspace, record: root.join("record.jsonl") }
@@ -67,7 +63,7 @@ impl Setup {
 fn spec(prompt: &str, model: &str) -> TurnSpec {
     TurnSpec {
         append_system_prompt: Some("# MAINMEMORY\nThe user likes short answers. (fake memory for tests)".into()),
-        ..support::fake_cli::turn_spec(prompt, model)
+        ..crate::support::fake_cli::turn_spec(prompt, model)
     }
 }
 

@@ -2,8 +2,6 @@
 //! downward through the layers `src/lib.rs` names, transports never import each other, the pure
 //! files stay free of tokio and I/O, and every source file `actors.md` names exists.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

@@ -1,15 +1,11 @@
 //! The three CLI parsers and argv builders against the recorded transcripts of the real CLIs
 //! (`tests/fixtures/providers/`): the events, the final result and what the user is shown.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
+use crate::support::shell_words::shell_words;
 use ductor::core::stream_event::StreamEvent;
 use ductor::core::turn_outcome::{ErrorCause, TurnOutcome, outcome, reply_text};
 use ductor::provider::{self, ExitInfo, ProviderKind, TurnSpec, TurnTranscript, claude, codex, gemini};
 use serde_json::Value;
-use support::shell_words::shell_words;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/providers");
 const MEM: &str = "# MAINMEMORY\nThe user likes short answers. (fake memory for tests)";
@@ -58,7 +54,7 @@ fn init(t: &TurnTranscript) -> Option<String> {
 }
 
 fn spec(prompt: &str, model: &str) -> TurnSpec {
-    support::fake_cli::turn_spec(prompt, model)
+    crate::support::fake_cli::turn_spec(prompt, model)
 }
 
 // ---------------------------------------------------------------- claude

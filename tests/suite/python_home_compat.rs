@@ -1,10 +1,6 @@
 //! A home written by the Python original (0.18.2) is read with every fact of its FIXTURE.md,
 //! and what we write back keeps every key.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use camino::Utf8PathBuf;
 use ductor::core::session_key::{ChatId, SessionKey};
 use ductor::core::state::agents::SubAgents;
@@ -24,8 +20,8 @@ use serde_json::Value;
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/python-home-0.18.2/home");
 
 fn python_home() -> (tempfile::TempDir, DuctorPaths) {
-    let (dir, home) = support::temp_home();
-    support::binary::copy_tree(&Utf8PathBuf::from(FIXTURE), &home);
+    let (dir, home) = crate::support::temp_home();
+    crate::support::binary::copy_tree(&Utf8PathBuf::from(FIXTURE), &home);
     (dir, DuctorPaths::at(home))
 }
 

@@ -1,18 +1,14 @@
 //! The real `ductor` binary as a user runs it: start, status with the live actor tree, PID lock,
 //! SIGTERM, exit code 42, durable envelopes across SIGKILL, bad config and corrupt state.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::time::Duration;
 
+use crate::support::binary::{Service, eventually, free_port, get, request, run, write_config};
 use nix::sys::signal::Signal;
-use support::binary::{Service, eventually, free_port, get, request, run, write_config};
 
 #[test]
 fn status_shows_the_live_actor_tree_and_json_parses() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let port = free_port();
     write_config(&home, port);
     let mut service = Service::start(&home, port, &[]);
@@ -80,7 +76,7 @@ fn status_shows_the_live_actor_tree_and_json_parses() {
 
 #[test]
 fn status_says_actors_unavailable_when_the_api_does_not_answer() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let port = free_port();
     write_config(&home, port);
     // A live process that is not ductor holds the pid file: the API on `port` does not answer.
@@ -95,7 +91,7 @@ fn status_says_actors_unavailable_when_the_api_does_not_answer() {
 
 #[test]
 fn second_instance_is_refused_and_sigterm_stops_within_5_s_with_exit_0() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let port = free_port();
     write_config(&home, port);
     let mut service = Service::start(&home, port, &[]);
@@ -116,7 +112,7 @@ fn second_instance_is_refused_and_sigterm_stops_within_5_s_with_exit_0() {
 
 #[test]
 fn sigint_stops_cleanly_too() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let port = free_port();
     write_config(&home, port);
     let mut service = Service::start(&home, port, &[]);
@@ -129,7 +125,7 @@ fn sigint_stops_cleanly_too() {
 
 #[test]
 fn stale_pid_file_is_taken_over_and_stop_command_stops_the_service() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let port = free_port();
     write_config(&home, port);
     std::fs::write(home.join("bot.pid"), "999999999").unwrap();
@@ -148,7 +144,7 @@ fn stale_pid_file_is_taken_over_and_stop_command_stops_the_service() {
 
 #[test]
 fn restart_marker_exits_42_under_a_service_manager() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let port = free_port();
     write_config(&home, port);
     let mut service = Service::start(&home, port, &[("DUCTOR_SUPERVISOR", "1")]);
@@ -161,7 +157,7 @@ fn restart_marker_exits_42_under_a_service_manager() {
 
 #[test]
 fn foreground_restart_starts_a_fresh_copy() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let port = free_port();
     write_config(&home, port);
     let mut service = Service::start(&home, port, &[]);
@@ -183,7 +179,7 @@ fn foreground_restart_starts_a_fresh_copy() {
 
 #[test]
 fn envelope_submitted_before_sigkill_is_delivered_after_the_next_start() {
-    let (dir, home) = support::temp_home();
+    let (dir, home) = crate::support::temp_home();
     let port = free_port();
     write_config(&home, port);
     let spool = camino::Utf8PathBuf::from_path_buf(dir.path().join("spool.jsonl")).unwrap();
@@ -222,7 +218,7 @@ fn envelope_submitted_before_sigkill_is_delivered_after_the_next_start() {
 
 #[test]
 fn garbage_envelope_gets_a_clear_error_and_the_service_keeps_running() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let port = free_port();
     write_config(&home, port);
     let _service = Service::start(&home, port, &[]);
@@ -239,7 +235,7 @@ fn garbage_envelope_gets_a_clear_error_and_the_service_keeps_running() {
 
 #[test]
 fn invalid_config_json_exits_1_and_leaves_the_file_alone() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     std::fs::create_dir_all(home.join("config")).unwrap();
     let text = "{\"telegram_token\": \"1:x\", \"allowed_user_ids\": [1],,}";
     std::fs::write(home.join("config/config.json"), text).unwrap();
@@ -251,7 +247,7 @@ fn invalid_config_json_exits_1_and_leaves_the_file_alone() {
 
 #[test]
 fn wrong_value_type_names_the_key_and_exits_1() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     std::fs::create_dir_all(home.join("config")).unwrap();
     let text = r#"{"telegram_token": "1:x", "allowed_user_ids": [1], "streaming": true}"#;
     std::fs::write(home.join("config/config.json"), text).unwrap();
@@ -263,7 +259,7 @@ fn wrong_value_type_names_the_key_and_exits_1() {
 
 #[test]
 fn unconfigured_home_says_what_is_missing() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let (status, _, err) = run(&home, &[]);
     assert_eq!(status.code(), Some(1));
     assert!(err.contains("not configured"), "{err}");
@@ -275,7 +271,7 @@ fn unconfigured_home_says_what_is_missing() {
 
 #[test]
 fn corrupt_sessions_json_is_moved_aside_and_the_service_runs() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let port = free_port();
     write_config(&home, port);
     std::fs::write(home.join("sessions.json"), "{\"tg:1\": {broken").unwrap();
@@ -295,7 +291,7 @@ fn corrupt_sessions_json_is_moved_aside_and_the_service_runs() {
 
 #[test]
 fn verbose_logs_debug_lines_to_console_and_file() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let port = free_port();
     write_config(&home, port);
     let mut service = Service::start(&home, port, &[]);
@@ -305,7 +301,7 @@ fn verbose_logs_debug_lines_to_console_and_file() {
     assert!(!quiet.contains("[DEBUG]"));
     assert!(quiet.contains("[INFO]") && quiet.contains("actor="), "log lines carry the actor: {quiet}");
 
-    let mut cmd = support::binary::ductor(&home);
+    let mut cmd = crate::support::binary::ductor(&home);
     let child = cmd.arg("-v").stderr(std::process::Stdio::piped()).spawn().unwrap();
     assert!(eventually(Duration::from_secs(20), || get(port, "/interagent/health").is_some()));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
@@ -318,7 +314,7 @@ fn verbose_logs_debug_lines_to_console_and_file() {
 
 #[test]
 fn restart_command_stops_and_starts_a_new_instance() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let port = free_port();
     write_config(&home, port);
     let mut service = Service::start(&home, port, &[]);
@@ -338,7 +334,7 @@ fn restart_command_stops_and_starts_a_new_instance() {
 
 #[test]
 fn version_and_help() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let (status, out, _) = run(&home, &["status", "--version"]);
     assert!(status.success());
     assert_eq!(out.trim(), format!("ductor {}", env!("CARGO_PKG_VERSION")));
@@ -353,9 +349,9 @@ fn version_and_help() {
 
 #[test]
 fn a_python_written_home_starts_unchanged() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/python-home-0.18.2/home");
-    support::binary::copy_tree(&camino::Utf8PathBuf::from(fixture), &home);
+    crate::support::binary::copy_tree(&camino::Utf8PathBuf::from(fixture), &home);
     let config_before = std::fs::read(home.join("config/config.json")).unwrap();
     let sessions_before = std::fs::read(home.join("sessions.json")).unwrap();
     // The fixture's own port; its bot.pid names a process that no longer exists.
@@ -386,7 +382,7 @@ fn a_python_written_home_starts_unchanged() {
 
 #[test]
 fn a_taken_internal_api_port_stops_the_start_with_exit_1() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let blocker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = blocker.local_addr().unwrap().port();
     write_config(&home, port);
@@ -403,7 +399,7 @@ fn declared_body_answer(port: u16, length: usize) -> u16 {
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let head = format!(
         "POST /interagent/envelopes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAuthorization: Bearer {}\r\nContent-Length: {length}\r\n\r\n",
-        support::binary::TEST_TOKEN
+        crate::support::binary::TEST_TOKEN
     );
     stream.write_all(head.as_bytes()).unwrap();
     let mut answer = [0u8; 64];
@@ -413,12 +409,12 @@ fn declared_body_answer(port: u16, length: usize) -> u16 {
 
 #[test]
 fn the_internal_api_refuses_requests_without_the_token_and_a_home_gets_its_own_token() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let port = free_port();
     write_config(&home, port);
     // Without DUCTOR_INTERAGENT_TOKEN the service creates the home's token file (0600).
     let mut service = {
-        let mut cmd = support::binary::ductor(&home);
+        let mut cmd = crate::support::binary::ductor(&home);
         cmd.env_remove("DUCTOR_INTERAGENT_TOKEN")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
@@ -431,14 +427,15 @@ fn the_internal_api_refuses_requests_without_the_token_and_a_home_gets_its_own_t
     assert_eq!(mode, 0o600);
     let token = std::fs::read_to_string(home.join("interagent.token")).unwrap();
     let ask = |headers: &[(&str, &str)]| {
-        support::binary::http(port, "GET", "/interagent/health", headers, b"").map(|(c, _)| c)
+        crate::support::binary::http(port, "GET", "/interagent/health", headers, b"").map(|(c, _)| c)
     };
     assert!(eventually(Duration::from_secs(20), || ask(&[("X-Ductor-Token", token.trim())]) == Some(200)));
     assert_eq!(ask(&[]), Some(401), "no token");
     assert_eq!(ask(&[("Authorization", "Bearer wrong")]), Some(401), "wrong token");
     assert_eq!(ask(&[("Authorization", &format!("Bearer {}", token.trim()))]), Some(200));
     // `ductor status` reads the token file and draws the tree.
-    let status = support::binary::ductor(&home).env_remove("DUCTOR_INTERAGENT_TOKEN").arg("status").output().unwrap();
+    let status =
+        crate::support::binary::ductor(&home).env_remove("DUCTOR_INTERAGENT_TOKEN").arg("status").output().unwrap();
     let out = String::from_utf8_lossy(&status.stdout);
     assert!(out.contains("Actors:") && out.contains("main (agent)"), "{out}");
     service.signal(Signal::SIGTERM);

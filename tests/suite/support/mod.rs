@@ -5,7 +5,9 @@ pub mod adapters;
 pub mod binary;
 pub mod fake_bot_api;
 pub mod fake_cli;
+pub mod mx_person;
 pub mod shell_words;
+pub mod synapse;
 pub mod telegram_service;
 
 use camino::Utf8PathBuf;

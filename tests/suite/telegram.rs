@@ -2,19 +2,15 @@
 //! Bot API server on loopback and the fake provider CLIs. Each test is what a person in the
 //! chat would see (transports spec §2 acceptance checks).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::time::Duration;
 
+use crate::support::binary::{Service, free_port};
+use crate::support::fake_bot_api::{ApiCall, Failure, FakeBotApi};
+use crate::support::fake_cli::{assistant_text, assistant_tool, custom_fixture};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::{Value, json};
-use support::binary::{Service, free_port};
-use support::fake_bot_api::{ApiCall, Failure, FakeBotApi};
-use support::fake_cli::{assistant_text, assistant_tool, custom_fixture};
 
-use support::telegram_service::{ALICE, BOB, TOKEN, Tg, WAIT, eventually, start};
+use crate::support::telegram_service::{ALICE, BOB, TOKEN, Tg, WAIT, eventually, start};
 
 fn to_chat(call: &ApiCall, chat: i64) -> bool {
     call.params["chat_id"] == json!(chat)
@@ -58,7 +54,8 @@ async fn startup_drops_old_updates_syncs_the_menu_and_a_message_is_answered_with
     );
     assert!(tg.api.calls_of("sendChatAction").iter().any(|c| c.params["action"] == "typing"));
     let home = tg.home.clone();
-    let (status, out, _) = tokio::task::spawn_blocking(move || support::binary::run(&home, &["status"])).await.unwrap();
+    let (status, out, _) =
+        tokio::task::spawn_blocking(move || crate::support::binary::run(&home, &["status"])).await.unwrap();
     assert!(status.success(), "{out}");
     let line = out.lines().find(|l| l.contains("telegram")).unwrap_or_default().to_owned();
     assert!(line.contains("running"), "the live tree shows the transport: {out}");
@@ -716,7 +713,7 @@ async fn allow_lists_are_reloaded_without_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refused_token_is_logged_and_retried_while_the_service_runs() {
     let api = FakeBotApi::start("999:OTHER").await.unwrap();
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let port = free_port();
     let config = json!({"telegram_token": TOKEN, "allowed_user_ids": [ALICE], "interagent_port": port});
     std::fs::create_dir_all(home.join("config")).unwrap();
@@ -735,9 +732,9 @@ async fn a_refused_token_is_logged_and_retried_while_the_service_runs() {
     );
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("the bot token was refused; check telegram_token"), "the log says why: {text}");
-    let (code, health) = support::binary::get(port, "/interagent/health").unwrap();
+    let (code, health) = crate::support::binary::get(port, "/interagent/health").unwrap();
     assert_eq!(code, 200, "the service keeps running: {health}");
-    let (code, tree) = support::binary::get(port, "/interagent/actors").unwrap();
+    let (code, tree) = crate::support::binary::get(port, "/interagent/actors").unwrap();
     assert_eq!(code, 200);
     assert!(tree.contains("\"telegram\""), "{tree}");
     assert!(tree.contains("restarting") || tree.contains("crashed"), "telegram waits for its next try: {tree}");
@@ -807,7 +804,8 @@ async fn sigkill_round(kill_after: Duration, check_status: bool) {
 
 async fn assert_status_shows_inbox(tg: &Tg) {
     let home = tg.home.clone();
-    let (_, status, _) = tokio::task::spawn_blocking(move || support::binary::run(&home, &["status"])).await.unwrap();
+    let (_, status, _) =
+        tokio::task::spawn_blocking(move || crate::support::binary::run(&home, &["status"])).await.unwrap();
     let waiting: usize = status
         .lines()
         .find_map(|l| l.strip_prefix("Inbox:"))

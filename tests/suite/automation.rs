@@ -5,18 +5,14 @@
 //! wake a chat's session with the hook's own model, run `cron_task`s, and a flood of bad
 //! requests leaves the service answering chats.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::time::Duration;
 
+use crate::support::binary::http;
+use crate::support::telegram_service::{ALICE, BOB, Tg, WAIT, eventually, start};
 use camino::Utf8Path;
 use chrono::{Timelike, Utc};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use support::binary::http;
-use support::telegram_service::{ALICE, BOB, Tg, WAIT, eventually, start};
 
 /// A 6-field (seconds-first) schedule that matches once, `ahead` from now (UTC).
 fn once_in(ahead: Duration) -> String {
@@ -107,7 +103,7 @@ fn workspace_script(tg: &Tg, script: &str, args: &[&str]) -> Value {
         .env("DUCTOR_HOME", tg.home.as_str())
         .env("HOME", tg.root.as_str())
         .env("DUCTOR_BIN", env!("CARGO_BIN_EXE_ductor"))
-        .env("DUCTOR_INTERAGENT_TOKEN", support::binary::TEST_TOKEN)
+        .env("DUCTOR_INTERAGENT_TOKEN", crate::support::binary::TEST_TOKEN)
         .env("DUCTOR_CHAT_ID", ALICE.to_string())
         .env("DUCTOR_TRANSPORT", "tg")
         .output()
@@ -217,7 +213,7 @@ fn hooks() -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn webhooks_authenticate_refuse_wake_a_chat_with_their_model_and_run_tasks() {
-    let port = support::binary::free_port();
+    let port = crate::support::binary::free_port();
     let config = json!({"provider": "claude", "webhooks": {
         "enabled": true, "host": "127.0.0.1", "port": port, "token": "global-token",
         "max_body_bytes": 2048, "rate_limit_per_minute": 200

@@ -4,12 +4,9 @@
 //! a missing CLI, timeouts, cancels and refused configs give the status and text the user sees;
 //! no process is left behind.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::shell_words::shell_words;
 use camino::Utf8PathBuf;
 use ductor::core::config::Config;
 use ductor::core::model_cache::CodexModel;
@@ -21,7 +18,6 @@ use ductor::provider::oneshot::{
 use ductor::provider::{Invocation, ProviderKind, TurnSpec};
 use ductor::store::pid_lock::is_alive;
 use serde_json::Value;
-use support::shell_words::shell_words;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/providers");
 /// The instruction of the recorded cron runs.
@@ -37,9 +33,9 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let (dir, home) = support::temp_home();
+    let (dir, home) = crate::support::temp_home();
     let root = home.parent().unwrap().to_owned();
-    let bin = support::fake_cli::install(&root);
+    let bin = crate::support::fake_cli::install(&root);
     let task_folder = home.join("workspace/cron_tasks/daily");
     std::fs::create_dir_all(&task_folder).unwrap();
     Setup { _dir: dir, home, bin, task_folder, record: root.join("record.jsonl"), root }
@@ -219,7 +215,7 @@ async fn the_composed_prompt_is_the_last_argument() {
 #[tokio::test]
 async fn a_cli_failing_without_output_is_exit_3_with_empty_text() {
     let s = setup();
-    let fixtures = support::fake_cli::oneshot_fixture(&s.root, "claude", "fails", "", 3);
+    let fixtures = crate::support::fake_cli::oneshot_fixture(&s.root, "claude", "fails", "", 3);
     let settings = s.settings(
         &[("FAKE_CLI_FIXTURES", fixtures.as_str()), ("FAKE_CLI_FIXTURE", "fails")],
         Duration::from_secs(30),
@@ -235,7 +231,7 @@ async fn output_that_is_not_json_becomes_its_first_2000_characters() {
     let s = setup();
     let printed = format!("Traceback: {}\n", "é".repeat(2500));
     for cli in ["claude", "gemini"] {
-        let fixtures = support::fake_cli::oneshot_fixture(&s.root, cli, "garbled", &printed, 0);
+        let fixtures = crate::support::fake_cli::oneshot_fixture(&s.root, cli, "garbled", &printed, 0);
         let settings = s.settings(
             &[("FAKE_CLI_FIXTURES", fixtures.as_str()), ("FAKE_CLI_FIXTURE", "garbled")],
             Duration::from_secs(30),
@@ -253,7 +249,7 @@ async fn a_flood_of_output_is_bounded_and_does_not_block_the_cli() {
     let s = setup();
     // 12 MiB on one line: more than is kept, far more than a pipe holds.
     let printed = format!("{}\n", "y".repeat(12 * 1024 * 1024));
-    let fixtures = support::fake_cli::oneshot_fixture(&s.root, "claude", "flood", &printed, 0);
+    let fixtures = crate::support::fake_cli::oneshot_fixture(&s.root, "claude", "flood", &printed, 0);
     let settings = s.settings(
         &[("FAKE_CLI_FIXTURES", fixtures.as_str()), ("FAKE_CLI_FIXTURE", "flood")],
         Duration::from_secs(30),

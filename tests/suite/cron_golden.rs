@@ -1,7 +1,6 @@
 //! Cron next-fire times against the golden table computed with croniter
 //! (`tests/fixtures/cron/generate.py` → `golden.json`, ops spec §7.2, §7.3), and the cron
 //! acceptance checks of §7.11 that need no running service (items 2, 3, 13, 14).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 

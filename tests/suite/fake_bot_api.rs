@@ -2,13 +2,9 @@
 //! long polling with Telegram's offset rules, HTML checked like Telegram does, and the failures
 //! tests inject.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::time::Duration;
 
-use support::fake_bot_api::{BOT_ID, Failure, FakeBotApi};
+use crate::support::fake_bot_api::{BOT_ID, Failure, FakeBotApi};
 use teloxide::payloads::{DeleteWebhookSetters, EditMessageTextSetters, GetUpdatesSetters, SendMessageSetters};
 use teloxide::prelude::Requester;
 use teloxide::types::{
@@ -96,7 +92,7 @@ async fn button_presses_parse_in_teloxide() {
 async fn the_control_side_works_over_http() {
     let (api, bot) = server().await;
     let port: u16 = api.base_url().rsplit(':').next().unwrap().parse().unwrap();
-    let post = |path: &str, body: &str| support::binary::request(port, "POST", path, Some(body)).unwrap();
+    let post = |path: &str, body: &str| crate::support::binary::request(port, "POST", path, Some(body)).unwrap();
     let (code, answer) = post("/control/text", r#"{"chat_id": 7, "text": "hi over HTTP"}"#);
     assert_eq!(code, 200, "{answer}");
     let updates = bot.get_updates().timeout(1).await.unwrap();

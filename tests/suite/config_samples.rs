@@ -1,9 +1,5 @@
 //! Every sample in `config-samples/` loads the way a user would use it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use ductor::core::config::dotenv::parse_dotenv;
 use ductor::core::state::agents::SubAgents;
 use ductor::core::state::cron_jobs::CronJobs;
@@ -16,7 +12,7 @@ use ductor::store::state_files::StateFile;
 const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config-samples");
 
 fn home_with(file: &str, target: &str) -> (tempfile::TempDir, DuctorPaths) {
-    let (dir, home) = support::temp_home();
+    let (dir, home) = crate::support::temp_home();
     let to = home.join(target);
     std::fs::create_dir_all(to.parent().unwrap()).unwrap();
     std::fs::copy(format!("{SAMPLES}/{file}"), &to).unwrap();

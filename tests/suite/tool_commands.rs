@@ -4,15 +4,12 @@
 //! path through a running service, `webhook test` against the real webhook server, and ten
 //! concurrent adds beside a writer of run statuses losing nothing.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::binary::{Service, free_port, write_config};
 use camino::{Utf8Path, Utf8PathBuf};
 use ductor::core::config::Config;
 use ductor::core::config::model::WebhooksConfig;
@@ -31,7 +28,6 @@ use ductor::transport::internal_api::{InternalApi, InternalApiArgs, StateChangeH
 use nix::sys::signal::Signal;
 use ractor::Actor;
 use serde_json::{Value, json};
-use support::binary::{Service, free_port, write_config};
 
 /// What one command printed.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +70,7 @@ fn finish(child: std::process::Child, what: &str) -> Ran {
 
 /// Runs `ductor <args>` on `home` with `env` (and none of the caller's `DUCTOR_*` routing).
 fn ductor(home: &Utf8Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
-    let mut cmd = support::binary::ductor(home);
+    let mut cmd = crate::support::binary::ductor(home);
     for name in ["DUCTOR_CHAT_ID", "DUCTOR_TOPIC_ID", "DUCTOR_TRANSPORT", "DUCTOR_BIN"] {
         cmd.env_remove(name);
     }
@@ -103,7 +99,7 @@ fn keys(value: &Value) -> Vec<&str> {
 
 #[test]
 fn cron_add_sanitizes_the_name_and_makes_the_task_folder() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let out = ductor(
         &home,
         &[
@@ -209,8 +205,8 @@ fn cron_add_sanitizes_the_name_and_makes_the_task_folder() {
 
 #[test]
 fn cron_add_uses_the_configured_zone_and_checks_what_it_is_given() {
-    let (_dir, home) = support::temp_home();
-    support::configure_home(&home, &json!({"user_timezone": "Asia/Tokyo"}));
+    let (_dir, home) = crate::support::temp_home();
+    crate::support::configure_home(&home, &json!({"user_timezone": "Asia/Tokyo"}));
     let out = add_job(&home, "tokyo");
     assert_eq!(out["timezone"], "Asia/Tokyo");
     assert!(out.get("timezone_warning").is_none() && out.get("name_sanitized").is_none());
@@ -237,7 +233,7 @@ fn cron_add_uses_the_configured_zone_and_checks_what_it_is_given() {
 
 #[test]
 fn cron_edit_renames_the_job_its_folder_and_its_memory_file() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     add_job(&home, "Daily Report!");
     let folder = home.join("workspace/cron_tasks/daily-report");
     std::fs::write(folder.join("daily-report_MEMORY.md"), "# daily-report Memory\n- ran once\n").unwrap();
@@ -295,7 +291,7 @@ fn cron_edit_renames_the_job_its_folder_and_its_memory_file() {
 
 #[test]
 fn cron_remove_deletes_the_entry_and_the_folder() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     add_job(&home, "weekly");
     add_job(&home, "other");
     let out = ductor(&home, &["cron", "remove", "weekly"], &[]).ok();
@@ -311,7 +307,7 @@ fn cron_remove_deletes_the_entry_and_the_folder() {
 
 #[test]
 fn cron_list_and_time() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     add_job(&home, "a");
     add_job(&home, "b");
     std::fs::remove_dir_all(home.join("workspace/cron_tasks/b")).unwrap();
@@ -342,7 +338,7 @@ fn cron_list_and_time() {
 
 #[test]
 fn a_corrupt_cron_jobs_file_is_an_error_and_stays_as_it_is() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let corrupt = "{\"jobs\": [{\"id\": \"half";
     std::fs::write(home.join("cron_jobs.json"), corrupt).unwrap();
     for args in [
@@ -360,7 +356,7 @@ fn a_corrupt_cron_jobs_file_is_an_error_and_stays_as_it_is() {
 
 #[test]
 fn missing_arguments_show_the_usage_and_exit_1() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     for (args, heading, missing) in [
         (&["cron", "add", "--name", "x"][..], "ductor cron add", "Missing: --title, --description, --schedule"),
         (&["cron", "edit"][..], "ductor cron edit", "Missing: JOB_ID"),
@@ -390,7 +386,7 @@ fn missing_arguments_show_the_usage_and_exit_1() {
 
 #[test]
 fn webhook_add_edit_rotate_list_and_remove() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let base =
         ["webhook", "add", "--title", "CI", "--description", "CI finished", "--prompt-template", "CI {{status}}"];
     let with = |extra: &[&'static str]| -> Vec<&'static str> { base.iter().chain(extra).copied().collect() };
@@ -514,7 +510,7 @@ async fn webhook_server(
     let args = WebhookServerArgs { config, paths: DuctorPaths::at(home), table, sink, listen: listen.clone() };
     let (actor, ended) = Actor::spawn(None, WebhookServer, args).await.unwrap();
     let port = listen.get().unwrap().port();
-    support::configure_home(
+    crate::support::configure_home(
         home,
         &json!({"webhooks": {"enabled": true, "host": "127.0.0.1", "port": port, "token": token}}),
     );
@@ -534,7 +530,7 @@ async fn ductor_async(home: &Utf8Path, args: &[&str]) -> Ran {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_test_is_accepted_by_the_real_server_with_bearer_and_hmac() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let base =
         ["webhook", "add", "--title", "T", "--description", "D", "--prompt-template", "x {{a}}", "--mode", "wake"];
     let with = |extra: &[&'static str]| -> Vec<&'static str> { base.iter().chain(extra).copied().collect() };
@@ -630,7 +626,7 @@ const WRAPPERS: [(&str, &str, &str); 11] = [
 
 /// A home whose workspace ductor deployed (tool scripts included).
 fn deployed_home() -> (tempfile::TempDir, Utf8PathBuf) {
-    let (dir, home) = support::temp_home();
+    let (dir, home) = crate::support::temp_home();
     let user_home = home.parent().unwrap().to_owned();
     let env = WorkspaceEnv::new(user_home, &|_| None, AuthenticatedClis::CLAUDE_ONLY);
     let report = workspace::init(&DuctorPaths::at(home.clone()), &Config::default(), &env);
@@ -795,7 +791,7 @@ fn log_text(home: &Utf8Path) -> String {
 
 #[test]
 fn while_the_service_runs_changes_go_through_it() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let port = free_port();
     write_config(&home, port);
     let mut service = Service::start(&home, port, &[]);
@@ -829,7 +825,7 @@ fn while_the_service_runs_changes_go_through_it() {
     assert_eq!(hook["via"], "service");
     let refused = ductor(&home, &["cron", "remove", "nope"], &[]).refused();
     assert_eq!(refused["via"], "service", "refusals come from the service too");
-    assert!(support::binary::eventually(Duration::from_secs(5), || {
+    assert!(crate::support::binary::eventually(Duration::from_secs(5), || {
         let log = log_text(&home);
         log.contains("Tool command applied by the service") && log.contains("webhook add")
     }));
@@ -863,7 +859,7 @@ async fn internal_api(
             });
             agents
         },
-        token: support::binary::TEST_TOKEN.to_owned(),
+        token: crate::support::binary::TEST_TOKEN.to_owned(),
         on_state_change: hook,
     };
     Actor::spawn(None, InternalApi, args).await.unwrap()
@@ -871,10 +867,10 @@ async fn internal_api(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_runs_the_operation_for_its_own_home_and_announces_the_change() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let home = home.canonicalize_utf8().unwrap();
     let port = free_port();
-    support::configure_home(&home, &json!({"interagent_port": port}));
+    crate::support::configure_home(&home, &json!({"interagent_port": port}));
     // This test process plays the running service of the home.
     std::fs::write(home.join("bot.pid"), std::process::id().to_string()).unwrap();
     let changes = Arc::new(Mutex::new(Vec::new()));
@@ -913,7 +909,7 @@ async fn the_service_runs_the_operation_for_its_own_home_and_announces_the_chang
     tokio::time::timeout(Duration::from_secs(5), ended).await.unwrap().unwrap();
 
     // A service on that port that runs another home does not take the command.
-    let (_other_dir, other) = support::temp_home();
+    let (_other_dir, other) = crate::support::temp_home();
     let (api, ended) = internal_api(port, &other, None).await;
     let ran = ductor_async(
         &home,
@@ -930,7 +926,7 @@ async fn the_service_runs_the_operation_for_its_own_home_and_announces_the_chang
 
 #[test]
 fn a_live_pid_that_does_not_answer_makes_the_command_write_itself() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     write_config(&home, free_port());
     let mut other = std::process::Command::new("sleep").arg("30").spawn().unwrap();
     std::fs::write(home.join("bot.pid"), other.id().to_string()).unwrap();
@@ -1014,14 +1010,14 @@ fn concurrent_adds_beside_a_status_writer(home: &Utf8Path, via: &str) -> Duratio
 
 #[test]
 fn ten_concurrent_adds_and_a_status_writer_lose_nothing() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let took = concurrent_adds_beside_a_status_writer(&home, "local");
     eprintln!("10 concurrent `ductor cron add` (written by each command) took {took:?}");
 }
 
 #[test]
 fn ten_concurrent_adds_through_the_service_and_a_status_writer_lose_nothing() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let port = free_port();
     write_config(&home, port);
     let _service = Service::start(&home, port, &[]);

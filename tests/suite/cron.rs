@@ -4,13 +4,10 @@
 //! keeping runs apart, runs cut by a crash reported once and never run again, and a broken
 //! `cron_jobs.json` keeping the jobs last loaded.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::adapters::{Recorder, spawn_recorder};
 use camino::{Utf8Path, Utf8PathBuf};
 use chrono::{DateTime, TimeZone, Utc};
 use ductor::chat::model_catalog::ModelCatalog;
@@ -27,7 +24,6 @@ use ductor::store::paths::DuctorPaths;
 use ductor::store::run_journal::SharedRunJournal;
 use ractor::{Actor, ActorRef};
 use serde_json::{Value, json};
-use support::adapters::{Recorder, spawn_recorder};
 
 struct World {
     _dir: tempfile::TempDir,
@@ -38,7 +34,7 @@ struct World {
 }
 
 async fn world(cli_path: Vec<Utf8PathBuf>, extra_env: Vec<(String, String)>) -> World {
-    let (dir, home) = support::temp_home();
+    let (dir, home) = crate::support::temp_home();
     let paths = DuctorPaths::at(home.clone());
     let bus = BusHandle::new();
     let args = BusArgs {
@@ -214,7 +210,7 @@ async fn a_slot_missed_across_a_suspend_is_not_caught_up() {
 async fn a_fired_job_runs_the_cli_once_and_its_result_reaches_its_chat_once() {
     let root = tempfile::tempdir().unwrap();
     let root_path = Utf8PathBuf::from_path_buf(root.path().to_path_buf()).unwrap();
-    let bin = support::fake_cli::install(&root_path);
+    let bin = crate::support::fake_cli::install(&root_path);
     let record = root_path.join("record.jsonl");
     let env = vec![("FAKE_CLI_FIXTURE".into(), "cron_oneshot".into()), ("FAKE_CLI_RECORD".into(), record.to_string())];
     let w = world(vec![bin], env).await;
@@ -247,7 +243,7 @@ async fn a_fired_job_runs_the_cli_once_and_its_result_reaches_its_chat_once() {
 async fn runs_sharing_a_dependency_never_overlap_and_others_do() {
     let root = tempfile::tempdir().unwrap();
     let root_path = Utf8PathBuf::from_path_buf(root.path().to_path_buf()).unwrap();
-    let bin = support::fake_cli::install(&root_path);
+    let bin = crate::support::fake_cli::install(&root_path);
     let record = root_path.join("record.jsonl");
     let env = vec![
         ("FAKE_CLI_FIXTURE".into(), "cron_oneshot".into()),

@@ -4,8 +4,6 @@
 //! sync, skills shared with the CLIs and cleaned up at stop, one runtime section after any
 //! number of starts — and a home the Python original wrote going through all of it intact.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::fs;
 use std::time::{Duration, SystemTime};
 

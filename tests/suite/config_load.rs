@@ -1,9 +1,5 @@
 //! The config load algorithm against files on disk (ops spec §2.10 acceptance checks).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::time::Duration;
 
 use ductor::store::config_file::{ConfigError, load_config};
@@ -11,7 +7,7 @@ use ductor::store::paths::DuctorPaths;
 use serde_json::{Value, json};
 
 fn home_with(config: &str) -> (tempfile::TempDir, DuctorPaths) {
-    let (dir, home) = support::temp_home();
+    let (dir, home) = crate::support::temp_home();
     std::fs::create_dir_all(home.join("config")).unwrap();
     std::fs::write(home.join("config/config.json"), config).unwrap();
     (dir, DuctorPaths::at(home))
@@ -119,7 +115,7 @@ fn gemini_key_none_is_unset() {
 
 #[test]
 fn missing_file_is_reported_not_created() {
-    let (_d, home) = support::temp_home();
+    let (_d, home) = crate::support::temp_home();
     let paths = DuctorPaths::at(home);
     assert!(matches!(load_config(&paths), Err(ConfigError::Missing { .. })));
     assert!(!paths.config_file().exists());
@@ -147,7 +143,7 @@ fn python_written_config_loads_without_adding_or_dropping_anything() {
 
 #[test]
 fn dotenv_is_reread_when_it_changes() {
-    let (_d, home) = support::temp_home();
+    let (_d, home) = crate::support::temp_home();
     let paths = DuctorPaths::at(home.clone());
     let mut env = ductor::store::config_file::DotEnv::new(&paths);
     assert!(env.current().is_empty());

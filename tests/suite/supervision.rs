@@ -2,12 +2,9 @@
 //! 5/10/20/40/80 s, the 6th crash gives up with a `[Supervisor]` notice through the Bus; a
 //! `restart` stop rebuilds at once; a normal stop stays stopped.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::time::Duration;
 
+use crate::support::adapters::spawn_recorder;
 use ductor::core::envelope::Envelope;
 use ductor::core::health::{ActorKind, ActorStatus};
 use ductor::core::supervision::RESTART_REASON;
@@ -17,7 +14,6 @@ use ductor::runtime::supervision::ChildSpec;
 use ductor::store::paths::DuctorPaths;
 use ductor::tree::agent::{Agent, AgentArgs, AgentMsg};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use support::adapters::spawn_recorder;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -69,7 +65,7 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
-    let (dir, home) = support::temp_home();
+    let (dir, home) = crate::support::temp_home();
     let board = HealthBoard::new();
     let bus = BusHandle::new();
     let (starts_tx, starts) = mpsc::unbounded_channel();

@@ -3,10 +3,6 @@
 //! discovery keeps what the file had; nothing at all gives the fallback list. Gemini models are
 //! read from an installed CLI package laid out like the real one.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::time::Duration;
 
 use ductor::chat::model_catalog::ModelCatalog;
@@ -32,9 +28,9 @@ async fn run_cache(paths: &DuctorPaths, program: &str, path_env: Option<String>)
 
 #[tokio::test]
 async fn discovered_models_are_cached_and_kept_when_discovery_fails() {
-    let (dir, home) = support::temp_home();
+    let (dir, home) = crate::support::temp_home();
     let root = home.parent().unwrap().to_owned();
-    let bin = support::fake_cli::install(&root);
+    let bin = crate::support::fake_cli::install(&root);
     let paths = DuctorPaths::at(home);
     paths.ensure_dirs().unwrap();
     let path = format!("{bin}:{}", std::env::var("PATH").unwrap_or_default());
@@ -55,7 +51,7 @@ async fn discovered_models_are_cached_and_kept_when_discovery_fails() {
 
 #[tokio::test]
 async fn nothing_known_gives_the_fallback_list() {
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let paths = DuctorPaths::at(home);
     paths.ensure_dirs().unwrap();
     let catalog = run_cache(&paths, "/nonexistent/codex", None).await;
@@ -84,7 +80,7 @@ fn install_gemini_bundle(root: &camino::Utf8Path) -> String {
 
 #[tokio::test]
 async fn gemini_models_are_read_from_the_installed_cli_and_kept_when_it_is_gone() {
-    let (dir, home) = support::temp_home();
+    let (dir, home) = crate::support::temp_home();
     let root = home.parent().unwrap().to_owned();
     let gbin = install_gemini_bundle(&root);
     let paths = DuctorPaths::at(home);
@@ -102,7 +98,7 @@ async fn gemini_models_are_read_from_the_installed_cli_and_kept_when_it_is_gone(
     assert_eq!(catalog.gemini(), expected, "the file's models are kept");
     drop(dir);
 
-    let (_dir, home) = support::temp_home();
+    let (_dir, home) = crate::support::temp_home();
     let paths = DuctorPaths::at(home);
     paths.ensure_dirs().unwrap();
     let catalog = run_cache(&paths, "/nonexistent/codex", Some("/nonexistent".into())).await;

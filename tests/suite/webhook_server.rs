@@ -3,8 +3,6 @@
 //! 405/404, a body over the limit refused without being read, a flood of bad requests, the
 //! token generated into config.json, and a port that cannot be bound.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};

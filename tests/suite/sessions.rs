@@ -2,10 +2,6 @@
 //! load, parallel chats, `/stop` and `/interrupt` acting at once, resume ids from
 //! `sessions.json`, `/new`, `.env` secrets reaching the CLI.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,9 +36,9 @@ async fn chat(fake_env: &[(&str, &str)]) -> Chat {
 
 /// The same with a config and a `sessions.json` written before the orchestrator starts.
 async fn chat_with(fake_env: &[(&str, &str)], config: Config, sessions: Option<Value>) -> Chat {
-    let (dir, home) = support::temp_home();
+    let (dir, home) = crate::support::temp_home();
     let root = home.parent().unwrap().to_owned();
-    let bin = support::fake_cli::install(&root);
+    let bin = crate::support::fake_cli::install(&root);
     let paths = DuctorPaths::at(home.clone());
     paths.ensure_dirs().unwrap();
     let record = root.join("record.jsonl");
@@ -374,7 +370,7 @@ async fn a_turn_cut_by_a_crash_is_reported_once_at_the_next_start() {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
 
     let bus = spawn_bus(c.paths.outbox(), None).await;
-    let (tg, mut delivered) = support::adapters::spawn_recorder("tg", &bus).await;
+    let (tg, mut delivered) = crate::support::adapters::spawn_recorder("tg", &bus).await;
     let bin = c.record.parent().unwrap().join("fake-bin");
     let board = HealthBoard::new();
     let (restarted, _) = spawn_orchestrator(&c.paths, &bin, &board, Some(bus.clone())).await;
@@ -398,7 +394,7 @@ async fn the_python_homes_cut_turn_is_reported_to_chat_1002() {
     let text = std::fs::read_to_string(fixture).unwrap().replace("2026-11-24T16:53:26.738445+00:00", &now);
     std::fs::write(c.paths.inflight_turns(), text).unwrap();
     let bus = spawn_bus(c.paths.outbox(), None).await;
-    let (_tg, mut delivered) = support::adapters::spawn_recorder("tg", &bus).await;
+    let (_tg, mut delivered) = crate::support::adapters::spawn_recorder("tg", &bus).await;
     let bin = c.record.parent().unwrap().join("fake-bin");
     spawn_orchestrator(&c.paths, &bin, &HealthBoard::new(), Some(bus)).await;
     let notice = tokio::time::timeout(Duration::from_secs(5), delivered.recv()).await.unwrap().unwrap();
@@ -429,15 +425,18 @@ async fn spawn_bus(
 /// A Bus whose session gate is the test's Orchestrator, with a recording `tg` adapter.
 async fn gated_bus(
     c: &Chat,
-) -> (ductor::runtime::bus::BusHandle, support::adapters::Recorder, UnboundedReceiver<ductor::core::envelope::Envelope>)
-{
+) -> (
+    ductor::runtime::bus::BusHandle,
+    crate::support::adapters::Recorder,
+    UnboundedReceiver<ductor::core::envelope::Envelope>,
+) {
     let orchestrator = c.handle.clone();
     let gate: ductor::runtime::bus::SessionGate = Arc::new(move |envelope| {
         let orchestrator = orchestrator.clone();
         Box::pin(async move { orchestrator.through_session(envelope).await })
     });
     let bus = spawn_bus(c.paths.outbox(), Some(gate)).await;
-    let (recorder, delivered) = support::adapters::spawn_recorder("tg", &bus).await;
+    let (recorder, delivered) = crate::support::adapters::spawn_recorder("tg", &bus).await;
     (bus, recorder, delivered)
 }
 
@@ -600,11 +599,12 @@ async fn a_used_up_session_starts_over() {
 /// A chat whose Orchestrator delivers through a Bus to a recording `tg` adapter.
 async fn chat_with_bus(
     fake_env: &[(&str, &str)],
-) -> (Chat, OrchestratorHandle, support::adapters::Recorder, UnboundedReceiver<ductor::core::envelope::Envelope>) {
+) -> (Chat, OrchestratorHandle, crate::support::adapters::Recorder, UnboundedReceiver<ductor::core::envelope::Envelope>)
+{
     let c = chat(fake_env).await;
     c.handle.slot().get().unwrap().stop_and_wait(None, None).await.unwrap();
     let bus = spawn_bus(c.paths.outbox(), None).await;
-    let (recorder, delivered) = support::adapters::spawn_recorder("tg", &bus).await;
+    let (recorder, delivered) = crate::support::adapters::spawn_recorder("tg", &bus).await;
     let bin = c.record.parent().unwrap().join("fake-bin");
     let (_, handle) = spawn_orchestrator(&c.paths, &bin, &c.board, Some(bus)).await;
     (c, handle, recorder, delivered)
@@ -741,7 +741,7 @@ async fn a_named_session_that_was_running_is_resumed_at_the_next_start() {
     }]});
     std::fs::write(c.paths.named_sessions(), file.to_string()).unwrap();
     let bus_handle = spawn_bus(c.paths.home().join("outbox-2.jsonl"), None).await;
-    let (_tg2, mut delivered2) = support::adapters::spawn_recorder("tg", &bus_handle).await;
+    let (_tg2, mut delivered2) = crate::support::adapters::spawn_recorder("tg", &bus_handle).await;
     let bin = c.record.parent().unwrap().join("fake-bin");
     spawn_orchestrator(&c.paths, &bin, &HealthBoard::new(), Some(bus_handle)).await;
     let first = tokio::time::timeout(Duration::from_secs(10), delivered2.recv()).await.unwrap().unwrap();
@@ -854,7 +854,7 @@ async fn the_cron_selector_toggles_jobs_in_cron_jobs_json_and_refuses_stale_butt
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_task_selector_groups_tasks_and_cleans_up_finished_ones_of_this_chat_only() {
-    let (dir, home) = support::temp_home();
+    let (dir, home) = crate::support::temp_home();
     let paths = DuctorPaths::at(home.clone());
     paths.ensure_dirs().unwrap();
     let folders = paths.task_folders();
@@ -869,7 +869,7 @@ async fn the_task_selector_groups_tasks_and_cleans_up_finished_ones_of_this_chat
     let registry = serde_json::json!({"tasks": [task("aa000001", 5, "running"), task("bb000002", 5, "done"),
         task("cc000003", 6, "done")]});
     std::fs::write(paths.tasks(), registry.to_string()).unwrap();
-    let bin = support::fake_cli::install(&home.parent().unwrap().to_owned());
+    let bin = crate::support::fake_cli::install(&home.parent().unwrap().to_owned());
     let board = HealthBoard::new();
     let config = Config { model: "opus".into(), ..Config::default() };
     let (_, handle) = spawn_orchestrator_with(&paths, &bin, &board, None, config).await;
@@ -984,7 +984,7 @@ fn fixtures_with_unknown_session(root: &Utf8PathBuf, fresh_also_fails: bool) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_the_cli_no_longer_knows_is_retried_once_fresh() {
-    let (dir, _) = support::temp_home();
+    let (dir, _) = crate::support::temp_home();
     let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
     let fixtures = fixtures_with_unknown_session(&root, false);
     let now = ductor::core::state::timestamp_now();
@@ -1009,7 +1009,7 @@ async fn a_session_the_cli_no_longer_knows_is_retried_once_fresh() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_fresh_retry_fails_too_the_user_is_told_once() {
-    let (dir, _) = support::temp_home();
+    let (dir, _) = crate::support::temp_home();
     let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
     let fixtures = fixtures_with_unknown_session(&root, true);
     let now = ductor::core::state::timestamp_now();
@@ -1113,7 +1113,7 @@ fn fixtures_with_compaction(root: &Utf8PathBuf) -> Utf8PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_compaction_the_memory_is_flushed_silently_then_compacted_when_long() {
-    let (dir, _) = support::temp_home();
+    let (dir, _) = crate::support::temp_home();
     let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
     let fixtures = fixtures_with_compaction(&root);
     let c = chat(&[("FAKE_CLI_FIXTURES", fixtures.as_str())]).await;
