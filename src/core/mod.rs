@@ -33,6 +33,7 @@ pub mod session_key;
 pub mod state;
 pub mod status_view;
 pub mod stream_event;
+pub mod sub_agent;
 pub mod supervision;
 pub mod task_selector;
 pub mod text;

@@ -187,6 +187,32 @@ impl ChildSet {
         Ok(())
     }
 
+    /// Adds a child while the parent runs and starts it; a failure to start counts as a crash
+    /// (the returned reaction says what to do next).
+    pub async fn add_and_start(&mut self, spec: ChildSpec, supervisor: &ActorCell) -> Reaction {
+        self.add(spec);
+        let index = self.children.len() - 1;
+        match self.spawn(index, supervisor).await {
+            Ok(()) => Reaction::None,
+            Err(e) => self.crashed(index, format!("could not start: {e}")),
+        }
+    }
+
+    /// Stops a child (waiting up to `timeout`) and forgets it: it leaves the board, and its end
+    /// is not a supervision event for the parent any more.
+    pub async fn remove(&mut self, name: &str, timeout: Duration) {
+        let Some(index) = self.children.iter().position(|c| c.spec.name == name) else { return };
+        let child = self.children.remove(index);
+        if let Some(cell) = child.cell
+            && let Err(e) = cell.stop_and_wait(Some(SHUTDOWN_REASON.to_owned()), Some(timeout)).await
+        {
+            tracing::warn!(actor = %child.path, error = %e, "Actor did not stop in time; killing it.");
+            cell.kill();
+        }
+        self.board.remove(&child.path);
+        tracing::info!(actor = %child.path, "Actor removed.");
+    }
+
     /// Rebuilds the named child. A failure to start counts as a crash; the returned reaction
     /// says what to do next.
     pub async fn restart(&mut self, name: &str, supervisor: &ActorCell) -> Reaction {

@@ -18,3 +18,4 @@
 pub mod agent;
 pub mod root;
 pub mod service;
+pub mod sub_agents;

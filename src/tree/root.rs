@@ -1,12 +1,23 @@
 //! The Root supervisor: the top of the actor tree. Starts the InternalApi, then the main
-//! Agent, and maps how the main agent ends to the process exit status:
-//! restart requested → 42, normal stop → 0, given up after repeated crashes → 1.
-//! Other children follow the restart contract; a give-up is reported through the main Bus.
+//! Agent, then the sub-agents of `agents.json` (each an Agent subtree of its own, core spec
+//! §9.2), and maps how the main agent ends to the process exit status: restart requested → 42,
+//! normal stop → 0, given up after repeated crashes → 1. A sub-agent asking for a restart is
+//! rebuilt in place; one that keeps crashing backs off (5, 10, 20, 40, 80 s) while the others
+//! answer, and after the sixth crash main's users are told. `agents.json` is watched: an added
+//! agent starts, a removed one stops and leaves the tree, one whose account changed is rebuilt;
+//! a file that does not parse keeps the running set (logged).
 
 use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::mpsc;
+
+use crate::chat::agent_directory::AgentDirectory;
+use crate::core::state::agents::{SubAgentEntry, SubAgents};
+use crate::core::sub_agent::plan;
+use crate::runtime::file_watch::FileWatch;
+use crate::store::locked_state::read_strict;
+use crate::tree::sub_agents::{SubAgentContext, build};
 
 use crate::core::envelope::Envelope;
 use crate::core::health::ActorKind;
@@ -23,6 +34,9 @@ pub const ROOT_PATH: &str = "root";
 /// How long the Root waits for each child to stop at shutdown.
 const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(4);
 
+/// How long an `agents.json` change must settle before it is applied.
+const AGENTS_DEBOUNCE: Duration = Duration::from_millis(250);
+
 /// Messages of the Root.
 #[derive(Debug)]
 pub enum RootMsg {
@@ -31,6 +45,28 @@ pub enum RootMsg {
         /// The child's name.
         child: String,
     },
+    /// `agents.json` changed (its file watch): start, stop or rebuild sub-agents.
+    AgentsChanged,
+    /// A person's command for one sub-agent (`/agent_start`, `/agent_stop`, `/agent_restart`).
+    Control {
+        /// What to do.
+        command: AgentCommand,
+        /// The sub-agent's name.
+        name: String,
+        /// What to tell the person.
+        reply: RpcReplyPort<String>,
+    },
+}
+
+/// What a person can do to a sub-agent from a chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentCommand {
+    /// Start it (it must be in `agents.json`).
+    Start,
+    /// Stop it (it stays in `agents.json`; it starts again at the next start of ductor).
+    Stop,
+    /// Rebuild it.
+    Restart,
 }
 
 /// Construction arguments of the Root.
@@ -44,6 +80,10 @@ pub struct RootArgs {
     pub main: AgentArgs,
     /// Where the process exit status goes when the main agent ends.
     pub exit: mpsc::UnboundedSender<i32>,
+    /// The agents of this process (the Root adds and removes sub-agents).
+    pub agents: AgentDirectory,
+    /// What sub-agents share with main; `None`: no sub-agents (tests).
+    pub sub_agents: Option<SubAgentContext>,
 }
 
 /// The Root supervisor actor.
@@ -57,6 +97,11 @@ pub struct RootState {
     main_name: String,
     main_bus: BusHandle,
     exit: mpsc::UnboundedSender<i32>,
+    agents: AgentDirectory,
+    sub_agents: Option<SubAgentContext>,
+    /// The entries of the sub-agents running (as last applied).
+    running: Vec<SubAgentEntry>,
+    _agents_watch: Option<FileWatch>,
 }
 
 impl Actor for Root {
@@ -74,7 +119,28 @@ impl Actor for Root {
         children.add(ChildSpec::actor(&main_name, ActorKind::Agent, None, move || (Agent, main.clone())));
         children.start_all(&myself.get_cell()).await?;
         args.board.running(ROOT_PATH);
-        Ok(RootState { children, main_name, main_bus: args.main.bus.clone(), exit: args.exit })
+        let agents_watch = args.sub_agents.as_ref().and_then(|ctx| {
+            let root = myself.clone();
+            FileWatch::start(&ctx.main.agents(), AGENTS_DEBOUNCE, move || {
+                let _ = root.cast(RootMsg::AgentsChanged);
+            })
+            .map_err(
+                |e| tracing::warn!(actor = ROOT_PATH, error = %e, "Cannot watch agents.json; changes need a restart."),
+            )
+            .ok()
+        });
+        let mut state = RootState {
+            children,
+            main_name,
+            main_bus: args.main.bus.clone(),
+            exit: args.exit,
+            agents: args.agents,
+            sub_agents: args.sub_agents,
+            running: Vec::new(),
+            _agents_watch: agents_watch,
+        };
+        state.apply_agents_file(&myself).await;
+        Ok(state)
     }
 
     async fn post_stop(&self, _myself: ActorRef<RootMsg>, state: &mut RootState) -> Result<(), ActorProcessingErr> {
@@ -92,6 +158,11 @@ impl Actor for Root {
             RootMsg::Respawn { child } => {
                 let reaction = state.children.restart(&child, &myself.get_cell()).await;
                 state.react(&myself, reaction).await;
+            }
+            RootMsg::AgentsChanged => state.apply_agents_file(&myself).await,
+            RootMsg::Control { command, name, reply } => {
+                let answer = state.control(&myself, command, &name).await;
+                let _ = reply.send(answer);
             }
         }
         Ok(())
@@ -126,10 +197,99 @@ impl RootState {
                 let _ = self.exit.send(0);
             }
             Some(Reaction::GaveUp { child, crashes, error }) => {
-                let text = supervision::give_up_notice(&self.main_name, &child, crashes, &error);
+                // A sub-agent (or the internal API) that keeps crashing: main's users are told.
+                let agent = if self.running.iter().any(|e| e.name == child) { &child } else { &self.main_name };
+                let text = supervision::give_up_notice(agent, &child, crashes, &error);
                 self.main_bus.submit_detached(Envelope::supervisor_notice(&text));
             }
             _ => {}
+        }
+    }
+
+    /// Reads `agents.json` and brings the running sub-agents in line with it; a file that does
+    /// not parse keeps the running set.
+    async fn apply_agents_file(&mut self, myself: &ActorRef<RootMsg>) {
+        let Some(ctx) = self.sub_agents.clone() else { return };
+        let file = match read_strict::<SubAgents>(&ctx.main.agents()) {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::warn!(actor = ROOT_PATH, error = %e, running = self.running.len(),
+                    "agents.json could not be read; keeping the running sub-agents.");
+                return;
+            }
+        };
+        for warning in &file.warnings {
+            tracing::warn!(actor = ROOT_PATH, warning = %warning, "agents.json entry not usable.");
+        }
+        let plan = plan(&self.running, &file.agents);
+        for name in &plan.stop {
+            self.stop_agent(name).await;
+        }
+        for entry in &plan.restart {
+            self.stop_agent(&entry.name).await;
+            self.start_agent(myself, &ctx, entry).await;
+        }
+        for entry in &plan.start {
+            self.start_agent(myself, &ctx, entry).await;
+        }
+        for name in &plan.changed {
+            if let (Some(running), Some(wanted)) =
+                (self.running.iter_mut().find(|e| e.name == *name), file.agents.iter().find(|e| e.name == *name))
+            {
+                *running = wanted.clone();
+            }
+            tracing::info!(actor = ROOT_PATH, agent = %name, "Sub-agent settings changed; they apply at its next start.");
+        }
+    }
+
+    async fn start_agent(&mut self, myself: &ActorRef<RootMsg>, ctx: &SubAgentContext, entry: &SubAgentEntry) {
+        let built = match build(ctx, entry) {
+            Ok(built) => built,
+            Err(e) => {
+                tracing::error!(actor = ROOT_PATH, agent = %entry.name, error = %e, "Sub-agent not started.");
+                return;
+            }
+        };
+        self.agents.register(built.entry);
+        self.running.retain(|e| e.name != entry.name);
+        self.running.push(entry.clone());
+        let args = built.args;
+        let spec = ChildSpec::actor(&entry.name, ActorKind::Subagent, None, move || (Agent, args.clone()));
+        tracing::info!(actor = ROOT_PATH, agent = %entry.name, "Starting sub-agent.");
+        let reaction = self.children.add_and_start(spec, &myself.get_cell()).await;
+        self.react(myself, reaction).await;
+    }
+
+    async fn stop_agent(&mut self, name: &str) {
+        tracing::info!(actor = ROOT_PATH, agent = %name, "Stopping sub-agent.");
+        self.children.remove(name, CHILD_STOP_TIMEOUT).await;
+        self.agents.remove(name);
+        self.running.retain(|e| e.name != name);
+    }
+
+    async fn control(&mut self, myself: &ActorRef<RootMsg>, command: AgentCommand, name: &str) -> String {
+        let Some(ctx) = self.sub_agents.clone() else { return "Sub-agents are not available.".to_owned() };
+        let known = || {
+            read_strict::<SubAgents>(&ctx.main.agents())
+                .ok()
+                .and_then(|f| f.agents.into_iter().find(|e| e.name == name))
+        };
+        let running = self.running.iter().any(|e| e.name == name) && self.children.cell(name).is_some();
+        match command {
+            AgentCommand::Start if running => format!("Agent '{name}' is already running."),
+            AgentCommand::Start | AgentCommand::Restart => match known() {
+                Some(entry) => {
+                    self.stop_agent(name).await;
+                    self.start_agent(myself, &ctx, &entry).await;
+                    format!("Agent '{name}' started.")
+                }
+                None => format!("No agent '{name}' in agents.json."),
+            },
+            AgentCommand::Stop if running => {
+                self.stop_agent(name).await;
+                format!("Agent '{name}' stopped.")
+            }
+            AgentCommand::Stop => format!("Agent '{name}' is not running."),
         }
     }
 }

@@ -26,6 +26,7 @@ use crate::store::paths::DuctorPaths;
 use crate::transport::internal_api::InternalApiArgs;
 use crate::tree::agent::{AgentArgs, ObserverTiming};
 use crate::tree::root::{Root, RootArgs, RootMsg};
+use crate::tree::sub_agents::SubAgentContext;
 
 /// Total time the tree gets to stop after SIGTERM/SIGINT.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
@@ -126,6 +127,7 @@ impl Service {
             bus: main_bus.clone(),
             orchestrator: orchestrator.clone(),
         });
+        let queue = DependencyQueue::new();
         let main = AgentArgs {
             name: MAIN_AGENT.to_owned(),
             paths: settings.paths.clone(),
@@ -142,18 +144,27 @@ impl Service {
             cli_path: settings.cli_path.clone(),
             telegram_api: settings.telegram_api.clone(),
             matrix: settings.matrix,
-            queue: DependencyQueue::new(),
+            queue: queue.clone(),
             timing: settings.timing.clone(),
+            cli_env: cli_env.clone(),
+        };
+        let sub_agents = SubAgentContext {
+            main: settings.paths.clone(),
+            board: board.clone(),
+            cli_path: settings.cli_path.clone(),
+            timing: settings.timing.clone(),
+            queue,
             cli_env,
+            restart_marker_poll: settings.restart_marker_poll,
         };
         let api = InternalApiArgs {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, settings.interagent_port)),
             board: board.clone(),
-            agents,
+            agents: agents.clone(),
             token,
             on_state_change: None,
         };
-        let args = RootArgs { board: board.clone(), api, main, exit: exit_tx };
+        let args = RootArgs { board: board.clone(), api, main, exit: exit_tx, agents, sub_agents: Some(sub_agents) };
         let (root, _join) = Actor::spawn(None, Root, args).await.map_err(|e| ServiceError::Start(root_cause(&e)))?;
         tracing::info!(actor = "root", home = %settings.paths.home(), "Ductor is ready.");
         Ok(Self { root, exit: exit_rx, board, main_bus, orchestrator })
