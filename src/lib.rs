@@ -19,6 +19,9 @@
 //! |               | health board, the Bus and the adapter protocol of its deliveries.       |
 //! | [`chat`]      | the Orchestrator and its Sessions: routing, commands, menus, turn       |
 //! |               | planning, named sessions, memory and heartbeat turns; the model catalog.|
+//! | [`tasks`]     | work handed between agents and to the background: inter-agent asks      |
+//! |               | (sync and async, answers as Envelopes on the sender's Bus) and the      |
+//! |               | TaskHub (`tasks.json`, task folders, workers).                          |
 //! | [`observer`]  | timers and watchers, each an actor: model caches, the restart marker,   |
 //! |               | the workspace's rule-file sync and skill sync.                          |
 //! | [`transport`] | the network edges, each an actor: `telegram/`, `matrix/` (the actor,    |
@@ -31,7 +34,7 @@
 //! # Dependency direction
 //!
 //! ```text
-//! core ← store, provider ← runtime ← chat ← observer, transport ← tree ← cli ← main
+//! core ← store, provider ← runtime ← chat ← tasks ← observer, transport ← tree ← cli ← main
 //! ```
 //!
 //! A module imports only from the layers to its left (`store` and `provider` do not import each
@@ -50,5 +53,6 @@ pub mod observer;
 pub mod provider;
 pub mod runtime;
 pub mod store;
+pub mod tasks;
 pub mod transport;
 pub mod tree;

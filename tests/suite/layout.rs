@@ -9,16 +9,17 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// The layers from the bottom up; a module may import its own layer's folder and any lower one.
 /// Modules on one rank (store/provider, observer/transport) do not import each other.
-const LAYERS: [(&str, u8); 9] = [
+const LAYERS: [(&str, u8); 10] = [
     ("core", 0),
     ("store", 1),
     ("provider", 1),
     ("runtime", 2),
     ("chat", 3),
-    ("observer", 4),
-    ("transport", 4),
-    ("tree", 5),
-    ("cli", 6),
+    ("tasks", 4),
+    ("observer", 5),
+    ("transport", 5),
+    ("tree", 6),
+    ("cli", 7),
 ];
 
 /// Files that must stay pure: no async runtime, no actors, no network or file system.
