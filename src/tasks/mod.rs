@@ -2,4 +2,3 @@
 //! question to another agent of this process, answered at once or later as an Envelope on the
 //! sender's Bus — and the TaskHub. Above the chat layer (it drives Orchestrators and Buses),
 //! below the transports (the internal API serves it).
-

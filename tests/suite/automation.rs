@@ -229,9 +229,10 @@ async fn webhooks_authenticate_refuse_wake_a_chat_with_their_model_and_run_tasks
         all.extend_from_slice(headers);
         http(port, "POST", path, &all, body).map(|(code, _)| code)
     };
-    // The file written after start is picked up within a second.
+    // The file written after start is picked up within a second (probed with a wrong token:
+    // 404 while the hook is unknown, 401 once it exists — the probe itself wakes nobody).
     assert!(
-        eventually(|| post("/hooks/mail", &[("Authorization", "Bearer mail-token")], b"{}") != Some(404)).await,
+        eventually(|| post("/hooks/mail", &[("Authorization", "Bearer wrong")], b"{}") == Some(401)).await,
         "the hook appears"
     );
     let mail = br#"{"from": "ann", "subject": "invoice"}"#;

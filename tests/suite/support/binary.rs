@@ -87,7 +87,14 @@ impl Service {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("ductor exited early with {status}: {}", self.stderr());
             }
-            if get(self.port, "/interagent/health").is_some_and(|(code, _)| code == 200) {
+            // Ready: the internal API answers and the main agent's subtree is up (the API is
+            // the first child to start, so its answer alone comes too early).
+            let main_running = get(self.port, "/interagent/health").is_some_and(|(code, body)| {
+                code == 200
+                    && serde_json::from_str::<serde_json::Value>(&body)
+                        .is_ok_and(|health| health["agents"]["main"]["status"] == "running")
+            });
+            if main_running {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
