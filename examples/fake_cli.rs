@@ -16,6 +16,10 @@
 //! - `FAKE_CLI_RECORD`: append a JSON line when it starts (cli, argv, stdin, cwd, pid,
 //!   grandchild pid, the `DUCTOR_*` / `GEMINI_*` environment, time) and one when it exits.
 //!
+//! A prompt line `RUN: <command>` makes it act like a CLI using its shell tool: it runs the
+//! command with `sh -c` (its own cwd and environment) and answers with the command's output
+//! (stdout, then stderr) in place of the fixture's text and result (claude's formats).
+//!
 //! An argv whose shape (flags in order, number of other words) differs from the fixture's
 //! exits 97 with the difference on stderr.
 
@@ -105,6 +109,29 @@ fn main() {
     std::process::exit(run());
 }
 
+/// The recorded output with every assistant text and the result replaced by `answer`.
+fn with_answer(stdout: &str, answer: &str) -> String {
+    let mut out = String::new();
+    for line in stdout.lines() {
+        let Ok(mut event) = serde_json::from_str::<serde_json::Value>(line) else {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        };
+        if event.get("result").is_some_and(serde_json::Value::is_string) {
+            event["result"] = answer.into();
+        }
+        if let Some(content) = event.pointer_mut("/message/content").and_then(serde_json::Value::as_array_mut) {
+            for part in content.iter_mut().filter(|p| p["type"] == "text") {
+                part["text"] = answer.into();
+            }
+        }
+        out.push_str(&event.to_string());
+        out.push('\n');
+    }
+    out
+}
+
 fn run() -> i32 {
     let argv: Vec<String> = std::env::args().collect();
     let cli = std::path::Path::new(argv.first().map_or("", String::as_str))
@@ -183,7 +210,20 @@ fn run() -> i32 {
         return 97;
     }
     let stdout_file = meta["stdout_file"].as_str().unwrap_or("");
-    let stdout = std::fs::read_to_string(format!("{dir}/{cli}/{stdout_file}")).unwrap_or_default();
+    let mut stdout = std::fs::read_to_string(format!("{dir}/{cli}/{stdout_file}")).unwrap_or_default();
+    let command = argv
+        .iter()
+        .map(String::as_str)
+        .chain([stdin_text.as_str()])
+        .find_map(|text| text.lines().find_map(|line| line.trim_start().strip_prefix("RUN: ").map(str::to_owned)));
+    if let Some(command) = command {
+        let output = std::process::Command::new("sh").arg("-c").arg(&command).output();
+        let answer = match output {
+            Ok(o) => format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+            Err(e) => format!("fake-cli: could not run {command:?}: {e}"),
+        };
+        stdout = with_answer(&stdout, answer.trim_end());
+    }
     let stderr = std::fs::read_to_string(format!("{base}.stderr.txt")).unwrap_or_default();
     let delay = Duration::from_millis(env_ms("FAKE_CLI_LINE_DELAY_MS"));
     let mut out = std::io::stdout().lock();

@@ -2,7 +2,7 @@
 //! anywhere wins; `-v`/`--verbose` anywhere; `-h`/`--help` means `help`; the FIRST positional
 //! word that is a known command wins; no known command means the default action (run).
 //!
-//! The tool commands (`cron`, `webhook`; ductor-rs) take free text after their word
+//! The tool commands (`cron`, `webhook`, `agent`/`agents`; ductor-rs) take free text after their word
 //! (descriptions, prompt templates), so when one of them wins, everything after its word is its
 //! own arguments, untouched ([`Invocation::tool_args`]); only what comes before the word counts
 //! for `--version` and `--verbose`.
@@ -40,6 +40,8 @@ pub enum CommandWord {
     Cron,
     /// `webhook <sub>`: the webhook tool commands.
     Webhook,
+    /// `agent <sub>`: the agent tool commands (asks between agents, agents.json).
+    Agent,
 }
 
 impl CommandWord {
@@ -59,6 +61,7 @@ impl CommandWord {
             "install" => Self::Install,
             "cron" => Self::Cron,
             "webhook" => Self::Webhook,
+            "agent" => Self::Agent,
             _ => return None,
         })
     }
@@ -81,6 +84,7 @@ impl CommandWord {
             Self::Install => "install",
             Self::Cron => "cron",
             Self::Webhook => "webhook",
+            Self::Agent => "agent",
         }
     }
 }
@@ -109,7 +113,11 @@ pub fn parse(args: &[String]) -> Invocation {
         .enumerate()
         .filter(|(_, a)| !a.starts_with('-'))
         .find_map(|(i, a)| CommandWord::from_word(a).map(|c| (i, c)));
-    if let Some((index, command @ (CommandWord::Cron | CommandWord::Webhook))) = first_known {
+    if let Some((
+        index,
+        command @ (CommandWord::Cron | CommandWord::Webhook | CommandWord::Agent | CommandWord::Agents),
+    )) = first_known
+    {
         let before = &args[..index];
         let has = |flags: &[&str]| before.iter().any(|a| flags.contains(&a.as_str()));
         let tool_args = args[index + 1..].to_vec();
@@ -173,10 +181,18 @@ mod tests {
 
     #[test]
     fn flags_anywhere_and_sub_words_kept() {
-        let inv = parse(&args("agents add helper --json -V"));
-        assert_eq!(inv.command, CommandWord::Agents);
-        assert_eq!(inv.rest, ["add", "helper"]);
+        let inv = parse(&args("service logs extra --json -V"));
+        assert_eq!(inv.command, CommandWord::Service);
+        assert_eq!(inv.rest, ["logs", "extra"]);
         assert!(inv.json && inv.version);
+    }
+
+    #[test]
+    fn the_agent_commands_are_tool_commands() {
+        let inv = parse(&args("agents add --name helper --json"));
+        assert_eq!(inv.command, CommandWord::Agents);
+        assert_eq!(inv.tool_args, ["add", "--name", "helper", "--json"]);
+        assert_eq!(parse(&args("agent ask ops -V")).tool_args, ["ask", "ops", "-V"]);
     }
 
     #[test]

@@ -116,6 +116,21 @@ impl NamedRegistry {
             .find(|n| !taken.contains(n))
             .or_else(|| (2..100).map(|i| format!("{}{}{i}", ADJECTIVES[0], NOUNS[0])).find(|n| !taken.contains(n)))
             .ok_or(NamedError::LimitReached)?;
+        Ok(self.insert(new, name))
+    }
+
+    /// Creates a session with a given name (`ia-<agent>` for inter-agent messages) in
+    /// `running` state; refused when the chat has one of that name already. Not counted against
+    /// the per-chat limit (the person did not start it).
+    pub fn create_named(&mut self, new: &NewNamed<'_>, name: &str) -> Result<NamedSession, NamedError> {
+        if self.get(new.chat, name).is_some() {
+            return Err(NamedError::StillRunning(name.to_owned()));
+        }
+        Ok(self.insert(new, name.to_owned()))
+    }
+
+    fn insert(&mut self, new: &NewNamed<'_>, name: String) -> NamedSession {
+        let chat = new.chat;
         let session = NamedSession {
             name,
             chat_id: chat,
@@ -131,7 +146,7 @@ impl NamedRegistry {
             extra: serde_json::Map::new(),
         };
         self.sessions.push(session.clone());
-        Ok(session)
+        session
     }
 
     /// Marks a session busy with `prompt`; refused when it is missing or busy.
@@ -227,6 +242,19 @@ mod tests {
         assert_eq!(unique.len(), MAX_PER_CHAT);
         assert_eq!(r.create(&new(1, "p"), &mut pick), Err(NamedError::LimitReached));
         assert!(r.create(&new(2, "p"), &mut pick).is_ok(), "per chat");
+    }
+
+    #[test]
+    fn a_named_inter_agent_session_is_one_per_chat_and_outside_the_limit() {
+        let mut r = registry();
+        for _ in 0..MAX_PER_CHAT {
+            r.create(&new(1, "p"), |n| n - 1).ok();
+        }
+        let ia = r.create_named(&new(1, "hi"), "ia-ops").unwrap();
+        assert_eq!((ia.name.as_str(), ia.status.as_str()), ("ia-ops", "running"));
+        assert_eq!(r.create_named(&new(1, "again"), "ia-ops"), Err(NamedError::StillRunning("ia-ops".into())));
+        assert!(r.end(ChatId::from(1_i64), "ia-ops"));
+        assert!(r.create_named(&new(1, "fresh"), "ia-ops").is_ok(), "after its end the name is free");
     }
 
     #[test]

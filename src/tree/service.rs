@@ -23,6 +23,7 @@ use crate::runtime::dependency_queue::DependencyQueue;
 use crate::runtime::health_board::HealthBoard;
 use crate::runtime::supervision::ChildSpec;
 use crate::store::paths::DuctorPaths;
+use crate::tasks::inter_agent::InterAgent;
 use crate::transport::internal_api::InternalApiArgs;
 use crate::tree::agent::{AgentArgs, ObserverTiming};
 use crate::tree::root::{Root, RootArgs, RootMsg};
@@ -161,6 +162,7 @@ impl Service {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, settings.interagent_port)),
             board: board.clone(),
             agents: agents.clone(),
+            inter_agent: InterAgent::new(agents.clone()),
             token,
             on_state_change: None,
         };

@@ -84,9 +84,12 @@ pub fn build(ctx: &SubAgentContext, entry: &SubAgentEntry) -> Result<BuiltSubAge
         config.transports.iter().map(|t| if t == "matrix" { "mx".to_owned() } else { "tg".to_owned() }).collect();
     let telegram = served.iter().any(|t| t == "tg") && !config.telegram_token.trim().is_empty();
     let matrix = served.iter().any(|t| t == "mx") && !config.matrix.homeserver.trim().is_empty();
+    // Its own Bot API server when the entry names one (a local Bot API server per bot),
+    // else the process's.
+    let own_api = entry.extra.get("telegram_api_base").and_then(serde_json::Value::as_str);
     let telegram_api = telegram.then(|| {
         let env = std::env::var("DUCTOR_TELEGRAM_API_BASE").ok();
-        crate::transport::telegram::api_base(env.as_deref(), config.telegram_api_base.as_deref())
+        crate::transport::telegram::api_base(own_api.or(env.as_deref()), config.telegram_api_base.as_deref())
     });
     let bus = BusHandle::new();
     let orchestrator = OrchestratorHandle::new();

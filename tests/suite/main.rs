@@ -7,6 +7,7 @@
 
 mod support;
 
+mod agents;
 mod automation;
 mod bus;
 mod cleanup;

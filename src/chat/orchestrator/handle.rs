@@ -9,7 +9,7 @@ use crate::core::session_key::SessionKey;
 use crate::core::text::render;
 use crate::runtime::supervision::ActorSlot;
 
-use super::OrchestratorMsg;
+use super::{InterAgentAnswer, InterAgentAsk, OrchestratorMsg};
 
 /// Cloneable handle transports use to talk to an agent's Orchestrator (survives restarts).
 #[derive(Debug, Clone, Default)]
@@ -43,6 +43,14 @@ impl OrchestratorHandle {
             return Envelope { needs_injection: false, lock_mode: LockMode::None, ..original };
         }
         back.await.unwrap_or(Envelope { needs_injection: false, lock_mode: LockMode::None, ..original })
+    }
+
+    /// Another agent's message; `None` when this agent's Orchestrator is not running.
+    pub async fn inter_agent(&self, ask: InterAgentAsk) -> Option<InterAgentAnswer> {
+        let orchestrator = self.slot.get()?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        orchestrator.cast(OrchestratorMsg::InterAgent { ask: Box::new(ask), reply }).ok()?;
+        answer.await.ok()
     }
 
     /// Asks for a heartbeat in a chat; the stream ends with the alert (`Notice`) or `Stopped`.

@@ -6,10 +6,12 @@
 //!
 //! Beside it, one job per file: `planning` (what a turn runs with, what is kept when it ends),
 //! `texts` (`/status`, `/diagnose`, `/agents`), `menus` (selectors and button presses),
-//! `named` (named sessions and background runs), `memory` (memory and heartbeat turns) and
+//! `named` (named sessions and background runs), `inter_agent` (a message from another agent,
+//! answered in its `ia-<sender>` session), `memory` (memory and heartbeat turns) and
 //! `handle` (the handle the rest of the service uses).
 
 mod handle;
+mod inter_agent;
 mod memory;
 mod menus;
 mod named;
@@ -17,6 +19,7 @@ mod planning;
 mod texts;
 
 pub use handle::OrchestratorHandle;
+pub use inter_agent::{INTERAGENT_DEPTH_ENV, InterAgentAnswer, InterAgentAsk, InterAgentFinished};
 pub use named::BackgroundFinished;
 
 use std::collections::HashMap;
@@ -119,6 +122,15 @@ pub enum OrchestratorMsg {
     },
     /// What `claude auth status` answered (asked once at start; internal).
     ClaudeAuth(Option<bool>),
+    /// A message from another agent of this process; the answer goes to `reply`.
+    InterAgent {
+        /// The message.
+        ask: Box<InterAgentAsk>,
+        /// Where the answer goes.
+        reply: tokio::sync::oneshot::Sender<InterAgentAnswer>,
+    },
+    /// An inter-agent turn ended (internal).
+    InterAgentFinished(Box<InterAgentFinished>),
 }
 
 /// Construction arguments.
@@ -247,6 +259,8 @@ impl Actor for Orchestrator {
             OrchestratorMsg::TurnFinished(finished) => state.turn_finished(&myself, *finished).await,
             OrchestratorMsg::Envelope { envelope, done } => state.envelope(&myself, *envelope, done).await,
             OrchestratorMsg::BackgroundFinished(finished) => state.background_finished(*finished),
+            OrchestratorMsg::InterAgent { ask, reply } => state.inter_agent(&myself, *ask, reply),
+            OrchestratorMsg::InterAgentFinished(finished) => state.inter_agent_finished(*finished),
             OrchestratorMsg::Heartbeat { key, prompt, ack_token, reply } => {
                 state.heartbeat(&myself, &key, prompt, ack_token, reply).await;
             }

@@ -5,8 +5,10 @@
 //! `Authorization: Bearer <token>` or `X-Ductor-Token: <token>`, compared in constant time; one
 //! without gets 401, and refusals are logged once a minute with their count, not per request
 //! (ductor-rs: 0.18.2 had no authentication). Routes: `status.rs` (health, agents, the actor
-//! tree, envelopes) and `tools.rs` (the tool commands' one-writer path).
+//! tree, envelopes), `tools.rs` (the tool commands' one-writer path) and `interagent.rs`
+//! (sync and async asks between agents).
 
+mod interagent;
 mod status;
 mod tools;
 
@@ -30,6 +32,7 @@ use crate::core::tool_commands::webhook::WebhookOp;
 use crate::runtime::health_board::HealthBoard;
 use crate::runtime::http_server::serve;
 use crate::store::tool_commands;
+use crate::tasks::inter_agent::InterAgent;
 
 /// Largest request body accepted.
 const MAX_BODY_BYTES: u64 = 1024 * 1024;
@@ -78,6 +81,8 @@ pub struct InternalApiArgs {
     pub token: String,
     /// Called after a tool command changed `cron_jobs.json` or `webhooks.json`.
     pub on_state_change: Option<StateChangeHook>,
+    /// The asks between agents (`/interagent/send`, `/interagent/send_async`).
+    pub inter_agent: InterAgent,
 }
 
 impl std::fmt::Debug for InternalApiArgs {
@@ -205,7 +210,7 @@ fn authorized(token: String) -> impl Filter<Extract = (), Error = warp::Rejectio
 fn routes(
     args: InternalApiArgs,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone + Send + Sync + 'static {
-    let InternalApiArgs { board, agents, token, on_state_change, .. } = args;
+    let InternalApiArgs { board, agents, token, on_state_change, inter_agent, .. } = args;
     let with_board = {
         let board = board.clone();
         warp::any().map(move || board.clone())
@@ -240,6 +245,22 @@ fn routes(
                 }
             })
     };
+    let ask = {
+        let inter_agent = inter_agent.clone();
+        warp::path!("interagent" / "send")
+            .and(warp::post())
+            .and(warp::body::content_length_limit(MAX_BODY_BYTES))
+            .and(warp::body::bytes())
+            .then(move |body: warp::hyper::body::Bytes| {
+                let inter_agent = inter_agent.clone();
+                async move { interagent::send(&inter_agent, &body).await }
+            })
+    };
+    let ask_async = warp::path!("interagent" / "send_async")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
+        .and(warp::body::bytes())
+        .map(move |body: warp::hyper::body::Bytes| interagent::send_async(&inter_agent, &body));
     let tools = tools::ToolRoutes { agents, on_change: on_state_change };
     let cron = {
         let tools = tools.clone();
@@ -271,7 +292,23 @@ fn routes(
             }
         });
     authorized(token)
-        .and(health.or(names).unify().or(actors).unify().or(submit).unify().or(cron).unify().or(webhooks).unify())
+        .and(
+            health
+                .or(names)
+                .unify()
+                .or(actors)
+                .unify()
+                .or(submit)
+                .unify()
+                .or(cron)
+                .unify()
+                .or(webhooks)
+                .unify()
+                .or(ask)
+                .unify()
+                .or(ask_async)
+                .unify(),
+        )
         .recover(|rejection: warp::Rejection| async move {
             let (status, error) = if rejection.find::<Unauthorized>().is_some() {
                 (StatusCode::UNAUTHORIZED, "unauthorized: the internal API token is missing or wrong".to_owned())
