@@ -52,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         bus: None,
         catalog: ductor::chat::model_catalog::ModelCatalog::default(),
         cli_env: Vec::new(),
+        agent_control: None,
     };
     let (orchestrator, _) = Actor::spawn(None, Orchestrator, args).await?;
     handle.slot().set(orchestrator);

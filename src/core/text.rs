@@ -107,6 +107,8 @@ pub fn en(key: &str) -> &'static str {
         "error.session_start" => "The session could not be started.",
         "error.starting" => "ductor is starting; try again in a moment.",
         "agents.not_active" => "Only the main agent is running.",
+        "agents.main_only" => "Agents are started and stopped from the main agent's chat.",
+        "agents.name_missing" => "Which agent? Usage: /{command} <name> (see /agents).",
         "upgrade.unavailable" => {
             "This is ductor {version}. Upgrading from the chat is not available in this build; update the binary and restart."
         }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use camino::Utf8PathBuf;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
+use crate::chat::agent_control::AgentControl;
 use crate::chat::model_catalog::ModelCatalog;
 use crate::chat::orchestrator::{Orchestrator, OrchestratorArgs, OrchestratorHandle};
 use crate::core::config::Config;
@@ -109,6 +110,8 @@ pub struct AgentArgs {
     /// Environment every CLI of this agent gets besides its own `DUCTOR_*` variables (the
     /// internal API token, `DUCTOR_BIN`).
     pub cli_env: Vec<(String, String)>,
+    /// The main agent's reach into the other agents; `None` for a sub-agent.
+    pub agent_control: Option<AgentControl>,
 }
 
 /// How often the observers look (ops spec §0.4, §9, §10); tests shorten these instead of
@@ -212,6 +215,7 @@ impl Actor for Agent {
             bus: Some(args.bus.clone()),
             catalog: catalog.clone(),
             cli_env: args.cli_env.clone(),
+            agent_control: args.agent_control.clone(),
         };
         children.add(ChildSpec::actor(
             "orchestrator",

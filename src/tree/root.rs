@@ -12,6 +12,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::mpsc;
 
+use crate::chat::agent_control::AgentAction;
 use crate::chat::agent_directory::AgentDirectory;
 use crate::core::state::agents::{SubAgentEntry, SubAgents};
 use crate::core::sub_agent::plan;
@@ -50,23 +51,12 @@ pub enum RootMsg {
     /// A person's command for one sub-agent (`/agent_start`, `/agent_stop`, `/agent_restart`).
     Control {
         /// What to do.
-        command: AgentCommand,
+        command: AgentAction,
         /// The sub-agent's name.
         name: String,
         /// What to tell the person.
         reply: RpcReplyPort<String>,
     },
-}
-
-/// What a person can do to a sub-agent from a chat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AgentCommand {
-    /// Start it (it must be in `agents.json`).
-    Start,
-    /// Stop it (it stays in `agents.json`; it starts again at the next start of ductor).
-    Stop,
-    /// Rebuild it.
-    Restart,
 }
 
 /// Construction arguments of the Root.
@@ -267,7 +257,7 @@ impl RootState {
         self.running.retain(|e| e.name != name);
     }
 
-    async fn control(&mut self, myself: &ActorRef<RootMsg>, command: AgentCommand, name: &str) -> String {
+    async fn control(&mut self, myself: &ActorRef<RootMsg>, command: AgentAction, name: &str) -> String {
         let Some(ctx) = self.sub_agents.clone() else { return "Sub-agents are not available.".to_owned() };
         let known = || {
             read_strict::<SubAgents>(&ctx.main.agents())
@@ -276,8 +266,8 @@ impl RootState {
         };
         let running = self.running.iter().any(|e| e.name == name) && self.children.cell(name).is_some();
         match command {
-            AgentCommand::Start if running => format!("Agent '{name}' is already running."),
-            AgentCommand::Start | AgentCommand::Restart => match known() {
+            AgentAction::Start if running => format!("Agent '{name}' is already running."),
+            AgentAction::Start | AgentAction::Restart => match known() {
                 Some(entry) => {
                     self.stop_agent(name).await;
                     self.start_agent(myself, &ctx, &entry).await;
@@ -285,11 +275,11 @@ impl RootState {
                 }
                 None => format!("No agent '{name}' in agents.json."),
             },
-            AgentCommand::Stop if running => {
+            AgentAction::Stop if running => {
                 self.stop_agent(name).await;
                 format!("Agent '{name}' stopped.")
             }
-            AgentCommand::Stop => format!("Agent '{name}' is not running."),
+            AgentAction::Stop => format!("Agent '{name}' is not running."),
         }
     }
 }

@@ -14,6 +14,7 @@ use camino::Utf8PathBuf;
 use ractor::{Actor, ActorRef};
 use tokio::sync::mpsc;
 
+use crate::chat::agent_control::{AgentControl, ControlFn, StopOthersFn};
 use crate::chat::agent_directory::{AgentDirectory, AgentEntry, MAIN_AGENT};
 use crate::chat::orchestrator::OrchestratorHandle;
 use crate::core::config::Config;
@@ -99,6 +100,34 @@ pub struct Service {
     orchestrator: OrchestratorHandle,
 }
 
+/// What the main agent's `/agent_*` and `/stop_all` do to the other agents: the Root starts,
+/// stops or rebuilds a sub-agent; every other agent stops its runs and the async asks end.
+fn agent_control(
+    root: Arc<std::sync::OnceLock<ActorRef<RootMsg>>>,
+    agents: AgentDirectory,
+    inter_agent: InterAgent,
+) -> AgentControl {
+    let control: ControlFn = Arc::new(move |action, name| {
+        let root = root.get().cloned();
+        Box::pin(async move {
+            let Some(root) = root else { return "ductor is still starting; try again in a moment.".to_owned() };
+            ractor::call!(root, |reply| RootMsg::Control { command: action, name, reply })
+                .unwrap_or_else(|e| format!("The agent could not be changed: {e}"))
+        })
+    });
+    let stop_others: StopOthersFn = Arc::new(move || {
+        let (agents, inter_agent) = (agents.clone(), inter_agent.clone());
+        Box::pin(async move {
+            let mut stopped = inter_agent.cancel_all();
+            for agent in agents.all().into_iter().filter(|a| a.name != MAIN_AGENT) {
+                stopped += agent.orchestrator.stop_everything().await;
+            }
+            stopped
+        })
+    });
+    AgentControl { control, stop_others }
+}
+
 impl Service {
     /// Starts the tree; returns when it is ready.
     pub async fn start(settings: ServiceSettings) -> Result<Self, ServiceError> {
@@ -129,6 +158,10 @@ impl Service {
             orchestrator: orchestrator.clone(),
         });
         let queue = DependencyQueue::new();
+        let inter_agent = InterAgent::new(agents.clone());
+        // The Root is known once it runs; a person's `/agent_*` before that is told to wait.
+        let root_slot: Arc<std::sync::OnceLock<ActorRef<RootMsg>>> = Arc::default();
+        let agent_control = agent_control(Arc::clone(&root_slot), agents.clone(), inter_agent.clone());
         let main = AgentArgs {
             name: MAIN_AGENT.to_owned(),
             paths: settings.paths.clone(),
@@ -148,6 +181,7 @@ impl Service {
             queue: queue.clone(),
             timing: settings.timing.clone(),
             cli_env: cli_env.clone(),
+            agent_control: Some(agent_control),
         };
         let sub_agents = SubAgentContext {
             main: settings.paths.clone(),
@@ -162,12 +196,13 @@ impl Service {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, settings.interagent_port)),
             board: board.clone(),
             agents: agents.clone(),
-            inter_agent: InterAgent::new(agents.clone()),
+            inter_agent,
             token,
             on_state_change: None,
         };
         let args = RootArgs { board: board.clone(), api, main, exit: exit_tx, agents, sub_agents: Some(sub_agents) };
         let (root, _join) = Actor::spawn(None, Root, args).await.map_err(|e| ServiceError::Start(root_cause(&e)))?;
+        let _ = root_slot.set(root.clone());
         tracing::info!(actor = "root", home = %settings.paths.home(), "Ductor is ready.");
         Ok(Self { root, exit: exit_rx, board, main_bus, orchestrator })
     }

@@ -112,6 +112,7 @@ pub fn build(ctx: &SubAgentContext, entry: &SubAgentEntry) -> Result<BuiltSubAge
         queue: ctx.queue.clone(),
         timing: ctx.timing.clone(),
         cli_env: ctx.cli_env.clone(),
+        agent_control: None,
     };
     let entry = AgentEntry { name: entry.name.clone(), paths, config, bus, orchestrator };
     Ok(BuiltSubAgent { args, entry })

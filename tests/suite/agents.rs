@@ -173,6 +173,16 @@ async fn agents_json_edits_start_stop_and_back_off_while_main_answers() {
     tg.bot_says(ALICE, "FAKE[").await;
     assert_eq!(health(&tg)["agents"]["ops"]["status"], "running", "the others keep running");
 
+    // From main's chat: stop and start a sub-agent.
+    tg.api.send_text(ALICE, ALICE as u64, "/agent_stop ops");
+    tg.bot_says(ALICE, "Agent 'ops' stopped.").await;
+    assert!(!agent_names(&tg).contains(&"ops".to_owned()));
+    tg.api.send_text(ALICE, ALICE as u64, "/agent_start ops");
+    tg.bot_says(ALICE, "Agent 'ops' started.").await;
+    assert_eq!(health(&tg)["agents"]["ops"]["status"], "running");
+    tg.api.send_text(ALICE, ALICE as u64, "/agent_restart");
+    tg.bot_says(ALICE, "Which agent?").await;
+
     // Removed from the file: it leaves the tree and the agent list.
     write_agents(&tg, &json!([]));
     let gone = eventually(|| {

@@ -124,6 +124,7 @@ async fn setup(
         bus: Some(bus.clone()),
         catalog: ductor::chat::model_catalog::ModelCatalog::default(),
         cli_env: Vec::new(),
+        agent_control: None,
     };
     let (orchestrator_actor, _) = Actor::spawn(None, Orchestrator, args).await.unwrap();
     orchestrator.slot().set(orchestrator_actor);

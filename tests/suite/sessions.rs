@@ -85,6 +85,7 @@ async fn spawn_orchestrator_with(
         bus,
         catalog: ductor::chat::model_catalog::ModelCatalog::default(),
         cli_env: Vec::new(),
+        agent_control: None,
     };
     let (orchestrator, _) = Actor::spawn(None, Orchestrator, args).await.unwrap();
     handle.slot().set(orchestrator.clone());

@@ -89,6 +89,7 @@ async fn harness() -> Harness {
         queue: ductor::runtime::dependency_queue::DependencyQueue::new(),
         timing: ductor::tree::agent::ObserverTiming::default(),
         cli_env: Vec::new(),
+        agent_control: None,
     };
     board.register("root/main", "main", ActorKind::Agent);
     let (agent, _) = Actor::spawn(None, Agent, args).await.unwrap();

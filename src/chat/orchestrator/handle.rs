@@ -53,6 +53,16 @@ impl OrchestratorHandle {
         answer.await.ok()
     }
 
+    /// Stops every turn and background run of this agent; how many (0 when not running).
+    pub async fn stop_everything(&self) -> usize {
+        let Some(orchestrator) = self.slot.get() else { return 0 };
+        let (reply, count) = tokio::sync::oneshot::channel();
+        if orchestrator.cast(OrchestratorMsg::StopEverything { reply }).is_err() {
+            return 0;
+        }
+        count.await.unwrap_or(0)
+    }
+
     /// Asks for a heartbeat in a chat; the stream ends with the alert (`Notice`) or `Stopped`.
     pub fn heartbeat(&self, key: SessionKey, prompt: &str, ack_token: &str) -> mpsc::UnboundedReceiver<SessionOutput> {
         let (reply, outputs) = mpsc::unbounded_channel();

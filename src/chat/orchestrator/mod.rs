@@ -29,6 +29,7 @@ use camino::Utf8PathBuf;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
 use self::planning::is_known_model;
+use crate::chat::agent_control::{AgentAction, AgentControl};
 use crate::chat::model_catalog::ModelCatalog;
 use crate::chat::session::{
     ReplyTo, Session, SessionArgs, SessionMsg, SessionOutput, StartHook, StopReport, TurnFinished, TurnFlow, TurnPlan,
@@ -131,6 +132,12 @@ pub enum OrchestratorMsg {
     },
     /// An inter-agent turn ended (internal).
     InterAgentFinished(Box<InterAgentFinished>),
+    /// Stop every turn and background run of this agent (another agent's `/stop_all`); the
+    /// number stopped goes to `reply`.
+    StopEverything {
+        /// Where the count goes.
+        reply: tokio::sync::oneshot::Sender<usize>,
+    },
 }
 
 /// Construction arguments.
@@ -155,6 +162,9 @@ pub struct OrchestratorArgs {
     /// Environment every CLI gets besides its `DUCTOR_*` variables (the internal API token,
     /// `DUCTOR_BIN`).
     pub cli_env: Vec<(String, String)>,
+    /// The main agent's reach into the other agents (`/agent_*`, `/stop_all`); `None` for a
+    /// sub-agent.
+    pub agent_control: Option<AgentControl>,
 }
 
 /// The Orchestrator actor.
@@ -261,6 +271,10 @@ impl Actor for Orchestrator {
             OrchestratorMsg::BackgroundFinished(finished) => state.background_finished(*finished),
             OrchestratorMsg::InterAgent { ask, reply } => state.inter_agent(&myself, *ask, reply),
             OrchestratorMsg::InterAgentFinished(finished) => state.inter_agent_finished(*finished),
+            OrchestratorMsg::StopEverything { reply } => {
+                let (stopped, _) = state.stop_everything().await;
+                let _ = reply.send(stopped);
+            }
             OrchestratorMsg::Heartbeat { key, prompt, ack_token, reply } => {
                 state.heartbeat(&myself, &key, prompt, ack_token, reply).await;
             }
@@ -331,20 +345,14 @@ impl OrchestratorState {
                 notice(stop_notice(report, self.target(&key).0));
             }
             ChatCommand::StopAll => {
-                let keys: Vec<SessionKey> = self.sessions.keys().cloned().collect();
-                let mut stopped = 0;
-                let mut chats = 0;
-                for key in keys {
-                    let report = self.stop(&key).await;
-                    if report.stopped > 0 {
-                        stopped += report.stopped;
-                        chats += 1;
-                    }
+                let (mut stopped, chats) = self.stop_everything().await;
+                if let Some(control) = &self.args.agent_control {
+                    stopped += (control.stop_others)().await;
                 }
                 notice(if stopped == 0 {
                     render("abort_all.nothing", &[])
                 } else {
-                    render("abort_all.done", &[("count", &stopped.to_string()), ("chats", &chats.to_string())])
+                    render("abort_all.done", &[("count", &stopped.to_string()), ("chats", &chats.max(1).to_string())])
                 });
             }
             ChatCommand::New => {
@@ -377,7 +385,23 @@ impl OrchestratorState {
             }
             ChatCommand::Diagnose => notice(self.diagnose_text()),
             ChatCommand::Agents => notice(self.agents_text()),
-            ChatCommand::AgentControl(_) => notice(render("agents.not_active", &[])),
+            ChatCommand::AgentControl(word) => {
+                let name = text.split_whitespace().nth(1).unwrap_or("").to_lowercase();
+                match (&self.args.agent_control, AgentAction::from_command(&word)) {
+                    (None, _) | (_, None) => notice(render("agents.main_only", &[])),
+                    (Some(_), Some(_)) if name.is_empty() => {
+                        notice(render("agents.name_missing", &[("command", &word)]))
+                    }
+                    (Some(control), Some(action)) => {
+                        // The Root may take seconds to stop or start an agent: answered when done.
+                        let control = std::sync::Arc::clone(&control.control);
+                        tokio::spawn(async move {
+                            let answer = control(action, name).await;
+                            let _ = reply.send(SessionOutput::Notice(answer));
+                        });
+                    }
+                }
+            }
             ChatCommand::Upgrade => notice(render("upgrade.unavailable", &[("version", env!("CARGO_PKG_VERSION"))])),
             ChatCommand::Cron => {
                 let _ = reply.send(SessionOutput::Menu(self.cron_menu(&self.cron_jobs().jobs, 0, None)));
@@ -429,6 +453,28 @@ impl OrchestratorState {
                 }
             }
         }
+    }
+
+    /// Stops every chat's turns and background runs; returns (runs stopped, chats touched).
+    async fn stop_everything(&mut self) -> (usize, usize) {
+        let keys: Vec<SessionKey> = self.sessions.keys().cloned().collect();
+        let mut stopped = 0;
+        let mut chats = 0;
+        for key in keys {
+            let report = self.stop(&key).await;
+            if report.stopped > 0 {
+                stopped += report.stopped;
+                chats += 1;
+            }
+        }
+        let jobs: Vec<(ChatId, String)> = self.background.keys().cloned().collect();
+        for job in jobs {
+            if let Some(control) = self.background.remove(&job) {
+                let _ = control.send(Control::Stop);
+                stopped += 1;
+            }
+        }
+        (stopped, chats)
     }
 
     async fn stop(&mut self, key: &SessionKey) -> StopReport {
