@@ -30,6 +30,7 @@ pub mod resolve;
 pub mod run_journal;
 pub mod selector;
 pub mod session_key;
+pub mod shared_memory;
 pub mod state;
 pub mod status_view;
 pub mod stream_event;

@@ -1,7 +1,7 @@
 //! Observers: actors driven by timers, watchers and outside events rather than by chat
 //! messages: the cron jobs (and the unattended runs they share with webhook tasks), the webhook
 //! server and its dispatch, the heartbeat, the daily cleanup, the model caches, the restart
-//! marker, and the rule-file and skill sync of the workspace; each delivers what it has to say through its agent (the Bus, a restart request, a
+//! marker, the rule-file and skill sync of the workspace, and the shared knowledge of all agents; each delivers what it has to say through its agent (the Bus, a restart request, a
 //! shared catalog, the webhook sink) or works on the home's files alone.
 
 pub mod cleanup;
@@ -10,6 +10,7 @@ pub mod heartbeat;
 pub mod model_cache;
 pub mod restart_marker;
 pub mod rule_sync;
+pub mod shared_memory;
 pub mod skill_sync;
 pub mod unattended;
 pub mod webhook_dispatch;

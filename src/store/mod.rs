@@ -17,6 +17,7 @@ pub mod pid_lock;
 pub mod received_files;
 pub mod received_images;
 pub mod run_journal;
+pub mod shared_memory;
 pub mod state_files;
 pub mod tool_commands;
 pub mod workspace;

@@ -16,6 +16,7 @@ use crate::chat::agent_control::AgentAction;
 use crate::chat::agent_directory::AgentDirectory;
 use crate::core::state::agents::{SubAgentEntry, SubAgents};
 use crate::core::sub_agent::plan;
+use crate::observer::shared_memory::{SharedMemory, SharedMemoryArgs, SharedMemoryMsg};
 use crate::runtime::file_watch::FileWatch;
 use crate::store::locked_state::read_strict;
 use crate::tree::sub_agents::{SubAgentContext, build};
@@ -34,6 +35,9 @@ pub const ROOT_PATH: &str = "root";
 
 /// How long the Root waits for each child to stop at shutdown.
 const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// The shared-memory observer's name.
+const SHARED_MEMORY: &str = "shared_memory";
 
 /// How long an `agents.json` change must settle before it is applied.
 const AGENTS_DEBOUNCE: Duration = Duration::from_millis(250);
@@ -107,6 +111,12 @@ impl Actor for Root {
         let main = args.main.clone();
         let main_name = main.name.clone();
         children.add(ChildSpec::actor(&main_name, ActorKind::Agent, None, move || (Agent, main.clone())));
+        if let Some(ctx) = &args.sub_agents {
+            let shared = SharedMemoryArgs { main: ctx.main.clone(), agents: args.agents.clone() };
+            children.add(ChildSpec::actor(SHARED_MEMORY, ActorKind::Observer, None, move || {
+                (SharedMemory, shared.clone())
+            }));
+        }
         children.start_all(&myself.get_cell()).await?;
         args.board.running(ROOT_PATH);
         let agents_watch = args.sub_agents.as_ref().and_then(|ctx| {
@@ -248,6 +258,10 @@ impl RootState {
         tracing::info!(actor = ROOT_PATH, agent = %entry.name, "Starting sub-agent.");
         let reaction = self.children.add_and_start(spec, &myself.get_cell()).await;
         self.react(myself, reaction).await;
+        // Its memory gets the shared knowledge (its workspace exists now).
+        if let Some(observer) = self.children.cell(SHARED_MEMORY) {
+            let _ = observer.send_message(SharedMemoryMsg::Sync);
+        }
     }
 
     async fn stop_agent(&mut self, name: &str) {

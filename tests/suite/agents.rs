@@ -192,3 +192,37 @@ async fn agents_json_edits_start_stop_and_back_off_while_main_answers() {
     .await;
     assert!(gone, "removed agents leave the tree: {:?}", agent_names(&tg));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_knowledge_reaches_every_agents_memory_once_per_change() {
+    let (tg, _ops) = main_and_ops().await;
+    let shared = tg.home.join("SHAREDMEMORY.md");
+    assert!(std::fs::read_to_string(&shared).unwrap().starts_with("# Shared knowledge"), "seeded at start");
+    let memories = [
+        tg.home.join("workspace/memory_system/MAINMEMORY.md"),
+        tg.home.join("agents/ops/workspace/memory_system/MAINMEMORY.md"),
+    ];
+    // The tool command (as a CLI of ops runs it) appends; both memories get the block.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ductor"))
+        .args(["agent", "shared-memory", "--append", "The person's name is Alice."])
+        .env("DUCTOR_HOME", tg.home.join("agents/ops"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let synced = eventually(|| {
+        memories.iter().all(|m| {
+            std::fs::read_to_string(m).is_ok_and(|t| {
+                t.contains("--- SHARED KNOWLEDGE START ---") && t.contains("The person's name is Alice.")
+            })
+        })
+    })
+    .await;
+    assert!(synced, "{:?}", memories.iter().map(std::fs::read_to_string).collect::<Vec<_>>());
+    // Written once per change: the memory files do not change again by themselves.
+    let before: Vec<_> = memories.iter().map(|m| std::fs::metadata(m).unwrap().modified().unwrap()).collect();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let after: Vec<_> = memories.iter().map(|m| std::fs::metadata(m).unwrap().modified().unwrap()).collect();
+    assert_eq!(before, after, "no write loop");
+    let text = std::fs::read_to_string(&memories[0]).unwrap();
+    assert_eq!(text.matches("--- SHARED KNOWLEDGE START ---").count(), 1);
+}

@@ -226,7 +226,7 @@ impl OrchestratorState {
             ("DUCTOR_INTERAGENT_PORT".to_owned(), self.args.config.interagent_port.to_string()),
             ("DUCTOR_TRANSPORT".to_owned(), key.transport.clone()),
             ("DUCTOR_HOME".to_owned(), paths.home().to_string()),
-            ("DUCTOR_SHARED_MEMORY_PATH".to_owned(), paths.shared_memory().to_string()),
+            ("DUCTOR_SHARED_MEMORY_PATH".to_owned(), shared_memory_of(&self.args.agent, paths).to_string()),
         ];
         if key.chat_id.get() != 0 {
             env.push(("DUCTOR_CHAT_ID".to_owned(), key.chat_id.to_string()));
@@ -429,4 +429,10 @@ pub(super) fn provider_named(name: &str) -> Option<ProviderKind> {
         "gemini" => Some(ProviderKind::Gemini),
         _ => None,
     }
+}
+
+/// `SHAREDMEMORY.md` lives in the main home; a sub-agent's home is `<main>/agents/<name>`.
+fn shared_memory_of(agent: &str, paths: &crate::store::paths::DuctorPaths) -> camino::Utf8PathBuf {
+    let main = (agent != "main").then(|| paths.home().parent().and_then(camino::Utf8Path::parent)).flatten();
+    main.map_or_else(|| paths.shared_memory(), |home| home.join("SHAREDMEMORY.md"))
 }
