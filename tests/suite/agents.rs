@@ -226,3 +226,64 @@ async fn shared_knowledge_reaches_every_agents_memory_once_per_change() {
     let text = std::fs::read_to_string(&memories[0]).unwrap();
     assert_eq!(text.matches("--- SHARED KNOWLEDGE START ---").count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sub_agent_asking_for_a_restart_is_rebuilt_in_process_and_drawn_in_status() {
+    let (tg, ops) = main_and_ops().await;
+    let (status, out, _) = crate::support::binary::run(&tg.home, &["status"]);
+    assert!(status.success());
+    assert!(out.contains("ops (subagent)  running") && out.contains("main (agent)  running"), "{out}");
+    let logins = ops.calls_of("getMe").len();
+    std::fs::write(tg.home.join("agents/ops/restart-requested"), "").unwrap();
+    // Rebuilt: its bot logs in again and polls again.
+    let relogged = ops
+        .wait_until(WAIT, |calls| {
+            let login = calls.iter().enumerate().filter(|(_, c)| c.method == "getMe").nth(logins).map(|(i, _)| i);
+            login.is_some_and(|at| {
+                calls[at..].iter().any(|c| c.method == "getUpdates" && c.params["timeout"] == json!(10))
+            })
+        })
+        .await;
+    assert!(relogged, "ops was rebuilt (its bot logged in and polls again)");
+    assert!(eventually(|| health(&tg)["agents"]["ops"]["status"] == "running").await);
+    let service = tg.service.as_ref().unwrap();
+    assert!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(service.pid()), None).is_ok(),
+        "the process kept running"
+    );
+    ops.send_text(ALICE, ALICE as u64, "back?");
+    let answered = ops.wait_until(WAIT, |_| ops.bot_messages(ALICE).iter().any(|m| m.visible.contains("FAKE["))).await;
+    assert!(answered, "the rebuilt ops answers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_answer_accepted_before_a_sigkill_is_delivered_once_after_the_restart() {
+    let (mut tg, _ops) = main_and_ops().await;
+    // ops answers with a line that makes main's CLI (in the injected turn) print `relayed-ops`.
+    let run = format!(
+        "RUN: python3 tools/agent_tools/ask_agent_async.py --silent ops {}",
+        quoted(r"RUN: printf 'RUN: echo relayed-%s\n' $DUCTOR_AGENT_NAME")
+    );
+    tg.api.send_text(ALICE, ALICE as u64, &run);
+    tg.bot_says(ALICE, "task_id").await;
+    // Telegram is slow from now on: the answer is in main's outbox, not yet in the chat.
+    tg.api.delay("sendMessage", Duration::from_secs(8));
+    let injected =
+        eventually(|| tg.prompts().iter().any(|p| p.contains("ASYNC INTER-AGENT RESPONSE from 'ops'"))).await;
+    assert!(injected, "main's session ran the answer: {:?}", tg.prompts());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut killed = tg.service.take().unwrap();
+    killed.signal(nix::sys::signal::Signal::SIGKILL);
+    tokio::task::spawn_blocking(move || killed.wait_exit(Duration::from_secs(10))).await.unwrap();
+    assert!(
+        tg.api.bot_messages(ALICE).iter().all(|m| !m.visible.contains("relayed-ops")),
+        "nothing sent before the kill"
+    );
+
+    tg.api.delay("sendMessage", Duration::ZERO);
+    tg.launch().await;
+    tg.bot_says(ALICE, "relayed-ops").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let delivered = tg.api.bot_messages(ALICE).iter().filter(|m| m.visible.contains("relayed-ops")).count();
+    assert_eq!(delivered, 1, "delivered once: {:?}", tg.api.bot_messages(ALICE));
+}
