@@ -146,6 +146,26 @@ async fn a_ping_pong_between_agents_is_cut_with_a_clear_message() {
     let answer: Value = serde_json::from_str(&answer).unwrap();
     assert_eq!((code, &answer["success"]), (200, &json!(false)));
     assert!(answer["error"].as_str().unwrap().contains("chain too deep"), "{answer}");
+
+    // The endpoints' other shapes (core spec §9.5).
+    let post = |path: &str, body: &str| {
+        let (code, answer) = request(tg.port, "POST", path, Some(body)).unwrap();
+        (code, serde_json::from_str::<Value>(&answer).unwrap())
+    };
+    let (code, answer) = post("/interagent/send", "{not json");
+    assert_eq!((code, &answer["success"]), (400, &json!(false)), "{answer}");
+    let (code, answer) = post("/interagent/send", r#"{"from": "main", "message": "hi"}"#);
+    assert_eq!(code, 400, "missing to: {answer}");
+    let (code, answer) = post("/interagent/send_async", r#"{"from": "main", "to": "nobody", "message": "hi"}"#);
+    assert_eq!((code, &answer["success"]), (200, &json!(false)));
+    assert!(answer["error"].as_str().unwrap().contains("Available agents: main, ops"), "{answer}");
+    let (code, answer) =
+        post("/interagent/send", r#"{"from": "ops", "to": "main", "message": "RUN: echo hi from $DUCTOR_AGENT_NAME"}"#);
+    assert_eq!(code, 200);
+    assert_eq!(answer, json!({"sender": "main", "text": "hi from main", "success": true, "error": null}));
+    let wrong = [("Content-Type", "application/json"), ("Authorization", "Bearer wrong")];
+    let (code, _) = crate::support::binary::http(tg.port, "POST", "/interagent/send", &wrong, b"{}").unwrap();
+    assert_eq!(code, 401, "a wrong token is refused");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
