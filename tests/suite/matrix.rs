@@ -149,7 +149,7 @@ impl Mx {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_direct_message_is_answered_and_a_restart_keeps_the_device_and_skips_the_backlog() {
+async fn a_direct_message_is_answered_and_a_restart_keeps_the_device_and_answers_what_came_meanwhile() {
     let dir = tempfile::tempdir().unwrap();
     let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
     let answer = "Hello from the **agent**";
@@ -184,17 +184,18 @@ async fn a_direct_message_is_answered_and_a_restart_keeps_the_device_and_skips_t
     assert!(sessions.contains(&format!("\"mx:{chat}\"")), "{sessions}");
     let devices = mx.devices();
 
-    // Check 2 and the restart: what arrives while ductor is down is not answered; the same
-    // device comes back without a new login.
+    // The restart: what arrives while ductor is down is answered after it, before what comes
+    // later; the same device comes back without a new login.
     mx.stop().await;
     mx.person.say(&room, "Written while you were away").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     mx.launch().await;
     mx.person.say(&room, "Are you back?").await;
-    assert!(eventually(WAIT, || mx.prompts().len() == 2).await, "{:?}\n{}", mx.prompts(), mx.stderr());
-    assert!(mx.prompts()[1].contains("Are you back?"), "{:?}", mx.prompts());
+    assert!(eventually(WAIT, || mx.prompts().len() == 3).await, "{:?}\n{}", mx.prompts(), mx.stderr());
+    assert!(mx.prompts()[1].contains("Written while you were away"), "{:?}", mx.prompts());
+    assert!(mx.prompts()[2].contains("Are you back?"), "{:?}", mx.prompts());
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(mx.prompts().len(), 2, "the backlog is not answered: {:?}", mx.prompts());
+    assert_eq!(mx.prompts().len(), 3, "each message runs once: {:?}", mx.prompts());
     assert_eq!(mx.credentials(), credentials, "no new login");
     assert_eq!(mx.devices(), devices, "no new device");
     assert!(!mx.stderr().contains("Logged in with the password"), "{}", mx.stderr());
@@ -681,4 +682,43 @@ async fn a_broken_sync_token_is_moved_aside_and_the_bot_keeps_answering() {
         .filter_map(Result::ok)
         .any(|e| e.file_name().to_string_lossy().starts_with("next_batch.corrupt-"));
     assert!(kept, "the refused token is kept aside");
+}
+
+/// Messages sent while ductor is stopped — in a direct room and in an encrypted one — are
+/// answered when it starts (the encrypted one decrypted); a first start on a fresh store
+/// skips the history instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn messages_sent_while_stopped_are_answered_at_start_and_a_fresh_store_skips_history() {
+    let mut mx = start(json!({"streaming": {"enabled": false}}), &[]).await;
+    let plain = mx.person.room_with(&mx.bot, false, true).await;
+    let secret = mx.person.room_with(&mx.bot, true, true).await;
+    mx.person.say(&secret, "Hello in the encrypted room").await;
+    mx.bot_says(&secret, "You said: Hello in the encrypted room").await;
+
+    mx.stop().await;
+    mx.person.say(&plain, "First while you were away").await;
+    mx.person.say(&plain, "Second while you were away").await;
+    mx.person.say(&secret, "Encrypted while you were away").await;
+    mx.launch().await;
+    mx.bot_says(&plain, "You said: First while you were away").await;
+    mx.bot_says(&plain, "You said: Second while you were away").await;
+    mx.bot_says(&secret, "You said: Encrypted while you were away").await;
+    let prompts = mx.prompts();
+    let first = prompts.iter().position(|p| p.contains("First while you were away")).unwrap();
+    let second = prompts.iter().position(|p| p.contains("Second while you were away")).unwrap();
+    assert!(first < second, "in their order: {prompts:?}");
+
+    // A fresh store (a first start ever): history is skipped, new messages are answered.
+    mx.stop().await;
+    mx.person.say(&plain, "Written before the fresh start").await;
+    std::fs::remove_dir_all(mx.home.join("matrix_store")).unwrap();
+    mx.launch().await;
+    mx.person.say(&plain, "After the fresh start").await;
+    mx.bot_says(&plain, "You said: After the fresh start").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !mx.prompts().iter().any(|p| p.contains("Written before the fresh start")),
+        "the history of a fresh store is skipped: {:?}",
+        mx.prompts()
+    );
 }

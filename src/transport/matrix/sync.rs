@@ -12,7 +12,7 @@ use matrix_sdk::ruma::events::{AnySyncMessageLikeEvent, AnySyncTimelineEvent, Sy
 use ractor::ActorRef;
 use tokio::sync::oneshot;
 
-use super::actor::{Inbound, MATRIX_TRANSPORT, MatrixMsg, now};
+use super::actor::{Inbound, MATRIX_TRANSPORT, MatrixMsg, sent_at};
 use crate::core::inbox::InboxEntry;
 use crate::store::inbox_journal::{CRASH_BEFORE_CONFIRM_ENV, SharedInbox};
 use crate::transport::matrix::ingress::RoomIds;
@@ -129,7 +129,7 @@ pub(super) fn inbound(
                             reply_to: None,
                             text: body,
                             prompt: String::new(),
-                            at: now(),
+                            at: sent_at(&message),
                             message: stored
                                 .map(|event| serde_json::json!({"room_id": room_id.as_str(), "event": event})),
                         });
