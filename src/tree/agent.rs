@@ -251,6 +251,7 @@ impl Actor for Agent {
                 bus: args.bus.clone(),
                 restart: Arc::clone(&restart),
                 inbox: inbox.clone(),
+                link: LinkStatus::new(args.board.clone(), format!("{}/matrix", args.board_path)),
             };
             children.add(ChildSpec::actor("matrix", ActorKind::Transport, None, move || (Matrix, matrix_args.clone())));
         }

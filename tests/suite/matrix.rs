@@ -722,3 +722,42 @@ async fn messages_sent_while_stopped_are_answered_at_start_and_a_fresh_store_ski
     assert!(ran(&mx, "Written before the fresh start").is_none(), "history is skipped: {:?}", mx.prompts());
     assert_eq!(answers(&mx, &plain), 3, "nothing else answered");
 }
+
+/// A homeserver that is down when ductor starts is waited for (`reconnecting`, no crash), and
+/// what the person sent before is answered once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_homeserver_down_at_start_is_waited_for_and_what_was_sent_before_is_answered() {
+    let own = tokio::task::spawn_blocking(Synapse::start).await.unwrap();
+    let mut mx = start_on(Some(own), json!({"streaming": {"enabled": false}}), &[]).await;
+    let room = mx.person.room_with(&mx.bot, false, true).await;
+    mx.stop().await;
+    mx.person.say(&room, "Sent before the outage").await;
+    let Server::Own(synapse) = &mut mx.server else { unreachable!() };
+    tokio::task::block_in_place(|| synapse.stop());
+    let (home, port, env) = (mx.home.clone(), mx.port, mx.env.clone());
+    let service = tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Service::start(&home, port, &env)
+    })
+    .await
+    .unwrap();
+    mx.service = Some(service);
+    let reconnecting = eventually(WAIT, || {
+        let out = crate::support::binary::run(&mx.home, &["status"]).1;
+        out.lines().any(|l| l.contains("matrix (") && l.contains("reconnecting") && !l.contains("restarts"))
+    })
+    .await;
+    assert!(
+        reconnecting,
+        "matrix reconnects without crashing: {}",
+        crate::support::binary::run(&mx.home, &["status"]).1
+    );
+    let Server::Own(synapse) = &mut mx.server else { unreachable!() };
+    tokio::task::block_in_place(|| synapse.resume());
+    let answered = eventually(Duration::from_secs(90), || {
+        mx.prompts().iter().any(|p| p.contains("Sent before the outage"))
+            && mx.person.messages(&room, &mx.bot).iter().any(|m| m.body.contains("FAKE["))
+    })
+    .await;
+    assert!(answered, "answered once the homeserver is back: {:?}\n{}", mx.prompts(), mx.stderr());
+}

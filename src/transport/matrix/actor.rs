@@ -24,17 +24,19 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{mpsc, oneshot};
 
 use super::login::{build_client, log_in};
-use super::sync::{chat_id_of, inbound, sync_loop};
+use super::sync::{Syncer, chat_id_of, inbound, sync_loop};
 use crate::chat::orchestrator::OrchestratorHandle;
 use crate::core::command::{ChatCommand, classify};
 use crate::core::config::model::Config;
 use crate::core::dedup::Dedup;
 use crate::core::inbox::{Arrival, arrival, stale_notice, stale_notice_of};
 use crate::core::incoming_file::{incoming_prompt, mime_for, sanitize_name};
+use crate::core::reconnect::Reconnect;
 use crate::core::session_key::SessionKey;
 use crate::core::text::render;
 use crate::runtime::adapter::{AdapterHandle, AdapterMsg};
 use crate::runtime::bus::BusHandle;
+use crate::runtime::health_board::LinkStatus;
 use crate::runtime::supervision::RestartRequest;
 use crate::store::inbox_journal::SharedInbox;
 use crate::store::paths::DuctorPaths;
@@ -59,8 +61,9 @@ const MAX_DOWNLOAD: u64 = 50 * 1024 * 1024;
 pub enum MatrixMsg {
     /// A delivery from the Bus.
     Adapter(AdapterMsg),
-    /// Log in, skip the backlog and start syncing (sent to itself at start; a failure crashes
-    /// the actor so the supervisor retries with its backoff while the rest of the service runs).
+    /// Log in, take what arrived while down and start syncing (sent to itself at start). A
+    /// homeserver that cannot be reached is tried again after a capped backoff (1 s → 60 s)
+    /// while the tree shows `reconnecting`; a refused login crashes the actor.
     Connect,
     /// What one sync brought, in order; `recorded` fires once its messages are in the inbox,
     /// and only then does the syncer save the sync token.
@@ -70,7 +73,7 @@ pub enum MatrixMsg {
         /// Fired when handled.
         recorded: oneshot::Sender<()>,
     },
-    /// The sync loop gave up (token refused, or no sync for minutes).
+    /// The sync loop gave up (the token was refused).
     SyncFailed(String),
 }
 
@@ -136,6 +139,19 @@ pub struct MatrixArgs {
     pub restart: RestartRequest,
     /// The agent's inbox (shared by its transports).
     pub inbox: SharedInbox,
+    /// Where it shows `reconnecting` while the homeserver cannot be reached.
+    pub link: LinkStatus,
+}
+
+/// Why a connection did not come up.
+#[derive(Debug, thiserror::Error)]
+enum ConnectError {
+    /// The homeserver (or the way to it) did not answer: tried again later.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The login was refused, the store cannot be opened, …: waiting does not heal it.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl std::fmt::Debug for MatrixArgs {
@@ -172,6 +188,8 @@ pub struct MatrixState {
     /// Stale messages of the batch being handled, by room: their words and inbox entries,
     /// listed in one notice per room at the end of the batch.
     pub(super) late: BTreeMap<String, StaleMessages>,
+    /// The waits between attempts to connect while the homeserver cannot be reached.
+    pub(super) reconnect: Reconnect,
 }
 
 /// A logged-in client.
@@ -215,6 +233,7 @@ impl Actor for Matrix {
             broadcast_done: Arc::default(),
             receiving_since: now(),
             late: BTreeMap::new(),
+            reconnect: Reconnect::new(),
         })
     }
 
@@ -233,11 +252,22 @@ impl Actor for Matrix {
         state: &mut MatrixState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            MatrixMsg::Connect => {
-                state.connect(&myself).await?;
-                state.deliver_restart_sentinel().await;
-                state.replay_inbox().await;
-            }
+            MatrixMsg::Connect => match state.connect(&myself).await {
+                Ok(()) => {
+                    state.reconnect.succeeded();
+                    state.args.link.connected();
+                    state.deliver_restart_sentinel().await;
+                    state.replay_inbox().await;
+                }
+                Err(ConnectError::Refused(why)) => return Err(why.into()),
+                Err(ConnectError::Unreachable(why)) => {
+                    let wait = state.reconnect.failed(rand::random());
+                    tracing::warn!(actor = "matrix", error = %why, attempts = state.reconnect.failures(),
+                        retry_in_ms = wait.as_millis() as u64, "The homeserver cannot be reached; trying again.");
+                    state.args.link.reconnecting(&why);
+                    myself.send_after(wait, || MatrixMsg::Connect);
+                }
+            },
             MatrixMsg::Synced { batch, recorded } => {
                 state.take_batch(batch).await;
                 let _ = recorded.send(());
@@ -393,11 +423,18 @@ impl MatrixState {
     /// Log in, first sync, then the sync loop. The first sync from a saved token is taken like
     /// any batch (what arrived while ductor was down); without one (a first start ever) only its
     /// invitations are.
-    async fn connect(&mut self, myself: &ActorRef<MatrixMsg>) -> Result<(), ActorProcessingErr> {
+    async fn connect(&mut self, myself: &ActorRef<MatrixMsg>) -> Result<(), ConnectError> {
         let receiving_since = now();
         let config = &self.args.config;
-        let client = build_client(config, &self.store).await?;
-        log_in(&client, config, &self.store).await?;
+        let client = build_client(config, &self.store).await.map_err(ConnectError::Refused)?;
+        // A homeserver that does not answer at all is waited for; one that refuses is not.
+        if let Err(e) = client.fetch_server_versions(None).await {
+            return Err(ConnectError::Unreachable(format!(
+                "the homeserver {} cannot be reached: {e}",
+                config.matrix.homeserver
+            )));
+        }
+        log_in(&client, config, &self.store).await.map_err(ConnectError::Refused)?;
         let user_id = client.user_id().map(ToString::to_string).unwrap_or_else(|| config.matrix.user_id.clone());
         let device = client.device_id().map(ToString::to_string).unwrap_or_default();
         let settings = SyncSettings::default().timeout(Duration::from_secs(10)).full_state(true);
@@ -416,7 +453,10 @@ impl MatrixState {
             },
             None => client.sync_once(settings).await,
         };
-        let first = first.map_err(|e| format!("first Matrix sync at {} failed: {e}", config.matrix.homeserver))?;
+        let first = first.map_err(|e| {
+            let why = format!("first Matrix sync at {} failed: {e}", config.matrix.homeserver);
+            if e.as_client_api_error().is_some() { ConnectError::Refused(why) } else { ConnectError::Unreachable(why) }
+        })?;
         for room in client.joined_rooms() {
             self.chat_id(room.room_id().as_str());
         }
@@ -431,15 +471,16 @@ impl MatrixState {
         }
         tracing::info!(actor = "matrix", user = %user_id, device = %device, homeserver = %config.matrix.homeserver, "Logged in to Matrix.");
         let invited: Vec<OwnedRoomId> = first.rooms.invited.keys().cloned().collect();
-        let syncer = tokio::spawn(sync_loop(
-            client.clone(),
-            self.store.clone(),
-            first.next_batch.clone(),
-            myself.clone(),
-            self.args.inbox.clone(),
-            Arc::clone(&self.room_ids),
-            user_id.clone(),
-        ));
+        let syncer = Syncer {
+            client: client.clone(),
+            store: self.store.clone(),
+            actor: myself.clone(),
+            inbox: self.args.inbox.clone(),
+            room_ids: Arc::clone(&self.room_ids),
+            bot: user_id.clone(),
+            link: self.args.link.clone(),
+        };
+        let syncer = tokio::spawn(sync_loop(syncer, first.next_batch.clone()));
         self.connection = Some(Connection { client, user_id, syncer });
         self.receiving_since = receiving_since;
         match backlog {
