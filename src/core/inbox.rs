@@ -268,12 +268,11 @@ pub enum Arrival {
 }
 
 /// The rule for a message `text` the person sent at `sent_at` (Unix seconds, the upstream's
-/// own time), seen at `now`, by a transport receiving since `receiving_since`.
-pub fn arrival(text: &str, sent_at: f64, now: f64, max_age_s: f64, receiving_since: f64) -> Arrival {
+/// own time), seen at `now`; `waited_upstream`: it was already waiting upstream when the
+/// transport started (the first batches, fetched without waiting).
+pub fn arrival(text: &str, sent_at: f64, now: f64, max_age_s: f64, waited_upstream: bool) -> Arrival {
     let stale = now - sent_at > max_age_s;
-    // Upstream times are whole seconds (Telegram): compare in whole seconds.
-    let sent_before_start = sent_at <= receiving_since.floor();
-    if is_immediate(text) && (stale || sent_before_start) {
+    if is_immediate(text) && (stale || waited_upstream) {
         Arrival::Dropped
     } else if stale {
         Arrival::Stale
@@ -366,15 +365,13 @@ mod tests {
 
     #[test]
     fn arrivals_run_when_young_are_listed_when_old_and_immediate_commands_from_before_the_start_drop() {
-        let (now, hour, start) = (10_000.0, 3600.0, 9_990.5);
-        assert_eq!(arrival("hello", 9_995.0, now, hour, start), Arrival::Run);
-        assert_eq!(arrival("sent while down", 9_000.0, now, hour, start), Arrival::Run);
-        assert_eq!(arrival("sent long ago", 6_000.0, now, hour, start), Arrival::Stale);
-        assert_eq!(arrival("/status", 6_000.0, now, hour, start), Arrival::Stale);
-        assert_eq!(arrival("/stop", 9_000.0, now, hour, start), Arrival::Dropped);
-        assert_eq!(arrival("/interrupt", 6_000.0, now, hour, start), Arrival::Dropped);
-        assert_eq!(arrival("/stop", 9_990.0, now, hour, start), Arrival::Dropped, "the second it started in");
-        assert_eq!(arrival("/stop", 9_991.0, now, hour, start), Arrival::Run);
-        assert_eq!(arrival("/stop", 9_999.0, now, hour, start), Arrival::Run);
+        let (now, hour) = (10_000.0, 3600.0);
+        assert_eq!(arrival("hello", 9_995.0, now, hour, false), Arrival::Run);
+        assert_eq!(arrival("sent while down", 9_000.0, now, hour, true), Arrival::Run);
+        assert_eq!(arrival("sent long ago", 6_000.0, now, hour, true), Arrival::Stale);
+        assert_eq!(arrival("/status", 6_000.0, now, hour, false), Arrival::Stale);
+        assert_eq!(arrival("/stop", 9_999.0, now, hour, true), Arrival::Dropped, "waited while ductor was down");
+        assert_eq!(arrival("/interrupt", 6_000.0, now, hour, false), Arrival::Dropped, "stale");
+        assert_eq!(arrival("/stop", 9_999.0, now, hour, false), Arrival::Run);
     }
 }

@@ -183,8 +183,9 @@ pub struct MatrixState {
     pub(super) rejected: HashSet<String>,
     /// Broadcast envelopes partly delivered: which rooms have them.
     pub(super) broadcast_done: Arc<Mutex<HashMap<String, HashSet<String>>>>,
-    /// Unix seconds of the login that started the syncing.
-    pub(super) receiving_since: f64,
+    /// The batch being handled waited at the homeserver while ductor was down (the first sync
+    /// from the saved token).
+    pub(super) waited_batch: bool,
     /// Stale messages of the batch being handled, by room: their words and inbox entries,
     /// listed in one notice per room at the end of the batch.
     pub(super) late: BTreeMap<String, StaleMessages>,
@@ -231,7 +232,7 @@ impl Actor for Matrix {
             lanes: HashMap::new(),
             rejected: HashSet::new(),
             broadcast_done: Arc::default(),
-            receiving_since: now(),
+            waited_batch: false,
             late: BTreeMap::new(),
             reconnect: Reconnect::new(),
         })
@@ -424,7 +425,6 @@ impl MatrixState {
     /// any batch (what arrived while ductor was down); without one (a first start ever) only its
     /// invitations are.
     async fn connect(&mut self, myself: &ActorRef<MatrixMsg>) -> Result<(), ConnectError> {
-        let receiving_since = now();
         let config = &self.args.config;
         let client = build_client(config, &self.store).await.map_err(ConnectError::Refused)?;
         // A homeserver that does not answer at all is waited for; one that refuses is not.
@@ -482,11 +482,12 @@ impl MatrixState {
         };
         let syncer = tokio::spawn(sync_loop(syncer, first.next_batch.clone()));
         self.connection = Some(Connection { client, user_id, syncer });
-        self.receiving_since = receiving_since;
         match backlog {
             Some((batch, _)) => {
                 tracing::info!(actor = "matrix", events = batch.len(), "Taking what arrived while ductor was down.");
+                self.waited_batch = true;
                 self.take_batch(batch).await;
+                self.waited_batch = false;
             }
             // A first start: invitations are the one thing taken from the backlog.
             None => {
@@ -554,7 +555,7 @@ impl MatrixState {
         // Sent while ductor was down (or long before): the age rule, by the event's own time.
         let sent_at = sent_at(event);
         let max_age = self.args.config.inbox_max_age_s();
-        match arrival(&normalise_command(&text), sent_at, now(), max_age, self.receiving_since) {
+        match arrival(&normalise_command(&text), sent_at, now(), max_age, self.waited_batch) {
             Arrival::Run => {}
             Arrival::Stale => {
                 let words = if body.trim().is_empty() { "(a file)".to_owned() } else { body.clone() };

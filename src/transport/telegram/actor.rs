@@ -78,6 +78,8 @@ pub enum TelegramMsg {
         updates: Vec<(Update, Option<u64>)>,
         /// Fired when recorded.
         recorded: tokio::sync::oneshot::Sender<()>,
+        /// Fetched at start without waiting: these waited at Telegram while ductor was down.
+        waited: bool,
     },
     /// Log in and start polling (sent to itself at start). An unreachable server is tried
     /// again after a capped backoff (1 s → 60 s) while the tree shows `reconnecting`; a refused
@@ -166,9 +168,8 @@ pub struct TelegramState {
     pub(super) config_stamp: Option<std::time::SystemTime>,
     /// The waits between attempts to log in while Telegram cannot be reached.
     pub(super) reconnect: Reconnect,
-    /// Unix seconds of the login that started the polling (what was sent before waited at
-    /// Telegram while ductor was down).
-    pub(super) receiving_since: f64,
+    /// The batch being handled waited at Telegram while ductor was down.
+    pub(super) waited_batch: bool,
     /// Stale messages of the batch being handled, by (chat, topic): their words and inbox
     /// entries, listed in one notice per chat at the end of the batch.
     pub(super) late: BTreeMap<(i64, Option<i32>), StaleMessages>,
@@ -224,7 +225,7 @@ impl Actor for Telegram {
             allow: AllowLists::of(&args.config),
             config_stamp: std::fs::metadata(args.paths.config_file()).and_then(|m| m.modified()).ok(),
             reconnect: Reconnect::new(),
-            receiving_since: unix_now(),
+            waited_batch: false,
             late: BTreeMap::new(),
             topic_names: HashMap::new(),
             files: FileAccess::from_config(&args.config, &args.paths),
@@ -259,32 +260,29 @@ impl Actor for Telegram {
         state: &mut TelegramState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            TelegramMsg::Connect => {
-                let receiving_since = unix_now();
-                match connect(&state.args, &myself, &state.inbox).await {
-                    Ok(connection) => {
-                        state.connection = Some(connection);
-                        state.receiving_since = receiving_since;
-                        state.reconnect.succeeded();
-                        state.args.link.connected();
-                        myself.send_interval(GROUP_AUDIT_EVERY, || TelegramMsg::AuditGroups);
-                        state.audit_groups().await;
-                        state.replay_inbox().await;
-                    }
-                    Err(ConnectError::Refused(why)) => return Err(why.into()),
-                    Err(ConnectError::Unreachable(why)) => {
-                        let wait = state.reconnect.failed(rand::random());
-                        tracing::warn!(actor = "telegram", error = %why, attempts = state.reconnect.failures(),
-                            retry_in_ms = wait.as_millis() as u64, "Telegram cannot be reached; trying again.");
-                        state.args.link.reconnecting(&why);
-                        myself.send_after(wait, || TelegramMsg::Connect);
-                    }
+            TelegramMsg::Connect => match connect(&state.args, &myself, &state.inbox).await {
+                Ok(connection) => {
+                    state.connection = Some(connection);
+                    state.reconnect.succeeded();
+                    state.args.link.connected();
+                    myself.send_interval(GROUP_AUDIT_EVERY, || TelegramMsg::AuditGroups);
+                    state.audit_groups().await;
+                    state.replay_inbox().await;
                 }
-            }
+                Err(ConnectError::Refused(why)) => return Err(why.into()),
+                Err(ConnectError::Unreachable(why)) => {
+                    let wait = state.reconnect.failed(rand::random());
+                    tracing::warn!(actor = "telegram", error = %why, attempts = state.reconnect.failures(),
+                            retry_in_ms = wait.as_millis() as u64, "Telegram cannot be reached; trying again.");
+                    state.args.link.reconnecting(&why);
+                    myself.send_after(wait, || TelegramMsg::Connect);
+                }
+            },
             TelegramMsg::Refused(why) => return Err(why.into()),
             TelegramMsg::AuditGroups => state.audit_groups().await,
             TelegramMsg::ReloadAllowLists => state.reload_allow_lists().await,
-            TelegramMsg::Updates { updates, recorded } => {
+            TelegramMsg::Updates { updates, recorded, waited } => {
+                state.waited_batch = waited;
                 for (update, entry) in updates {
                     let entry = entry.map(|id| InboxEntryGuard::new(state.inbox.clone(), id));
                     match update.kind {
@@ -295,6 +293,7 @@ impl Actor for Telegram {
                     }
                 }
                 state.list_late().await;
+                state.waited_batch = false;
                 let _ = recorded.send(());
             }
             TelegramMsg::Adapter(AdapterMsg::Deliver(delivery)) => state.deliver(delivery).await,
@@ -369,10 +368,14 @@ struct Poller {
 async fn poll(bot: Bot, mut offset: i32, poller: Poller) {
     let Poller { actor, inbox, link, api } = poller;
     let mut reconnect = Reconnect::new();
+    // What waited at Telegram while ductor was down comes first, fetched without waiting, until
+    // a poll comes back empty; then the long poll.
+    let mut draining = true;
     let env = crate::store::inbox_journal::CRASH_BEFORE_CONFIRM_ENV;
     let crash_before_confirm = std::env::var_os(env).is_some_and(|v| v == "1");
     loop {
-        let request = bot.get_updates().offset(offset).timeout(POLL_TIMEOUT_S).allowed_updates([
+        let timeout = if draining { 0 } else { POLL_TIMEOUT_S };
+        let request = bot.get_updates().offset(offset).timeout(timeout).allowed_updates([
             AllowedUpdate::Message,
             AllowedUpdate::CallbackQuery,
             AllowedUpdate::MyChatMember,
@@ -385,12 +388,13 @@ async fn poll(bot: Bot, mut offset: i32, poller: Poller) {
                     link.connected();
                 }
                 if updates.is_empty() {
+                    draining = false;
                     continue;
                 }
                 let next = updates.iter().map(|u| i32::try_from(u.id.0).unwrap_or(i32::MAX).saturating_add(1)).max();
                 let (batch, entries) = inbox_entries(&inbox, updates);
                 let (recorded, done) = tokio::sync::oneshot::channel();
-                if actor.cast(TelegramMsg::Updates { updates: batch, recorded }).is_err() {
+                if actor.cast(TelegramMsg::Updates { updates: batch, recorded, waited: draining }).is_err() {
                     return;
                 }
                 // The turns need not wait for the fsync; only the confirmation below does.
@@ -643,7 +647,7 @@ impl TelegramState {
         }
         // Sent while ductor was down (or long before): the age rule, by the message's own date.
         let sent_at = message.date.timestamp() as f64;
-        match arrival(text, sent_at, unix_now(), self.args.config.inbox_max_age_s(), self.receiving_since) {
+        match arrival(text, sent_at, unix_now(), self.args.config.inbox_max_age_s(), self.waited_batch) {
             Arrival::Run => {}
             Arrival::Stale => {
                 let words = if text.trim().is_empty() { "(a file)".to_owned() } else { text.to_owned() };
