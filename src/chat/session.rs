@@ -303,8 +303,13 @@ impl Actor for Session {
         if let Some(running) = &state.running {
             let _ = running.control.send(Control::Stop);
         }
+        // The Session stops with ductor (a restart, a shutdown): the messages waiting in its
+        // queue are not discarded — their outputs end unanswered, so their transports keep them
+        // in the inbox and the next start runs them.
         for queued in state.queue.drain(..) {
-            queued.discard();
+            if let Queued::Barrier(done) = queued {
+                let _ = done.send(());
+            }
         }
         state.args.board.remove(&state.args.board_path);
         Ok(())

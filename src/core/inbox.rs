@@ -33,7 +33,8 @@ pub struct InboxEntry {
     pub text: String,
     /// What runs (the text, or the incoming-file prompt).
     pub prompt: String,
-    /// Unix seconds of arrival.
+    /// Unix seconds the person sent it (Telegram's `date`, the Matrix event's
+    /// `origin_server_ts`): the age rule counts from here, not from when ductor saw it.
     pub at: f64,
     /// The upstream message as received (a Telegram message), run through the transport's
     /// pipeline again when the entry is replayed.
@@ -238,14 +239,46 @@ pub struct StartupPlan {
 
 /// The one notice listing a chat's stale messages (their own words).
 pub fn stale_notice(entries: &[InboxEntry]) -> String {
-    let lines: Vec<String> = entries
-        .iter()
-        .map(|e| {
-            let text: String = e.text.chars().take(200).collect();
+    stale_notice_of(entries.iter().map(|e| e.text.as_str()))
+}
+
+/// The same notice from the texts themselves.
+pub fn stale_notice_of<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
+    let lines: Vec<String> = texts
+        .into_iter()
+        .map(|text| {
+            let text: String = text.chars().take(200).collect();
             format!("- {}", text.replace('\n', " "))
         })
         .collect();
     crate::core::text::render("inbox.stale", &[("messages", &lines.join("\n"))])
+}
+
+/// What becomes of a message as it reaches ductor — also one that waited upstream while ductor
+/// was down, restarting or offline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// Answered, in order.
+    Run,
+    /// Older than `inbox_max_age_minutes`: listed to its chat in one notice, never run.
+    Stale,
+    /// An immediate command (`/stop`, `/interrupt`, …) that is stale or was sent before this
+    /// start: there is nothing it could stop now; dropped.
+    Dropped,
+}
+
+/// The rule for a message `text` the person sent at `sent_at` (Unix seconds, the upstream's
+/// own time), seen at `now`; `waited_upstream`: it was already waiting upstream when the
+/// transport started (the first batches, fetched without waiting).
+pub fn arrival(text: &str, sent_at: f64, now: f64, max_age_s: f64, waited_upstream: bool) -> Arrival {
+    let stale = now - sent_at > max_age_s;
+    if is_immediate(text) && (stale || waited_upstream) {
+        Arrival::Dropped
+    } else if stale {
+        Arrival::Stale
+    } else {
+        Arrival::Run
+    }
 }
 
 #[cfg(test)]
@@ -328,5 +361,17 @@ mod tests {
         let notice = stale_notice(stale);
         assert!(notice.contains("- old one\n- older one"), "{notice}");
         assert!(!notice.contains("HOOK"), "the person's words, not the prompt hooks");
+    }
+
+    #[test]
+    fn arrivals_run_when_young_are_listed_when_old_and_immediate_commands_from_before_the_start_drop() {
+        let (now, hour) = (10_000.0, 3600.0);
+        assert_eq!(arrival("hello", 9_995.0, now, hour, false), Arrival::Run);
+        assert_eq!(arrival("sent while down", 9_000.0, now, hour, true), Arrival::Run);
+        assert_eq!(arrival("sent long ago", 6_000.0, now, hour, true), Arrival::Stale);
+        assert_eq!(arrival("/status", 6_000.0, now, hour, false), Arrival::Stale);
+        assert_eq!(arrival("/stop", 9_999.0, now, hour, true), Arrival::Dropped, "waited while ductor was down");
+        assert_eq!(arrival("/interrupt", 6_000.0, now, hour, false), Arrival::Dropped, "stale");
+        assert_eq!(arrival("/stop", 9_999.0, now, hour, false), Arrival::Run);
     }
 }

@@ -25,6 +25,7 @@ pub mod model_cache;
 pub mod named;
 pub mod outbox;
 pub mod prompt_hooks;
+pub mod reconnect;
 pub mod recovery;
 pub mod resolve;
 pub mod run_journal;

@@ -173,6 +173,43 @@ impl HealthBoard {
     }
 }
 
+/// An actor's own report of its link to its server (a transport): `reconnecting` while it
+/// cannot reach it — network trouble is not a crash, so its supervisor never hears of it — and
+/// `running` again once it can.
+#[derive(Debug, Clone, Default)]
+pub struct LinkStatus {
+    board: Option<HealthBoard>,
+    path: String,
+}
+
+impl LinkStatus {
+    /// The link of the actor at `path` on `board`.
+    pub fn new(board: HealthBoard, path: String) -> Self {
+        Self { board: Some(board), path }
+    }
+
+    /// The server cannot be reached (`why` shows as the last failure).
+    pub fn reconnecting(&self, why: &str) {
+        if let Some(board) = &self.board {
+            board.update(&self.path, |e| {
+                e.status = ActorStatus::Reconnecting;
+                e.last_failure = Some(why.to_owned());
+            });
+        }
+    }
+
+    /// The server answers again.
+    pub fn connected(&self) {
+        if let Some(board) = &self.board {
+            board.update(&self.path, |e| {
+                if e.status == ActorStatus::Reconnecting {
+                    e.status = ActorStatus::Running;
+                }
+            });
+        }
+    }
+}
+
 fn uptime(entry: &Entry, now: Instant) -> f64 {
     entry.started_at.map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64())
 }

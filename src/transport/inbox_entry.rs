@@ -13,12 +13,13 @@ use crate::store::inbox_journal::SharedInbox;
 pub struct InboxEntryGuard {
     inbox: SharedInbox,
     id: u64,
+    kept: bool,
 }
 
 impl InboxEntryGuard {
     /// Guards entry `id`.
     pub fn new(inbox: SharedInbox, id: u64) -> Self {
-        Self { inbox, id }
+        Self { inbox, id, kept: false }
     }
 
     /// The hook that records the turn's start (given to the Orchestrator with the message).
@@ -35,13 +36,26 @@ impl InboxEntryGuard {
     pub(crate) fn finish(self) {
         drop(self);
     }
+
+    /// Not done: the entry stays in the inbox and the next start takes it up again (its chat's
+    /// Session stopped while the message waited in its queue — a restart or a shutdown).
+    pub(crate) fn keep(mut self) {
+        self.kept = true;
+        tracing::info!(entry = self.id, "A waiting message is kept for the next start.");
+    }
 }
 
 impl Drop for InboxEntryGuard {
     fn drop(&mut self) {
-        self.inbox.done(self.id);
+        if !self.kept {
+            self.inbox.done(self.id);
+        }
     }
 }
+
+/// The stale messages of one chat, waiting to be listed in one notice: the person's own words
+/// and each message's inbox entry (done once the notice is out).
+pub type StaleMessages = Vec<(String, Option<InboxEntryGuard>)>;
 
 /// Reports inbox entries whose turns a stop cut off (one notice each, through the Bus, where it
 /// is durable) and marks them done; an entry whose notice the Bus did not take stays for the

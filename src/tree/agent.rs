@@ -42,6 +42,7 @@ use crate::runtime::bus::{Bus, BusArgs, BusHandle};
 use crate::runtime::dependency_queue::DependencyQueue;
 use crate::runtime::file_watch::FileWatch;
 use crate::runtime::health_board::HealthBoard;
+use crate::runtime::health_board::LinkStatus;
 use crate::runtime::supervision::{ChildSet, ChildSpec, Reaction, RestartRequest};
 use crate::store::inbox_journal::SharedInbox;
 use crate::store::paths::DuctorPaths;
@@ -240,6 +241,7 @@ impl Actor for Agent {
                 bus: args.bus.clone(),
                 restart: Arc::clone(&restart),
                 inbox: inbox.clone(),
+                link: LinkStatus::new(args.board.clone(), format!("{}/telegram", args.board_path)),
             };
             children.add(ChildSpec::actor("telegram", ActorKind::Transport, None, move || {
                 (Telegram, telegram_args.clone())
@@ -253,6 +255,7 @@ impl Actor for Agent {
                 bus: args.bus.clone(),
                 restart: Arc::clone(&restart),
                 inbox: inbox.clone(),
+                link: LinkStatus::new(args.board.clone(), format!("{}/matrix", args.board_path)),
             };
             children.add(ChildSpec::actor("matrix", ActorKind::Transport, None, move || (Matrix, matrix_args.clone())));
         }

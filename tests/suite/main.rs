@@ -15,6 +15,7 @@ mod config_load;
 mod config_samples;
 mod cron;
 mod cron_golden;
+mod downtime;
 mod fake_bot_api;
 mod heartbeat;
 mod layout;

@@ -149,7 +149,7 @@ impl Mx {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_direct_message_is_answered_and_a_restart_keeps_the_device_and_skips_the_backlog() {
+async fn a_direct_message_is_answered_and_a_restart_keeps_the_device_and_answers_what_came_meanwhile() {
     let dir = tempfile::tempdir().unwrap();
     let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
     let answer = "Hello from the **agent**";
@@ -184,17 +184,18 @@ async fn a_direct_message_is_answered_and_a_restart_keeps_the_device_and_skips_t
     assert!(sessions.contains(&format!("\"mx:{chat}\"")), "{sessions}");
     let devices = mx.devices();
 
-    // Check 2 and the restart: what arrives while ductor is down is not answered; the same
-    // device comes back without a new login.
+    // The restart: what arrives while ductor is down is answered after it, before what comes
+    // later; the same device comes back without a new login.
     mx.stop().await;
     mx.person.say(&room, "Written while you were away").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     mx.launch().await;
     mx.person.say(&room, "Are you back?").await;
-    assert!(eventually(WAIT, || mx.prompts().len() == 2).await, "{:?}\n{}", mx.prompts(), mx.stderr());
-    assert!(mx.prompts()[1].contains("Are you back?"), "{:?}", mx.prompts());
+    assert!(eventually(WAIT, || mx.prompts().len() == 3).await, "{:?}\n{}", mx.prompts(), mx.stderr());
+    assert!(mx.prompts()[1].contains("Written while you were away"), "{:?}", mx.prompts());
+    assert!(mx.prompts()[2].contains("Are you back?"), "{:?}", mx.prompts());
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(mx.prompts().len(), 2, "the backlog is not answered: {:?}", mx.prompts());
+    assert_eq!(mx.prompts().len(), 3, "each message runs once: {:?}", mx.prompts());
     assert_eq!(mx.credentials(), credentials, "no new login");
     assert_eq!(mx.devices(), devices, "no new device");
     assert!(!mx.stderr().contains("Logged in with the password"), "{}", mx.stderr());
@@ -681,4 +682,82 @@ async fn a_broken_sync_token_is_moved_aside_and_the_bot_keeps_answering() {
         .filter_map(Result::ok)
         .any(|e| e.file_name().to_string_lossy().starts_with("next_batch.corrupt-"));
     assert!(kept, "the refused token is kept aside");
+}
+
+/// Messages sent while ductor is stopped — in a direct room and in an encrypted one — are
+/// answered when it starts (the encrypted one decrypted); a first start on a fresh store
+/// skips the history instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn messages_sent_while_stopped_are_answered_at_start_and_a_fresh_store_skips_history() {
+    let mut mx = start(json!({"streaming": {"enabled": false}}), &[]).await;
+    let plain = mx.person.room_with(&mx.bot, false, true).await;
+    let secret = mx.person.room_with(&mx.bot, true, true).await;
+    mx.person.say(&secret, "Hello in the encrypted room").await;
+    mx.bot_says(&secret, "FAKE[").await;
+    let answers = |mx: &Mx, room: &matrix_sdk::Room| {
+        mx.person.messages(room, &mx.bot).iter().filter(|m| m.body.contains("FAKE[")).count()
+    };
+    let ran = |mx: &Mx, text: &str| mx.prompts().iter().position(|p| p.contains(text));
+
+    mx.stop().await;
+    mx.person.say(&plain, "First while you were away").await;
+    mx.person.say(&plain, "Second while you were away").await;
+    mx.person.say(&secret, "Encrypted while you were away").await;
+    mx.launch().await;
+    let all = eventually(WAIT, || answers(&mx, &plain) == 2 && answers(&mx, &secret) == 2).await;
+    assert!(all, "all three answered: {:?}\n{}", mx.prompts(), mx.stderr());
+    let (first, second) = (ran(&mx, "First while you were away"), ran(&mx, "Second while you were away"));
+    assert!(first.is_some() && first < second, "in their order: {:?}", mx.prompts());
+    assert!(ran(&mx, "Encrypted while you were away").is_some(), "decrypted: {:?}", mx.prompts());
+
+    // A fresh store (a first start ever): history is skipped, new messages are answered.
+    mx.stop().await;
+    mx.person.say(&plain, "Written before the fresh start").await;
+    std::fs::remove_dir_all(mx.home.join("matrix_store")).unwrap();
+    mx.launch().await;
+    mx.person.say(&plain, "After the fresh start").await;
+    assert!(eventually(WAIT, || answers(&mx, &plain) == 3).await, "{:?}\n{}", mx.prompts(), mx.stderr());
+    assert!(ran(&mx, "After the fresh start").is_some(), "{:?}", mx.prompts());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(ran(&mx, "Written before the fresh start").is_none(), "history is skipped: {:?}", mx.prompts());
+    assert_eq!(answers(&mx, &plain), 3, "nothing else answered");
+}
+
+/// A homeserver that is down when ductor starts is waited for (`reconnecting`, no crash), and
+/// what the person sent before is answered once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_homeserver_down_at_start_is_waited_for_and_what_was_sent_before_is_answered() {
+    let own = tokio::task::spawn_blocking(Synapse::start).await.unwrap();
+    let mut mx = start_on(Some(own), json!({"streaming": {"enabled": false}}), &[]).await;
+    let room = mx.person.room_with(&mx.bot, false, true).await;
+    mx.stop().await;
+    mx.person.say(&room, "Sent before the outage").await;
+    let Server::Own(synapse) = &mut mx.server else { unreachable!() };
+    tokio::task::block_in_place(|| synapse.stop());
+    let (home, port, env) = (mx.home.clone(), mx.port, mx.env.clone());
+    let service = tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Service::start(&home, port, &env)
+    })
+    .await
+    .unwrap();
+    mx.service = Some(service);
+    let reconnecting = eventually(WAIT, || {
+        let out = crate::support::binary::run(&mx.home, &["status"]).1;
+        out.lines().any(|l| l.contains("matrix (") && l.contains("reconnecting") && !l.contains("restarts"))
+    })
+    .await;
+    assert!(
+        reconnecting,
+        "matrix reconnects without crashing: {}",
+        crate::support::binary::run(&mx.home, &["status"]).1
+    );
+    let Server::Own(synapse) = &mut mx.server else { unreachable!() };
+    tokio::task::block_in_place(|| synapse.resume());
+    let answered = eventually(Duration::from_secs(90), || {
+        mx.prompts().iter().any(|p| p.contains("Sent before the outage"))
+            && mx.person.messages(&room, &mx.bot).iter().any(|m| m.body.contains("FAKE["))
+    })
+    .await;
+    assert!(answered, "answered once the homeserver is back: {:?}\n{}", mx.prompts(), mx.stderr());
 }

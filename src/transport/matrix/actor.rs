@@ -1,6 +1,7 @@
 //! The Matrix transport actor (`matrix` in the tree; Bus transport `mx`): logs in (saved
 //! credentials → configured token → password), keeps its device and keys in the sqlite store
-//! under `store_path`, skips what arrived while it was down, then syncs. Each sync batch is
+//! under `store_path`, takes what arrived while it was down from the saved sync token (the
+//! backlog of a first start ever is skipped), then syncs. Each sync batch is
 //! written to the inbox before its token is saved; each message runs the ingress of transports
 //! spec §3.5 (auth, dedup, mentions, buttons, `!commands`) and goes to the Orchestrator, its
 //! answer posted by a task queued per room (`turn.rs`). Encrypted rooms work like plain ones:
@@ -8,7 +9,7 @@
 //! (`login.rs`), the syncer (`sync.rs`), its own commands and reaction buttons (`commands.rs`)
 //! and Bus deliveries (`delivery.rs`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,23 +24,25 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{mpsc, oneshot};
 
 use super::login::{build_client, log_in};
-use super::sync::{chat_id_of, sync_loop};
+use super::sync::{Syncer, chat_id_of, inbound, sync_loop};
 use crate::chat::orchestrator::OrchestratorHandle;
 use crate::core::command::{ChatCommand, classify};
 use crate::core::config::model::Config;
 use crate::core::dedup::Dedup;
-use crate::core::inbox::stale_notice;
+use crate::core::inbox::{Arrival, arrival, stale_notice, stale_notice_of};
 use crate::core::incoming_file::{incoming_prompt, mime_for, sanitize_name};
+use crate::core::reconnect::Reconnect;
 use crate::core::session_key::SessionKey;
 use crate::core::text::render;
 use crate::runtime::adapter::{AdapterHandle, AdapterMsg};
 use crate::runtime::bus::BusHandle;
+use crate::runtime::health_board::LinkStatus;
 use crate::runtime::supervision::RestartRequest;
 use crate::store::inbox_journal::SharedInbox;
 use crate::store::paths::DuctorPaths;
 use crate::store::{received_files, received_images};
 use crate::transport::file_access::FileAccess;
-use crate::transport::inbox_entry::InboxEntryGuard;
+use crate::transport::inbox_entry::{InboxEntryGuard, StaleMessages};
 use crate::transport::matrix::ingress::{
     MxAdmission, MxGate, MxIncoming, RoomIds, SentEvents, admit, answer_txn, dm_like, normalise_command,
 };
@@ -58,8 +61,9 @@ const MAX_DOWNLOAD: u64 = 50 * 1024 * 1024;
 pub enum MatrixMsg {
     /// A delivery from the Bus.
     Adapter(AdapterMsg),
-    /// Log in, skip the backlog and start syncing (sent to itself at start; a failure crashes
-    /// the actor so the supervisor retries with its backoff while the rest of the service runs).
+    /// Log in, take what arrived while down and start syncing (sent to itself at start). A
+    /// homeserver that cannot be reached is tried again after a capped backoff (1 s → 60 s)
+    /// while the tree shows `reconnecting`; a refused login crashes the actor.
     Connect,
     /// What one sync brought, in order; `recorded` fires once its messages are in the inbox,
     /// and only then does the syncer save the sync token.
@@ -69,7 +73,7 @@ pub enum MatrixMsg {
         /// Fired when handled.
         recorded: oneshot::Sender<()>,
     },
-    /// The sync loop gave up (token refused, or no sync for minutes).
+    /// The sync loop gave up (the token was refused).
     SyncFailed(String),
 }
 
@@ -135,6 +139,19 @@ pub struct MatrixArgs {
     pub restart: RestartRequest,
     /// The agent's inbox (shared by its transports).
     pub inbox: SharedInbox,
+    /// Where it shows `reconnecting` while the homeserver cannot be reached.
+    pub link: LinkStatus,
+}
+
+/// Why a connection did not come up.
+#[derive(Debug, thiserror::Error)]
+enum ConnectError {
+    /// The homeserver (or the way to it) did not answer: tried again later.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The login was refused, the store cannot be opened, …: waiting does not heal it.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl std::fmt::Debug for MatrixArgs {
@@ -166,6 +183,14 @@ pub struct MatrixState {
     pub(super) rejected: HashSet<String>,
     /// Broadcast envelopes partly delivered: which rooms have them.
     pub(super) broadcast_done: Arc<Mutex<HashMap<String, HashSet<String>>>>,
+    /// The batch being handled waited at the homeserver while ductor was down (the first sync
+    /// from the saved token).
+    pub(super) waited_batch: bool,
+    /// Stale messages of the batch being handled, by room: their words and inbox entries,
+    /// listed in one notice per room at the end of the batch.
+    pub(super) late: BTreeMap<String, StaleMessages>,
+    /// The waits between attempts to connect while the homeserver cannot be reached.
+    pub(super) reconnect: Reconnect,
 }
 
 /// A logged-in client.
@@ -207,6 +232,9 @@ impl Actor for Matrix {
             lanes: HashMap::new(),
             rejected: HashSet::new(),
             broadcast_done: Arc::default(),
+            waited_batch: false,
+            late: BTreeMap::new(),
+            reconnect: Reconnect::new(),
         })
     }
 
@@ -225,24 +253,24 @@ impl Actor for Matrix {
         state: &mut MatrixState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            MatrixMsg::Connect => {
-                state.connect(&myself).await?;
-                state.deliver_restart_sentinel().await;
-                state.replay_inbox().await;
-            }
-            MatrixMsg::Synced { batch, recorded } => {
-                for item in batch {
-                    match item {
-                        Inbound::Message { room_id, event, entry } => {
-                            let entry = entry.map(|id| InboxEntryGuard::new(state.args.inbox.clone(), id));
-                            state.message(&room_id, &event, entry).await;
-                        }
-                        Inbound::Reaction { room_id, sender, target, key } => {
-                            state.reaction(&room_id, &sender, &target, &key);
-                        }
-                        Inbound::Invite { room_id } => state.invite(&room_id).await,
-                    }
+            MatrixMsg::Connect => match state.connect(&myself).await {
+                Ok(()) => {
+                    state.reconnect.succeeded();
+                    state.args.link.connected();
+                    state.deliver_restart_sentinel().await;
+                    state.replay_inbox().await;
                 }
+                Err(ConnectError::Refused(why)) => return Err(why.into()),
+                Err(ConnectError::Unreachable(why)) => {
+                    let wait = state.reconnect.failed(rand::random());
+                    tracing::warn!(actor = "matrix", error = %why, attempts = state.reconnect.failures(),
+                        retry_in_ms = wait.as_millis() as u64, "The homeserver cannot be reached; trying again.");
+                    state.args.link.reconnecting(&why);
+                    myself.send_after(wait, || MatrixMsg::Connect);
+                }
+            },
+            MatrixMsg::Synced { batch, recorded } => {
+                state.take_batch(batch).await;
                 let _ = recorded.send(());
             }
             MatrixMsg::SyncFailed(why) => return Err(why.into()),
@@ -250,6 +278,11 @@ impl Actor for Matrix {
         }
         Ok(())
     }
+}
+
+/// Unix seconds the person sent an event (its `origin_server_ts`).
+pub(super) fn sent_at(event: &OriginalSyncRoomMessageEvent) -> f64 {
+    u64::from(event.origin_server_ts.0) as f64 / 1000.0
 }
 
 pub(super) fn now() -> f64 {
@@ -308,6 +341,46 @@ fn extension_for(mime: &str) -> &'static str {
 }
 
 impl MatrixState {
+    /// One sync's messages, reactions and invites, in order; then the stale ones listed.
+    async fn take_batch(&mut self, batch: Vec<Inbound>) {
+        for item in batch {
+            match item {
+                Inbound::Message { room_id, event, entry } => {
+                    let entry = entry.map(|id| InboxEntryGuard::new(self.args.inbox.clone(), id));
+                    self.message(&room_id, &event, entry).await;
+                }
+                Inbound::Reaction { room_id, sender, target, key } => {
+                    self.reaction(&room_id, &sender, &target, &key);
+                }
+                Inbound::Invite { room_id } => self.invite(&room_id).await,
+            }
+        }
+        self.list_late().await;
+    }
+
+    /// Lists the stale messages of the batch just handled: one notice per room with the
+    /// person's own words; their entries are done once it is out (kept for the next start
+    /// when it cannot be sent).
+    async fn list_late(&mut self) {
+        if self.late.is_empty() {
+            return;
+        }
+        let late = std::mem::take(&mut self.late);
+        let Some((client, _)) = self.client() else { return };
+        for (room_id, items) in late {
+            let room = matrix_sdk::ruma::RoomId::parse(&room_id).ok().and_then(|id| client.get_room(&id));
+            let notice = stale_notice_of(items.iter().map(|(words, _)| words.as_str()));
+            let sent = match room {
+                Some(room) => self.out(room).rich_send(&notice).await.map(|_| ()).map_err(|e| e.to_string()),
+                None => Err("the room is not known".to_owned()),
+            };
+            if let Err(e) = sent {
+                tracing::warn!(actor = "matrix", room = %room_id, error = %e, "Could not list the stale messages; kept for the next start.");
+                items.into_iter().filter_map(|(_, entry)| entry).for_each(InboxEntryGuard::keep);
+            }
+        }
+    }
+
     pub(super) fn client(&self) -> Option<(Client, String)> {
         self.connection.as_ref().map(|c| (c.client.clone(), c.user_id.clone()))
     }
@@ -348,49 +421,80 @@ impl MatrixState {
         chat_id_of(&self.room_ids, &self.store, room_id)
     }
 
-    /// Log in, first sync (its events are not answered), then the sync loop.
-    async fn connect(&mut self, myself: &ActorRef<MatrixMsg>) -> Result<(), ActorProcessingErr> {
+    /// Log in, first sync, then the sync loop. The first sync from a saved token is taken like
+    /// any batch (what arrived while ductor was down); without one (a first start ever) only its
+    /// invitations are.
+    async fn connect(&mut self, myself: &ActorRef<MatrixMsg>) -> Result<(), ConnectError> {
         let config = &self.args.config;
-        let client = build_client(config, &self.store).await?;
-        log_in(&client, config, &self.store).await?;
+        let client = build_client(config, &self.store).await.map_err(ConnectError::Refused)?;
+        // A homeserver that does not answer at all is waited for; one that refuses is not.
+        if let Err(e) = client.fetch_server_versions(None).await {
+            return Err(ConnectError::Unreachable(format!(
+                "the homeserver {} cannot be reached: {e}",
+                config.matrix.homeserver
+            )));
+        }
+        log_in(&client, config, &self.store).await.map_err(ConnectError::Refused)?;
         let user_id = client.user_id().map(ToString::to_string).unwrap_or_else(|| config.matrix.user_id.clone());
         let device = client.device_id().map(ToString::to_string).unwrap_or_default();
         let settings = SyncSettings::default().timeout(Duration::from_secs(10)).full_state(true);
         let saved = self.store.next_batch();
+        let mut resumed = saved.is_some();
         let first = match saved {
             Some(token) => match client.sync_once(settings.clone().token(token)).await {
                 // The homeserver refuses the saved token (a broken file): moved aside, and the
                 // first sync starts over without it.
                 Err(e) if e.as_client_api_error().is_some_and(|api| api.status_code.as_u16() == 400) => {
                     self.store.quarantine_next_batch(&e.to_string());
+                    resumed = false;
                     client.sync_once(settings.token(SyncToken::NoToken)).await
                 }
                 result => result,
             },
             None => client.sync_once(settings).await,
         };
-        let first = first.map_err(|e| format!("first Matrix sync at {} failed: {e}", config.matrix.homeserver))?;
-        if let Err(e) = self.store.save_next_batch(&first.next_batch) {
-            tracing::warn!(actor = "matrix", error = %e, "Could not save the sync token.");
-        }
+        let first = first.map_err(|e| {
+            let why = format!("first Matrix sync at {} failed: {e}", config.matrix.homeserver);
+            if e.as_client_api_error().is_some() { ConnectError::Refused(why) } else { ConnectError::Unreachable(why) }
+        })?;
         for room in client.joined_rooms() {
             self.chat_id(room.room_id().as_str());
         }
+        // What arrived since the saved token goes into the inbox before the newer token is
+        // saved (as every batch of the syncer).
+        let backlog = resumed.then(|| inbound(&first, &self.args.inbox, &self.room_ids, &self.store, &user_id));
+        if let Some((_, entries)) = &backlog {
+            self.args.inbox.record(entries.clone());
+        }
+        if let Err(e) = self.store.save_next_batch(&first.next_batch) {
+            tracing::warn!(actor = "matrix", error = %e, "Could not save the sync token.");
+        }
         tracing::info!(actor = "matrix", user = %user_id, device = %device, homeserver = %config.matrix.homeserver, "Logged in to Matrix.");
         let invited: Vec<OwnedRoomId> = first.rooms.invited.keys().cloned().collect();
-        let syncer = tokio::spawn(sync_loop(
-            client.clone(),
-            self.store.clone(),
-            first.next_batch.clone(),
-            myself.clone(),
-            self.args.inbox.clone(),
-            Arc::clone(&self.room_ids),
-            user_id.clone(),
-        ));
+        let syncer = Syncer {
+            client: client.clone(),
+            store: self.store.clone(),
+            actor: myself.clone(),
+            inbox: self.args.inbox.clone(),
+            room_ids: Arc::clone(&self.room_ids),
+            bot: user_id.clone(),
+            link: self.args.link.clone(),
+        };
+        let syncer = tokio::spawn(sync_loop(syncer, first.next_batch.clone()));
         self.connection = Some(Connection { client, user_id, syncer });
-        // Invitations are the one thing taken from the backlog.
-        for room_id in invited {
-            self.invite(room_id.as_str()).await;
+        match backlog {
+            Some((batch, _)) => {
+                tracing::info!(actor = "matrix", events = batch.len(), "Taking what arrived while ductor was down.");
+                self.waited_batch = true;
+                self.take_batch(batch).await;
+                self.waited_batch = false;
+            }
+            // A first start: invitations are the one thing taken from the backlog.
+            None => {
+                for room_id in invited {
+                    self.invite(room_id.as_str()).await;
+                }
+            }
         }
         Ok(())
     }
@@ -447,6 +551,22 @@ impl MatrixState {
         if self.dedup.seen_before(event.event_id.as_str(), Instant::now()) {
             tracing::debug!(actor = "matrix", room = %room_id, event = %event.event_id, "Duplicate event dropped.");
             return;
+        }
+        // Sent while ductor was down (or long before): the age rule, by the event's own time.
+        let sent_at = sent_at(event);
+        let max_age = self.args.config.inbox_max_age_s();
+        match arrival(&normalise_command(&text), sent_at, now(), max_age, self.waited_batch) {
+            Arrival::Run => {}
+            Arrival::Stale => {
+                let words = if body.trim().is_empty() { "(a file)".to_owned() } else { body.clone() };
+                tracing::info!(actor = "matrix", room = %room_id, event = %event.event_id, sent_at, "A stale message listed, not run.");
+                self.late.entry(room_id.to_owned()).or_default().push((words, entry));
+                return;
+            }
+            Arrival::Dropped => {
+                tracing::info!(actor = "matrix", room = %room_id, event = %event.event_id, "An immediate command sent before this start dropped.");
+                return;
+            }
         }
         *self.last_active.lock().unwrap_or_else(PoisonError::into_inner) = Some(room_id.to_owned());
         if self.args.config.scene.seen_reaction {
@@ -617,5 +737,6 @@ impl MatrixState {
                 }
             }
         }
+        self.list_late().await;
     }
 }

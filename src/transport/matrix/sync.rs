@@ -1,9 +1,10 @@
 //! The Matrix syncer: a `sync_once` loop whose batches (messages, reactions, invites) go to the
-//! actor and into the inbox before the batch's `next_batch` token is saved; a sync failing for
-//! five minutes, or with a refused token, ends it and the actor fails.
+//! actor and into the inbox before the batch's `next_batch` token is saved. A homeserver that
+//! cannot be reached is tried again after a capped backoff (1 s → 60 s) while the tree shows
+//! `reconnecting`; a refused token ends it and the actor fails.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use matrix_sdk::Client;
 use matrix_sdk::config::SyncSettings;
@@ -12,8 +13,10 @@ use matrix_sdk::ruma::events::{AnySyncMessageLikeEvent, AnySyncTimelineEvent, Sy
 use ractor::ActorRef;
 use tokio::sync::oneshot;
 
-use super::actor::{Inbound, MATRIX_TRANSPORT, MatrixMsg, now};
+use super::actor::{Inbound, MATRIX_TRANSPORT, MatrixMsg, sent_at};
 use crate::core::inbox::InboxEntry;
+use crate::core::reconnect::Reconnect;
+use crate::runtime::health_board::LinkStatus;
 use crate::store::inbox_journal::{CRASH_BEFORE_CONFIRM_ENV, SharedInbox};
 use crate::transport::matrix::ingress::RoomIds;
 use crate::transport::matrix::store::MatrixStore;
@@ -21,29 +24,33 @@ use crate::transport::matrix::store::MatrixStore;
 /// Long-poll timeout of `/sync`.
 pub(super) const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// After this long without a successful sync the actor fails and supervision rebuilds it.
-pub(super) const SYNC_GIVE_UP: Duration = Duration::from_secs(300);
+/// What the syncer works with.
+pub(super) struct Syncer {
+    pub(super) client: Client,
+    pub(super) store: MatrixStore,
+    pub(super) actor: ActorRef<MatrixMsg>,
+    pub(super) inbox: SharedInbox,
+    pub(super) room_ids: Arc<Mutex<RoomIds>>,
+    /// The bot's own user id (its events are not taken).
+    pub(super) bot: String,
+    pub(super) link: LinkStatus,
+}
 
 /// The syncer: one `/sync` after another from `token`; each batch goes to the actor and into
 /// the inbox before the token that covers it is saved.
-pub(super) async fn sync_loop(
-    client: Client,
-    store: MatrixStore,
-    mut token: String,
-    actor: ActorRef<MatrixMsg>,
-    inbox: SharedInbox,
-    room_ids: Arc<Mutex<RoomIds>>,
-    bot: String,
-) {
-    let mut backoff = Duration::from_secs(1);
-    let mut last_ok = Instant::now();
+pub(super) async fn sync_loop(syncer: Syncer, mut token: String) {
+    let Syncer { client, store, actor, inbox, room_ids, bot, link } = syncer;
+    let mut reconnect = Reconnect::new();
     let crash_before_confirm = std::env::var_os(CRASH_BEFORE_CONFIRM_ENV).is_some_and(|v| v == "1");
     loop {
         let settings = SyncSettings::default().token(token.clone()).timeout(SYNC_TIMEOUT);
         match client.sync_once(settings).await {
             Ok(response) => {
-                backoff = Duration::from_secs(1);
-                last_ok = Instant::now();
+                if reconnect.failures() > 0 {
+                    tracing::info!(actor = "matrix", "The homeserver answers again.");
+                    reconnect.succeeded();
+                    link.connected();
+                }
                 let (batch, entries) = inbound(&response, &inbox, &room_ids, &store, &bot);
                 if !batch.is_empty() {
                     let (recorded, done) = oneshot::channel();
@@ -70,13 +77,14 @@ pub(super) async fn sync_loop(
             }
             Err(e) => {
                 let refused = e.as_client_api_error().is_some_and(|api| api.status_code.as_u16() == 401);
-                if refused || last_ok.elapsed() > SYNC_GIVE_UP {
+                if refused {
                     let _ = actor.cast(MatrixMsg::SyncFailed(format!("Matrix sync failed: {e}")));
                     return;
                 }
-                tracing::warn!(actor = "matrix", error = %e, retry_in_ms = backoff.as_millis() as u64, "Sync failed.");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                let wait = reconnect.failed(rand::random());
+                tracing::warn!(actor = "matrix", error = %e, retry_in_ms = wait.as_millis() as u64, "Sync failed.");
+                link.reconnecting(&format!("Matrix sync failed: {e}"));
+                tokio::time::sleep(wait).await;
             }
         }
     }
@@ -129,7 +137,7 @@ pub(super) fn inbound(
                             reply_to: None,
                             text: body,
                             prompt: String::new(),
-                            at: now(),
+                            at: sent_at(&message),
                             message: stored
                                 .map(|event| serde_json::json!({"room_id": room_id.as_str(), "event": event})),
                         });

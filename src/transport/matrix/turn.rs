@@ -228,10 +228,14 @@ pub async fn answer(
     let mut typing: Option<tokio::task::JoinHandle<()>> = None;
     let mut buffer = String::new();
     let mut segments = 0usize;
+    // Queued and not yet started, stopped or discarded: when the outputs end now, the Session
+    // stopped under the waiting message (a restart) and the next start runs it.
+    let mut waiting = false;
     while let Some(output) = outputs.recv().await {
         match output {
-            SessionOutput::Queued { .. } => {}
+            SessionOutput::Queued { .. } => waiting = true,
             SessionOutput::Started => {
+                waiting = false;
                 typing = Some(start_typing(out.room.clone()));
             }
             SessionOutput::Event(event) if settings.streaming => match event {
@@ -246,6 +250,7 @@ pub async fn answer(
             },
             SessionOutput::Event(_) => {}
             SessionOutput::Finished { text, result, model } => {
+                waiting = false;
                 stop_typing(&mut typing, &out.room).await;
                 // Streamed segments already carry the start of the answer: only the rest goes
                 // out (0.18.2 sent the whole text again when the rest was empty).
@@ -277,6 +282,7 @@ pub async fn answer(
                 buffer.clear();
             }
             SessionOutput::Stopped | SessionOutput::Discarded => {
+                waiting = false;
                 stop_typing(&mut typing, &out.room).await;
             }
             SessionOutput::Notice(text) => {
@@ -292,8 +298,10 @@ pub async fn answer(
         }
     }
     stop_typing(&mut typing, &out.room).await;
-    if let Some(inbox) = inbox {
-        inbox.finish();
+    match inbox {
+        Some(inbox) if waiting => inbox.keep(),
+        Some(inbox) => inbox.finish(),
+        None => {}
     }
 }
 

@@ -1,19 +1,21 @@
 //! The Telegram transport actor (`telegram` in the tree; Bus transport `tg`): logs in with
-//! `getMe`, syncs the command menu, drops what arrived while it was down
-//! (`deleteWebhook(drop_pending_updates)`), long-polls `getUpdates` (each batch recorded in the
-//! inbox before it is confirmed), replays the inbox at start, and for each update runs the
+//! `getMe` (an unreachable server is retried with a capped backoff while the tree shows
+//! `reconnecting`; a refused token is a crash), syncs the command menu, long-polls `getUpdates`
+//! from what is still pending at Telegram (each batch recorded in the inbox before it is
+//! confirmed; messages older than `inbox_max_age_minutes` by their own date are listed, not
+//! run), replays the inbox at start, and for each update runs the
 //! ingress pipeline of transports spec §2.3 (auth, group rules, dedup, received files) before
 //! handing the text to the Orchestrator; each message's outputs are answered by its own task
 //! (`turn.rs`). Its own commands and buttons are in `commands.rs`, groups and allow-lists in
 //! `groups.rs`, Bus deliveries in `delivery.rs`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use teloxide::Bot;
-use teloxide::payloads::{DeleteMyCommandsSetters, DeleteWebhookSetters, GetMyCommandsSetters, GetUpdatesSetters};
+use teloxide::payloads::{DeleteMyCommandsSetters, GetMyCommandsSetters, GetUpdatesSetters};
 use teloxide::prelude::Requester;
 use teloxide::types::{
     AllowedUpdate, BotCommand, BotCommandScope, ChatKind as TgChatKind, MessageEntityKind, PublicChatKind, Update,
@@ -26,13 +28,15 @@ use crate::chat::orchestrator::OrchestratorHandle;
 use crate::core::command::MENU;
 use crate::core::config::model::Config;
 use crate::core::dedup::Dedup;
-use crate::core::inbox::{InboxEntry, stale_notice, without_nulls};
+use crate::core::inbox::{Arrival, InboxEntry, arrival, stale_notice, stale_notice_of, without_nulls};
 use crate::core::incoming_file::{MediaKind, incoming_prompt, mime_for, saved_name};
+use crate::core::reconnect::Reconnect;
 use crate::core::session_key::SessionKey;
 use crate::core::state::chat_activity::ChatActivity;
 use crate::core::text::render;
 use crate::runtime::adapter::{AdapterHandle, AdapterMsg};
 use crate::runtime::bus::BusHandle;
+use crate::runtime::health_board::LinkStatus;
 use crate::runtime::supervision::RestartRequest;
 use crate::store::atomic::Loaded;
 use crate::store::inbox_journal::SharedInbox;
@@ -40,7 +44,7 @@ use crate::store::paths::DuctorPaths;
 use crate::store::state_files::StateFile;
 use crate::store::{received_files, received_images};
 use crate::transport::file_access::FileAccess;
-use crate::transport::inbox_entry::{InboxEntryGuard, report_cut};
+use crate::transport::inbox_entry::{InboxEntryGuard, StaleMessages, report_cut};
 use crate::transport::telegram::ingress::{
     Admission, ChatKind, Entity, Gate, Incoming, admit, normalise_command, strip_mention, with_reply_context,
 };
@@ -74,10 +78,15 @@ pub enum TelegramMsg {
         updates: Vec<(Update, Option<u64>)>,
         /// Fired when recorded.
         recorded: tokio::sync::oneshot::Sender<()>,
+        /// Fetched at start without waiting: these waited at Telegram while ductor was down.
+        waited: bool,
     },
-    /// Log in and start polling (sent to itself at start; a failure crashes the actor so the
-    /// supervisor retries with its backoff while the rest of the service runs).
+    /// Log in and start polling (sent to itself at start). An unreachable server is tried
+    /// again after a capped backoff (1 s → 60 s) while the tree shows `reconnecting`; a refused
+    /// token crashes the actor (waiting does not heal it).
     Connect,
+    /// Telegram refused the token while polling: the actor fails with this text.
+    Refused(String),
     /// Leave every tracked group or channel that is no longer allowed (after login, then
     /// every 24 h).
     AuditGroups,
@@ -99,6 +108,7 @@ impl TryFrom<TelegramMsg> for AdapterMsg {
             TelegramMsg::Adapter(inner) => Ok(inner),
             TelegramMsg::Updates { .. }
             | TelegramMsg::Connect
+            | TelegramMsg::Refused(_)
             | TelegramMsg::AuditGroups
             | TelegramMsg::ReloadAllowLists => Err(()),
         }
@@ -122,6 +132,8 @@ pub struct TelegramArgs {
     pub restart: RestartRequest,
     /// The agent's inbox (shared by its transports).
     pub inbox: SharedInbox,
+    /// Where it shows `reconnecting` while Telegram cannot be reached.
+    pub link: LinkStatus,
 }
 
 impl std::fmt::Debug for TelegramArgs {
@@ -154,6 +166,13 @@ pub struct TelegramState {
     pub(super) inbox: SharedInbox,
     /// When `config.json` was last read.
     pub(super) config_stamp: Option<std::time::SystemTime>,
+    /// The waits between attempts to log in while Telegram cannot be reached.
+    pub(super) reconnect: Reconnect,
+    /// The batch being handled waited at Telegram while ductor was down.
+    pub(super) waited_batch: bool,
+    /// Stale messages of the batch being handled, by (chat, topic): their words and inbox
+    /// entries, listed in one notice per chat at the end of the batch.
+    pub(super) late: BTreeMap<(i64, Option<i32>), StaleMessages>,
 }
 
 /// Who may talk to the bot; hot-reloadable (transports spec §2.1).
@@ -205,6 +224,9 @@ impl Actor for Telegram {
             inbox: args.inbox.clone(),
             allow: AllowLists::of(&args.config),
             config_stamp: std::fs::metadata(args.paths.config_file()).and_then(|m| m.modified()).ok(),
+            reconnect: Reconnect::new(),
+            waited_batch: false,
+            late: BTreeMap::new(),
             topic_names: HashMap::new(),
             files: FileAccess::from_config(&args.config, &args.paths),
             args: args.clone(),
@@ -238,15 +260,29 @@ impl Actor for Telegram {
         state: &mut TelegramState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            TelegramMsg::Connect => {
-                state.connection = Some(connect(&state.args, &myself, &state.inbox).await?);
-                myself.send_interval(GROUP_AUDIT_EVERY, || TelegramMsg::AuditGroups);
-                state.audit_groups().await;
-                state.replay_inbox().await;
-            }
+            TelegramMsg::Connect => match connect(&state.args, &myself, &state.inbox).await {
+                Ok(connection) => {
+                    state.connection = Some(connection);
+                    state.reconnect.succeeded();
+                    state.args.link.connected();
+                    myself.send_interval(GROUP_AUDIT_EVERY, || TelegramMsg::AuditGroups);
+                    state.audit_groups().await;
+                    state.replay_inbox().await;
+                }
+                Err(ConnectError::Refused(why)) => return Err(why.into()),
+                Err(ConnectError::Unreachable(why)) => {
+                    let wait = state.reconnect.failed(rand::random());
+                    tracing::warn!(actor = "telegram", error = %why, attempts = state.reconnect.failures(),
+                            retry_in_ms = wait.as_millis() as u64, "Telegram cannot be reached; trying again.");
+                    state.args.link.reconnecting(&why);
+                    myself.send_after(wait, || TelegramMsg::Connect);
+                }
+            },
+            TelegramMsg::Refused(why) => return Err(why.into()),
             TelegramMsg::AuditGroups => state.audit_groups().await,
             TelegramMsg::ReloadAllowLists => state.reload_allow_lists().await,
-            TelegramMsg::Updates { updates, recorded } => {
+            TelegramMsg::Updates { updates, recorded, waited } => {
+                state.waited_batch = waited;
                 for (update, entry) in updates {
                     let entry = entry.map(|id| InboxEntryGuard::new(state.inbox.clone(), id));
                     match update.kind {
@@ -256,6 +292,8 @@ impl Actor for Telegram {
                         _ => {}
                     }
                 }
+                state.list_late().await;
+                state.waited_batch = false;
                 let _ = recorded.send(());
             }
             TelegramMsg::Adapter(AdapterMsg::Deliver(delivery)) => state.deliver(delivery).await,
@@ -264,65 +302,99 @@ impl Actor for Telegram {
     }
 }
 
-/// Logs in, syncs the menu, sends the restart notice, drops the updates that arrived while
-/// ductor was down, takes over the polling slot and starts polling.
+/// Why a login did not work.
+#[derive(Debug, thiserror::Error)]
+enum ConnectError {
+    /// Telegram (or the way to it) did not answer: tried again later.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The token or the API base is wrong: waiting does not heal it.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The text of a refused token (`call`: `getMe`, `getUpdates`).
+fn refused_token(api_base: &str, call: &str) -> String {
+    let what = if call == "getMe" { "login" } else { "polling" };
+    format!(
+        "Telegram {what} ({call} at {api_base}) failed: the bot token was refused; check telegram_token in config.json"
+    )
+}
+
+/// Logs in, syncs the menu, sends the restart notice and starts polling from what is still
+/// pending at Telegram (the messages sent while ductor was down come in the first batches).
 async fn connect(
     args: &TelegramArgs,
     myself: &ActorRef<TelegramMsg>,
     inbox: &SharedInbox,
-) -> Result<Connection, ActorProcessingErr> {
-    let url = args.api_base.parse().map_err(|e| format!("telegram API base {:?} is not a URL: {e}", args.api_base))?;
+) -> Result<Connection, ConnectError> {
+    let url = args
+        .api_base
+        .parse()
+        .map_err(|e| ConnectError::Refused(format!("telegram API base {:?} is not a URL: {e}", args.api_base)))?;
     let bot = Bot::new(args.config.telegram_token.clone()).set_api_url(url);
     let me = bot.get_me().await.map_err(|e| match e {
-        teloxide::RequestError::Api(teloxide::ApiError::InvalidToken) => format!(
-            "Telegram login (getMe at {}) failed: the bot token was refused; check telegram_token in config.json",
-            args.api_base
-        ),
-        e => format!("Telegram login (getMe at {}) failed: {e}", args.api_base),
+        teloxide::RequestError::Api(teloxide::ApiError::InvalidToken) => {
+            ConnectError::Refused(refused_token(&args.api_base, "getMe"))
+        }
+        e => ConnectError::Unreachable(format!("Telegram login (getMe at {}) failed: {e}", args.api_base)),
     })?;
     let username = me.username.clone().unwrap_or_default();
     tracing::info!(actor = "telegram", bot = %username, api = %args.api_base, "Logged in to Telegram.");
     let lanes = Lanes::new(bot.clone());
     sync_commands(&bot).await;
     deliver_restart_sentinel(&lanes, args).await;
-    if let Err(e) = bot.delete_webhook().drop_pending_updates(true).await {
-        tracing::warn!(actor = "telegram", error = %e, "deleteWebhook failed; old updates may arrive.");
+    // A webhook would make getUpdates fail; its pending updates are kept (never dropped).
+    if let Err(e) = bot.delete_webhook().await {
+        tracing::warn!(actor = "telegram", error = %e, "deleteWebhook failed.");
     }
-    let mut offset = 0;
-    match bot.get_updates().offset(-1).timeout(0).await {
-        Ok(updates) => {
-            if let Some(last) = updates.last() {
-                offset = i32::try_from(last.id.0).unwrap_or(i32::MAX).saturating_add(1);
-            }
-        }
-        Err(e) => tracing::debug!(actor = "telegram", error = %e, "Could not take over the polling slot."),
-    }
-    let poller = tokio::spawn(poll(bot, offset, myself.clone(), inbox.clone()));
+    let link =
+        Poller { actor: myself.clone(), inbox: inbox.clone(), link: args.link.clone(), api: args.api_base.clone() };
+    let poller = tokio::spawn(poll(bot, 0, link));
     Ok(Connection { lanes, bot_id: me.id.0, username, poller })
 }
 
-/// Long-polls `getUpdates` and hands each update to the actor, in order. Errors back off
-/// 1 s → ×1.3 → 5 s and never stop the polling.
-async fn poll(bot: Bot, mut offset: i32, actor: ActorRef<TelegramMsg>, inbox: SharedInbox) {
-    let mut backoff = Duration::from_secs(1);
+/// What the poller hands updates to and reports its link on.
+struct Poller {
+    actor: ActorRef<TelegramMsg>,
+    inbox: SharedInbox,
+    link: LinkStatus,
+    api: String,
+}
+
+/// Long-polls `getUpdates` and hands each update to the actor, in order. Network trouble backs
+/// off 1 s → 60 s (jittered) and never stops the polling (the tree shows `reconnecting` until a
+/// poll works again); a refused token fails the actor.
+async fn poll(bot: Bot, mut offset: i32, poller: Poller) {
+    let Poller { actor, inbox, link, api } = poller;
+    let mut reconnect = Reconnect::new();
+    // What waited at Telegram while ductor was down comes first, fetched without waiting, until
+    // a poll comes back empty; then the long poll.
+    let mut draining = true;
     let env = crate::store::inbox_journal::CRASH_BEFORE_CONFIRM_ENV;
     let crash_before_confirm = std::env::var_os(env).is_some_and(|v| v == "1");
     loop {
-        let request = bot.get_updates().offset(offset).timeout(POLL_TIMEOUT_S).allowed_updates([
+        let timeout = if draining { 0 } else { POLL_TIMEOUT_S };
+        let request = bot.get_updates().offset(offset).timeout(timeout).allowed_updates([
             AllowedUpdate::Message,
             AllowedUpdate::CallbackQuery,
             AllowedUpdate::MyChatMember,
         ]);
         match request.await {
             Ok(updates) => {
-                backoff = Duration::from_secs(1);
+                if reconnect.failures() > 0 {
+                    tracing::info!(actor = "telegram", "Telegram answers again.");
+                    reconnect.succeeded();
+                    link.connected();
+                }
                 if updates.is_empty() {
+                    draining = false;
                     continue;
                 }
                 let next = updates.iter().map(|u| i32::try_from(u.id.0).unwrap_or(i32::MAX).saturating_add(1)).max();
                 let (batch, entries) = inbox_entries(&inbox, updates);
                 let (recorded, done) = tokio::sync::oneshot::channel();
-                if actor.cast(TelegramMsg::Updates { updates: batch, recorded }).is_err() {
+                if actor.cast(TelegramMsg::Updates { updates: batch, recorded, waited: draining }).is_err() {
                     return;
                 }
                 // The turns need not wait for the fsync; only the confirmation below does.
@@ -338,11 +410,15 @@ async fn poll(bot: Bot, mut offset: i32, actor: ActorRef<TelegramMsg>, inbox: Sh
                 }
                 offset = next.unwrap_or(offset);
             }
+            Err(teloxide::RequestError::Api(teloxide::ApiError::InvalidToken)) => {
+                let _ = actor.cast(TelegramMsg::Refused(refused_token(&api, "getUpdates")));
+                return;
+            }
             Err(e) => {
-                tracing::warn!(actor = "telegram", error = %e, retry_in_ms = backoff.as_millis() as u64, "getUpdates failed.");
-                let jitter = 0.9 + rand::random::<f64>() * 0.2;
-                tokio::time::sleep(backoff.mul_f64(jitter)).await;
-                backoff = backoff.mul_f64(1.3).min(Duration::from_secs(5));
+                let wait = reconnect.failed(rand::random());
+                tracing::warn!(actor = "telegram", error = %e, retry_in_ms = wait.as_millis() as u64, "getUpdates failed.");
+                link.reconnecting(&format!("getUpdates at {api} failed: {e}"));
+                tokio::time::sleep(wait).await;
             }
         }
     }
@@ -380,7 +456,7 @@ fn inbox_entries(inbox: &SharedInbox, updates: Vec<Update>) -> (Vec<(Update, Opt
                 reply_to: Some(i64::from(message.id.0)),
                 text: message.text().or_else(|| message.caption()).unwrap_or_default().to_owned(),
                 prompt: String::new(),
-                at: unix_now(),
+                at: message.date.timestamp() as f64,
                 message: serde_json::to_value(message).ok().map(without_nulls),
             });
         }
@@ -569,6 +645,32 @@ impl TelegramState {
             tracing::debug!(actor = "telegram", chat, "A message without text or supported media ignored.");
             return;
         }
+        // Sent while ductor was down (or long before): the age rule, by the message's own date.
+        let sent_at = message.date.timestamp() as f64;
+        match arrival(text, sent_at, unix_now(), self.args.config.inbox_max_age_s(), self.waited_batch) {
+            Arrival::Run => {}
+            Arrival::Stale => {
+                let words = if text.trim().is_empty() { "(a file)".to_owned() } else { text.to_owned() };
+                tracing::info!(
+                    actor = "telegram",
+                    chat,
+                    message_id = message.id.0,
+                    sent_at,
+                    "A stale message listed, not run."
+                );
+                self.late.entry((chat, thread)).or_default().push((words, entry));
+                return;
+            }
+            Arrival::Dropped => {
+                tracing::info!(
+                    actor = "telegram",
+                    chat,
+                    message_id = message.id.0,
+                    "An immediate command sent before this start dropped."
+                );
+                return;
+            }
+        }
         let text = if incoming.chat_kind == ChatKind::Group { strip_mention(text, &username) } else { text.to_owned() };
         let text = match media {
             // Downloaded here, in the actor, so the message keeps its place among the chat's
@@ -653,6 +755,25 @@ impl TelegramState {
         }
     }
 
+    /// Lists the stale messages of the batch just handled: one notice per chat with the
+    /// person's own words; their entries are done once it is out (kept for the next start
+    /// when it cannot be sent).
+    async fn list_late(&mut self) {
+        if self.late.is_empty() {
+            return;
+        }
+        let late = std::mem::take(&mut self.late);
+        let Some((lanes, _, _)) = self.bot() else { return };
+        for ((chat, thread), items) in late {
+            let target = Target { files: Arc::clone(&self.files), lanes: lanes.clone(), chat, thread, anchor: None };
+            let notice = stale_notice_of(items.iter().map(|(words, _)| words.as_str()));
+            if let Err(e) = rich_send(&target, &notice, None, None).await {
+                tracing::warn!(actor = "telegram", chat, error = %e, "Could not list the stale messages; kept for the next start.");
+                items.into_iter().filter_map(|(_, entry)| entry).for_each(InboxEntryGuard::keep);
+            }
+        }
+    }
+
     /// At start: the messages left in the inbox by an earlier run. The one whose turn was
     /// running is not run again (the Orchestrator reports it as cut); immediate commands are
     /// dropped; messages older than an hour are listed to their chat in one notice; the others
@@ -720,5 +841,6 @@ impl TelegramState {
                 }
             }
         }
+        self.list_late().await;
     }
 }

@@ -284,6 +284,8 @@ pub async fn answer(
         thinking_shown: false,
     };
     let mut cancelled: Option<oneshot::Receiver<()>> = None;
+    // Queued and nothing since: when the outputs end now, the Session stopped under the message.
+    let mut waiting = false;
     loop {
         let idle = turn.idle_due;
         let edit = turn.stream.edit_due;
@@ -295,13 +297,25 @@ pub async fn answer(
         };
         tokio::select! {
             output = outputs.recv() => {
-                let Some(output) = output else { break };
-                if let SessionOutput::Queued { .. } = output
-                    && turn.indicator.is_none()
-                {
-                    cancelled = turn.queue_notice(slot.take()).await;
+                let Some(output) = output else {
+                    if waiting {
+                        // Queued and never started: the Session stopped under the waiting
+                        // message (a restart); it stays in the inbox and runs at the next start.
+                        if let Some(inbox) = turn.inbox.take() {
+                            inbox.keep();
+                        }
+                        turn.indicator_says("[Message kept: it runs when ductor is back.]").await;
+                    }
+                    break;
+                };
+                if let SessionOutput::Queued { .. } = output {
+                    waiting = true;
+                    if turn.indicator.is_none() {
+                        cancelled = turn.queue_notice(slot.take()).await;
+                    }
                     continue;
                 }
+                waiting = false;
                 slot = None;
                 if turn.output(output).await {
                     break;

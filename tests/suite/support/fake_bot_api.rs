@@ -4,7 +4,9 @@
 //! uploaded files and every call made; long-polls `getUpdates` with Telegram's offset rules;
 //! checks HTML like Telegram does (unknown or unclosed tags → 400 "can't parse entities");
 //! and can be told to fail a method (429 `retry_after`, "message is not modified", 403, any
-//! 400) or to answer slowly. The test side injects updates as a person would send them.
+//! 400) or to answer slowly. It can be switched unreachable (`set_reachable(false)`): its
+//! connections are cut and new ones closed at once, as when the network or Telegram is down.
+//! The test side injects updates as a person would send them.
 #![allow(dead_code)]
 
 use std::collections::{HashMap, VecDeque};
@@ -96,6 +98,10 @@ struct State {
 
 struct Inner {
     token: String,
+    /// Whether clients get through (the front door below the HTTP server).
+    reachable: std::sync::atomic::AtomicBool,
+    /// The open client connections, cut when it becomes unreachable.
+    links: Mutex<Vec<tokio::task::AbortHandle>>,
     state: Mutex<State>,
     arrived: Notify,
     called: Notify,
@@ -146,18 +152,26 @@ impl FakeBotApi {
         let inner = Arc::new(Inner {
             token: token.to_owned(),
             state: Mutex::new(State { next_update_id: 1, next_callback: 1, ..State::default() }),
+            reachable: std::sync::atomic::AtomicBool::new(true),
+            links: Mutex::new(Vec::new()),
             arrived: Notify::new(),
             called: Notify::new(),
         });
         let routes = routes(Arc::clone(&inner));
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
+        // The HTTP server on a port of its own; clients come through the front door on `addr`,
+        // which can be shut (see `set_reachable`).
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let server = listener.local_addr()?;
+        let door = tokio::net::TcpListener::bind(addr).await?;
+        let addr = door.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
+        let front = tokio::spawn(front_door(door, server, Arc::clone(&inner)));
         tokio::spawn(async move {
             warp::serve(routes)
                 .incoming(listener)
                 .graceful(async move {
                     let _ = stopped.await;
+                    front.abort();
                 })
                 .run()
                 .await;
@@ -173,6 +187,16 @@ impl FakeBotApi {
     /// The bot token.
     pub fn token(&self) -> &str {
         &self.inner.token
+    }
+
+    /// Switches the server unreachable (open connections are cut, new ones closed at once —
+    /// what a client sees when the network or Telegram is down) or reachable again.
+    pub fn set_reachable(&self, reachable: bool) {
+        self.inner.reachable.store(reachable, std::sync::atomic::Ordering::SeqCst);
+        if !reachable {
+            let links = std::mem::take(&mut *self.inner.links.lock().unwrap_or_else(PoisonError::into_inner));
+            links.iter().for_each(tokio::task::AbortHandle::abort);
+        }
     }
 
     // ---- the person's side ----
@@ -229,6 +253,17 @@ impl FakeBotApi {
             if !entities.is_empty() {
                 m.insert("entities".to_owned(), Value::Array(entities));
             }
+        });
+        self.inject_update(json!({"message": message}));
+        id
+    }
+
+    /// A text message the person sent `ago` seconds before now (its `date`), e.g. one that
+    /// waited at Telegram while the bot was away; returns its message id.
+    pub fn send_text_sent_ago(&self, chat_id: i64, from: u64, text: &str, ago: u64) -> i64 {
+        let (message, id) = self.user_message(chat_id, from, None, None, |m| {
+            m.insert("text".to_owned(), json!(text));
+            m.insert("date".to_owned(), json!(now_s().saturating_sub(ago)));
         });
         self.inject_update(json!({"message": message}));
         id
@@ -602,6 +637,25 @@ async fn route(
             handle(inner, (*bot).to_owned(), (*method).to_owned(), content_type, body).await.into_response()
         }
         _ => error(404, "Not Found").into_response(),
+    }
+}
+
+/// Accepts clients on the front door and joins each to the HTTP server, while reachable.
+async fn front_door(door: tokio::net::TcpListener, server: SocketAddr, inner: Arc<Inner>) {
+    use std::sync::atomic::Ordering;
+    while let Ok((mut client, _)) = door.accept().await {
+        if !inner.reachable.load(Ordering::SeqCst) {
+            drop(client);
+            continue;
+        }
+        let link = tokio::spawn(async move {
+            if let Ok(mut upstream) = tokio::net::TcpStream::connect(server).await {
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            }
+        });
+        let mut links = inner.links.lock().unwrap_or_else(PoisonError::into_inner);
+        links.retain(|l| !l.is_finished());
+        links.push(link.abort_handle());
     }
 }
 
