@@ -15,10 +15,8 @@ use crate::core::named::NewNamed;
 use crate::core::session_key::{ChatId, SessionKey};
 use crate::core::stream_event::TurnResult;
 use crate::core::turn_outcome::{outcome, reply_text};
-use crate::provider::TurnSpec;
 use crate::provider::runner::{Control, run_turn};
 
-use super::planning::{gemini_system_prompt, turn_invocation};
 use super::{OrchestratorMsg, OrchestratorState};
 
 /// The environment variable that tells a CLI how many asks led to its turn (0 or absent: a
@@ -157,21 +155,8 @@ impl OrchestratorState {
             }
         };
         self.save_named();
-        let resume = Some(session.session_id.clone()).filter(|s| !s.is_empty());
-        let append = if resume.is_none() { self.system_append() } else { None };
-        let spec = TurnSpec {
-            prompt,
-            model: session.model.clone(),
-            permission_mode: config.permission_mode.clone(),
-            append_system_prompt: append,
-            resume,
-            reasoning_effort: config.reasoning_effort.clone(),
-            ..TurnSpec::default()
-        };
-        let invocation = turn_invocation(kind, &spec);
-        let mut settings = self.run_settings(&key, config.cli_timeout);
-        settings.env.push((INTERAGENT_DEPTH_ENV.to_owned(), (ask.depth + 1).to_string()));
-        gemini_system_prompt(kind, &spec, &mut settings);
+        let depth = [(INTERAGENT_DEPTH_ENV.to_owned(), (ask.depth + 1).to_string())];
+        let (invocation, settings) = self.named_run(kind, &key, &session, prompt, config.cli_timeout, &depth);
         let (control, control_rx) = watch::channel(Control::Run);
         self.background.insert((chat, name.clone()), control);
         let board_path = format!("{}/{name}", self.args.board_path);

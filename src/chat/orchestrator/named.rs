@@ -15,8 +15,8 @@ use crate::core::state::named_sessions::NamedSession;
 use crate::core::stream_event::TurnResult;
 use crate::core::text::render;
 use crate::core::turn_outcome::{outcome, reply_text};
-use crate::provider::runner::{Control, run_turn};
-use crate::provider::{ProviderKind, TurnSpec};
+use crate::provider::runner::{Control, RunSettings, run_turn};
+use crate::provider::{Invocation, ProviderKind, TurnSpec};
 use crate::store::state_files::StateFile;
 use tokio::sync::watch;
 
@@ -182,21 +182,8 @@ impl OrchestratorState {
         prompt: String,
     ) {
         let kind = provider_named(&session.provider).unwrap_or_else(|| self.provider_of(&session.model));
-        let config = Arc::clone(&self.args.config);
-        let resume = Some(session.session_id.clone()).filter(|s| !s.is_empty());
-        let append = if resume.is_none() { self.system_append() } else { None };
-        let spec = TurnSpec {
-            prompt,
-            model: session.model.clone(),
-            permission_mode: config.permission_mode.clone(),
-            append_system_prompt: append,
-            resume,
-            reasoning_effort: config.reasoning_effort.clone(),
-            ..TurnSpec::default()
-        };
-        let invocation = turn_invocation(kind, &spec);
-        let mut settings = self.run_settings(key, config.timeouts.background);
-        gemini_system_prompt(kind, &spec, &mut settings);
+        let timeout = self.args.config.timeouts.background;
+        let (invocation, settings) = self.named_run(kind, key, session, prompt, timeout, &[]);
         let (control, control_rx) = watch::channel(Control::Run);
         self.background.insert((key.chat_id, session.name.clone()), control);
         let board_path = format!("{}/ns:{}", self.args.board_path, session.name);
@@ -218,6 +205,36 @@ impl OrchestratorState {
             let finished = BackgroundFinished { key, name, kind, model, result, elapsed: started.elapsed() };
             let _ = me.cast(OrchestratorMsg::BackgroundFinished(Box::new(finished)));
         });
+    }
+
+    /// What a named session's turn runs: `prompt` resuming its CLI session (the system prompt
+    /// only on a fresh one), with the chat's environment plus `extra_env`.
+    pub(super) fn named_run(
+        &mut self,
+        kind: ProviderKind,
+        key: &SessionKey,
+        session: &NamedSession,
+        prompt: String,
+        timeout_s: f64,
+        extra_env: &[(String, String)],
+    ) -> (Invocation, RunSettings) {
+        let config = Arc::clone(&self.args.config);
+        let resume = Some(session.session_id.clone()).filter(|s| !s.is_empty());
+        let append = if resume.is_none() { self.system_append() } else { None };
+        let spec = TurnSpec {
+            prompt,
+            model: session.model.clone(),
+            permission_mode: config.permission_mode.clone(),
+            append_system_prompt: append,
+            resume,
+            reasoning_effort: config.reasoning_effort.clone(),
+            ..TurnSpec::default()
+        };
+        let invocation = turn_invocation(kind, &spec);
+        let mut settings = self.run_settings(key, timeout_s);
+        settings.env.extend_from_slice(extra_env);
+        gemini_system_prompt(kind, &spec, &mut settings);
+        (invocation, settings)
     }
 
     /// A background turn ended: the named session is updated and the result is delivered to
