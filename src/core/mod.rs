@@ -35,6 +35,7 @@ pub mod status_view;
 pub mod stream_event;
 pub mod sub_agent;
 pub mod supervision;
+pub mod task_run;
 pub mod task_selector;
 pub mod text;
 pub mod tool_commands;

@@ -3,3 +3,4 @@
 //! sender's Bus — and the TaskHub. Above the chat layer (it drives Orchestrators and Buses),
 //! below the transports (the internal API serves it).
 
+pub mod hub;

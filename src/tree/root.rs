@@ -25,6 +25,7 @@ use crate::core::supervision::{self, EXIT_RESTART};
 use crate::runtime::bus::BusHandle;
 use crate::runtime::health_board::HealthBoard;
 use crate::runtime::supervision::{ChildSet, ChildSpec, Reaction};
+use crate::tasks::hub::{TaskHub, TaskHubArgs, TaskHubHandle};
 use crate::transport::internal_api::{InternalApi, InternalApiArgs};
 use crate::tree::agent::{Agent, AgentArgs};
 
@@ -84,6 +85,8 @@ pub struct RootArgs {
     pub agents: AgentDirectory,
     /// What sub-agents share with main; `None`: no sub-agents (tests).
     pub sub_agents: Option<SubAgentContext>,
+    /// The TaskHub (started after the main agent) and the handle the internal API serves.
+    pub tasks: Option<(TaskHubArgs, TaskHubHandle)>,
 }
 
 /// The Root supervisor actor.
@@ -117,6 +120,10 @@ impl Actor for Root {
         let main = args.main.clone();
         let main_name = main.name.clone();
         children.add(ChildSpec::actor(&main_name, ActorKind::Agent, None, move || (Agent, main.clone())));
+        if let Some((hub_args, hub)) = args.tasks.clone() {
+            children
+                .add(ChildSpec::actor("tasks", ActorKind::Task, Some(hub.slot()), move || (TaskHub, hub_args.clone())));
+        }
         children.start_all(&myself.get_cell()).await?;
         args.board.running(ROOT_PATH);
         let agents_watch = args.sub_agents.as_ref().and_then(|ctx| {

@@ -23,6 +23,7 @@ use crate::runtime::dependency_queue::DependencyQueue;
 use crate::runtime::health_board::HealthBoard;
 use crate::runtime::supervision::ChildSpec;
 use crate::store::paths::DuctorPaths;
+use crate::tasks::hub::{TaskHubArgs, TaskHubHandle};
 use crate::transport::internal_api::InternalApiArgs;
 use crate::tree::agent::{AgentArgs, ObserverTiming};
 use crate::tree::root::{Root, RootArgs, RootMsg};
@@ -157,14 +158,30 @@ impl Service {
             cli_env,
             restart_marker_poll: settings.restart_marker_poll,
         };
+        let tasks = TaskHubHandle::new();
+        let hub_args = TaskHubArgs {
+            main: settings.paths.clone(),
+            agents: agents.clone(),
+            cli_path: settings.cli_path.clone(),
+            cli_env: sub_agents.cli_env.clone(),
+        };
         let api = InternalApiArgs {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, settings.interagent_port)),
             board: board.clone(),
             agents: agents.clone(),
             token,
             on_state_change: None,
+            tasks: tasks.clone(),
         };
-        let args = RootArgs { board: board.clone(), api, main, exit: exit_tx, agents, sub_agents: Some(sub_agents) };
+        let args = RootArgs {
+            board: board.clone(),
+            api,
+            main,
+            exit: exit_tx,
+            agents,
+            sub_agents: Some(sub_agents),
+            tasks: Some((hub_args, tasks)),
+        };
         let (root, _join) = Actor::spawn(None, Root, args).await.map_err(|e| ServiceError::Start(root_cause(&e)))?;
         tracing::info!(actor = "root", home = %settings.paths.home(), "Ductor is ready.");
         Ok(Self { root, exit: exit_rx, board, main_bus, orchestrator })

@@ -451,6 +451,7 @@ async fn the_internal_api_refuses_to_listen_beyond_loopback() {
         agents: ductor::chat::agent_directory::AgentDirectory::new(),
         token: "t".into(),
         on_state_change: None,
+        tasks: ductor::tasks::hub::TaskHubHandle::new(),
     };
     let refused = ractor::Actor::spawn(None, InternalApi, args).await;
     let error = format!("{:?}", refused.expect_err("refused"));

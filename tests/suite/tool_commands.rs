@@ -861,6 +861,7 @@ async fn internal_api(
         },
         token: crate::support::binary::TEST_TOKEN.to_owned(),
         on_state_change: hook,
+        tasks: ductor::tasks::hub::TaskHubHandle::new(),
     };
     Actor::spawn(None, InternalApi, args).await.unwrap()
 }

@@ -222,18 +222,6 @@ impl OrchestratorState {
         })
     }
 
-    /// Tasks left `running` by an earlier run are marked failed (core spec §8.1).
-    pub(super) fn fail_stale_tasks(&self) {
-        let Loaded::Found(mut registry) = TaskRegistry::load(&self.args.paths) else { return };
-        let failed = registry.fail_running(&render("tasks.restarted", &[]), unix_now());
-        if failed > 0 {
-            tracing::info!(actor = "orchestrator", failed, "Tasks cut by a restart marked failed.");
-            if let Err(e) = registry.save(&self.args.paths) {
-                tracing::error!(actor = "orchestrator", error = %e, "Could not save tasks.json.");
-            }
-        }
-    }
-
     pub(super) fn task_registry(&self) -> TaskRegistry {
         match TaskRegistry::load(&self.args.paths) {
             Loaded::Found(file) => file,

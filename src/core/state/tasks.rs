@@ -64,6 +64,27 @@ impl TaskRegistry {
 }
 
 impl TaskRecord {
+    /// A text field kept among the other fields (`error`, `original_prompt`, ...); `""` when
+    /// missing.
+    pub fn text(&self, key: &str) -> &str {
+        self.extra.get(key).and_then(Value::as_str).unwrap_or_default()
+    }
+
+    /// A number field kept among the other fields; 0 when missing.
+    pub fn number(&self, key: &str) -> f64 {
+        self.extra.get(key).and_then(Value::as_f64).unwrap_or_default()
+    }
+
+    /// Sets a field kept among the other fields.
+    pub fn set(&mut self, key: &str, value: impl Into<Value>) {
+        self.extra.insert(key.to_owned(), value.into());
+    }
+
+    /// Whether no run of it is under way or waiting to start.
+    pub fn is_finished(&self) -> bool {
+        !matches!(self.status.as_str(), "running" | "queued")
+    }
+
     /// The task's own folder: `<tasks_dir>/<task_id>`.
     pub fn folder(&self) -> String {
         format!("{}/{}", self.tasks_dir.trim_end_matches('/'), self.task_id)

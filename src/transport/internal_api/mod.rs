@@ -5,9 +5,10 @@
 //! `Authorization: Bearer <token>` or `X-Ductor-Token: <token>`, compared in constant time; one
 //! without gets 401, and refusals are logged once a minute with their count, not per request
 //! (ductor-rs: 0.18.2 had no authentication). Routes: `status.rs` (health, agents, the actor
-//! tree, envelopes) and `tools.rs` (the tool commands' one-writer path).
+//! tree, envelopes), `tools.rs` (the tool commands' one-writer path) and `tasks.rs` (the TaskHub).
 
 mod status;
+mod tasks;
 mod tools;
 
 pub use status::health_json;
@@ -30,9 +31,10 @@ use crate::core::tool_commands::webhook::WebhookOp;
 use crate::runtime::health_board::HealthBoard;
 use crate::runtime::http_server::serve;
 use crate::store::tool_commands;
+use crate::tasks::hub::TaskHubHandle;
 
 /// Largest request body accepted.
-const MAX_BODY_BYTES: u64 = 1024 * 1024;
+pub(super) const MAX_BODY_BYTES: u64 = 1024 * 1024;
 
 /// How often refused requests are logged (with their count).
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
@@ -78,6 +80,8 @@ pub struct InternalApiArgs {
     pub token: String,
     /// Called after a tool command changed `cron_jobs.json` or `webhooks.json`.
     pub on_state_change: Option<StateChangeHook>,
+    /// The TaskHub the `/tasks/*` routes serve.
+    pub tasks: TaskHubHandle,
 }
 
 impl std::fmt::Debug for InternalApiArgs {
@@ -205,7 +209,7 @@ fn authorized(token: String) -> impl Filter<Extract = (), Error = warp::Rejectio
 fn routes(
     args: InternalApiArgs,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone + Send + Sync + 'static {
-    let InternalApiArgs { board, agents, token, on_state_change, .. } = args;
+    let InternalApiArgs { board, agents, token, on_state_change, tasks, .. } = args;
     let with_board = {
         let board = board.clone();
         warp::any().map(move || board.clone())
@@ -271,7 +275,21 @@ fn routes(
             }
         });
     authorized(token)
-        .and(health.or(names).unify().or(actors).unify().or(submit).unify().or(cron).unify().or(webhooks).unify())
+        .and(
+            health
+                .or(names)
+                .unify()
+                .or(actors)
+                .unify()
+                .or(submit)
+                .unify()
+                .or(cron)
+                .unify()
+                .or(webhooks)
+                .unify()
+                .or(tasks::routes(tasks))
+                .unify(),
+        )
         .recover(|rejection: warp::Rejection| async move {
             let (status, error) = if rejection.find::<Unauthorized>().is_some() {
                 (StatusCode::UNAUTHORIZED, "unauthorized: the internal API token is missing or wrong".to_owned())
