@@ -1,5 +1,5 @@
 //! The `ductor` command line: permissive dispatch (ops spec §18.1) onto run, status, stop,
-//! restart, help and the tool commands `cron` and `webhook`. clap captures the arguments; the dispatch rule of the original (first
+//! restart, help and the tool commands `cron`, `webhook` and `task`. clap captures the arguments; the dispatch rule of the original (first
 //! known word wins, flags anywhere) is [`crate::core::cli_args::parse`].
 
 pub mod cron;
@@ -9,6 +9,7 @@ pub mod logging;
 pub mod run;
 pub mod status;
 pub mod stop;
+pub mod task;
 pub mod tool_command;
 pub mod webhook;
 
@@ -38,7 +39,7 @@ pub fn main_with_args(argv: Vec<String>) -> anyhow::Result<i32> {
     }
     let paths = match DuctorPaths::resolve(None) {
         Ok(paths) => paths,
-        Err(e) if matches!(invocation.command, CommandWord::Cron | CommandWord::Webhook) => {
+        Err(e) if matches!(invocation.command, CommandWord::Cron | CommandWord::Webhook | CommandWord::Task) => {
             let answer = crate::core::tool_commands::ToolAnswer::error(format!("cannot find the ductor home: {e}"));
             return Ok(tool_command::print_answer(&answer));
         }
@@ -47,6 +48,7 @@ pub fn main_with_args(argv: Vec<String>) -> anyhow::Result<i32> {
     match invocation.command {
         CommandWord::Cron => Ok(cron::run(&paths, &invocation.tool_args)),
         CommandWord::Webhook => Ok(webhook::run(&paths, &invocation.tool_args)),
+        CommandWord::Task => Ok(task::run(&paths, &invocation.tool_args)),
         CommandWord::Run => run::run(&paths, invocation.verbose, &args),
         CommandWord::Status => Ok(small_runtime()?.block_on(status::run(&paths, invocation.json))),
         CommandWord::Stop => {

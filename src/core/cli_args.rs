@@ -40,6 +40,8 @@ pub enum CommandWord {
     Cron,
     /// `webhook <sub>`: the webhook tool commands.
     Webhook,
+    /// `task <sub>`: the background task tool commands.
+    Task,
 }
 
 impl CommandWord {
@@ -59,6 +61,7 @@ impl CommandWord {
             "install" => Self::Install,
             "cron" => Self::Cron,
             "webhook" => Self::Webhook,
+            "task" => Self::Task,
             _ => return None,
         })
     }
@@ -81,6 +84,7 @@ impl CommandWord {
             Self::Install => "install",
             Self::Cron => "cron",
             Self::Webhook => "webhook",
+            Self::Task => "task",
         }
     }
 }
@@ -109,7 +113,7 @@ pub fn parse(args: &[String]) -> Invocation {
         .enumerate()
         .filter(|(_, a)| !a.starts_with('-'))
         .find_map(|(i, a)| CommandWord::from_word(a).map(|c| (i, c)));
-    if let Some((index, command @ (CommandWord::Cron | CommandWord::Webhook))) = first_known {
+    if let Some((index, command @ (CommandWord::Cron | CommandWord::Webhook | CommandWord::Task))) = first_known {
         let before = &args[..index];
         let has = |flags: &[&str]| before.iter().any(|a| flags.contains(&a.as_str()));
         let tool_args = args[index + 1..].to_vec();

@@ -523,10 +523,18 @@ impl TaskHubState {
     fn start(&mut self, myself: &ActorRef<TaskHubMsg>, task: &TaskRecord, agent: &AgentEntry, pending: Pending) {
         let config = &agent.config;
         let kind = ProviderKind::from_name(&task.provider).unwrap_or(ProviderKind::Claude);
-        let runs = task.number("runs") + 1.0;
+        let runs = task.number("runs") as i64 + 1;
         let _ = self.update(&task.task_id, |t| t.set("runs", runs));
+        // A new worker session knows the agent's memory, as the agent's own new sessions do.
+        let memory = std::fs::read_to_string(agent.paths.main_memory()).ok();
+        let append = if pending.resume.is_none() {
+            crate::core::prompt_hooks::system_append(memory.as_deref(), None)
+        } else {
+            None
+        };
         let spec = TurnSpec {
             prompt: pending.prompt,
+            append_system_prompt: append,
             model: task.model.clone(),
             permission_mode: config.permission_mode.clone(),
             resume: pending.resume,
@@ -641,7 +649,7 @@ impl TaskHubState {
             classified.status == status::DONE && !session.is_empty(),
         );
         let elapsed_s = elapsed.as_secs_f64();
-        let turns = task.number("num_turns") + result.num_turns.map_or(1.0, |n| n as f64);
+        let turns = task.number("num_turns") as u64 + result.num_turns.unwrap_or(1);
         let preview_source = if classified.error.is_empty() { result.result.as_str() } else { &classified.error };
         let preview = task_run::preview(preview_source, RESULT_PREVIEW_CHARS);
         let updated = self.update(task_id, |t| {
@@ -773,7 +781,7 @@ impl TaskHubState {
         if self.args.agents.get(&task.parent_agent).is_none() {
             return Err(TaskError::Refused(format!("Error: agent {} is not running", task.parent_agent)));
         }
-        let count = task.number("question_count") + 1.0;
+        let count = task.number("question_count") as i64 + 1;
         let task = self.update(task_id, |t| {
             t.set("question_count", count);
             t.set("last_question", task_run::preview(question, QUESTION_PREVIEW_CHARS));

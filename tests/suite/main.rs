@@ -26,6 +26,7 @@ mod runner;
 mod service;
 mod sessions;
 mod supervision;
+mod tasks;
 mod telegram;
 mod tool_commands;
 mod webhook_server;

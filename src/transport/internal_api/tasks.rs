@@ -39,15 +39,16 @@ fn refusal(error: &TaskError) -> warp::reply::Response {
     reply(status, &json!({"success": false, "error": error.to_string()}))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, warp::reply::Response> {
-    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON: {e}")))
+/// The body as `T`, or the 400 answer naming what is wrong.
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<warp::reply::Response>> {
+    serde_json::from_slice(body).map_err(|e| Box::new(bad_request(format!("invalid JSON: {e}"))))
 }
 
 async fn answer(hub: TaskHubHandle, action: String, body: Vec<u8>) -> warp::reply::Response {
     if action == "create" {
         let request: CreateRequest = match parse(&body) {
             Ok(request) => request,
-            Err(response) => return response,
+            Err(response) => return *response,
         };
         if request.prompt.trim().is_empty() {
             return bad_request("missing prompt");
@@ -61,7 +62,7 @@ async fn answer(hub: TaskHubHandle, action: String, body: Vec<u8>) -> warp::repl
     let request = match parse::<TaskRequest>(&body) {
         Ok(request) if !request.task_id.trim().is_empty() => request,
         Ok(_) => return bad_request("missing task_id"),
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let TaskRequest { task_id, from, prompt, question } = request;
     match action.as_str() {
