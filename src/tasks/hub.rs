@@ -30,6 +30,7 @@ use crate::core::task_run::{
 };
 use crate::provider::runner::{Control, RunSettings, run_turn};
 use crate::provider::{ProviderKind, TurnSpec, claude, codex, gemini, provider_for, search_path};
+use crate::runtime::file_watch::FileWatch;
 use crate::runtime::supervision::ActorSlot;
 use crate::store::atomic::Loaded;
 use crate::store::locked_state::{self, LockedStateError};
@@ -45,6 +46,10 @@ const RECOVERY_RETRY: Duration = Duration::from_secs(1);
 const RECOVERY_ATTEMPTS: u32 = 60;
 /// The actor's name in logs.
 const ACTOR: &str = "tasks";
+/// How often task folders without entry are looked for (core spec §8.1).
+const ORPHAN_CLEANUP_EVERY: Duration = Duration::from_secs(5 * 3600);
+/// How long a change of `tasks.json` must settle before it is looked at.
+const REGISTRY_DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// Why a task request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -164,6 +169,11 @@ pub enum TaskHubMsg {
         /// How long it ran.
         elapsed: Duration,
     },
+    /// `tasks.json` changed: a running task whose entry someone else marked `cancelled` (the
+    /// `/tasks` menu of a chat) is stopped.
+    RegistryChanged,
+    /// The periodic orphan clean-up (every 5 h).
+    CleanOrphans,
     /// Start-up recovery (again for parents not started yet).
     Recover {
         /// How many times it ran before.
@@ -268,6 +278,8 @@ pub struct TaskHubState {
     args: TaskHubArgs,
     runs: HashMap<String, Run>,
     queue: VecDeque<Pending>,
+    cleanup: Option<tokio::task::JoinHandle<()>>,
+    _watch: Option<FileWatch>,
 }
 
 impl Actor for TaskHub {
@@ -285,7 +297,16 @@ impl Actor for TaskHub {
             tracing::warn!(actor = ACTOR, moved_to = %moved_to, "tasks.json was corrupt; moved aside, starting empty.");
         }
         let _ = myself.cast(TaskHubMsg::Recover { attempt: 0 });
-        Ok(TaskHubState { args, runs: HashMap::new(), queue: VecDeque::new() })
+        let watch = {
+            let hub = myself.clone();
+            FileWatch::start(&TaskRegistry::path(&args.main), REGISTRY_DEBOUNCE, move || {
+                let _ = hub.cast(TaskHubMsg::RegistryChanged);
+            })
+            .map_err(|e| tracing::warn!(actor = ACTOR, error = %e, "Cannot watch tasks.json; the /tasks menu cannot stop workers."))
+            .ok()
+        };
+        let cleanup = myself.send_interval(ORPHAN_CLEANUP_EVERY, || TaskHubMsg::CleanOrphans);
+        Ok(TaskHubState { args, runs: HashMap::new(), queue: VecDeque::new(), cleanup: Some(cleanup), _watch: watch })
     }
 
     async fn post_stop(
@@ -297,6 +318,9 @@ impl Actor for TaskHub {
         // as interrupted at the next start.
         for run in state.runs.values() {
             let _ = run.control.send(Control::Stop);
+        }
+        if let Some(cleanup) = state.cleanup.take() {
+            cleanup.abort();
         }
         Ok(())
     }
@@ -330,6 +354,8 @@ impl Actor for TaskHub {
                 state.finished(&task_id, &result, elapsed).await;
                 state.start_queued(&myself);
             }
+            TaskHubMsg::RegistryChanged => state.stop_cancelled_elsewhere(),
+            TaskHubMsg::CleanOrphans => state.clean_orphans(),
             TaskHubMsg::Recover { attempt } => {
                 let waiting = state.recover(attempt, attempt + 1 >= RECOVERY_ATTEMPTS).await;
                 if attempt == 0 {
@@ -411,6 +437,23 @@ impl TaskHubState {
         match self.args.agents.get(&task.parent_agent) {
             Some(agent) => agent.paths.task_folders().join(&task.task_id),
             None => Utf8PathBuf::from(task.folder()),
+        }
+    }
+
+    /// Stops the running workers whose entries were marked `cancelled` outside the hub.
+    fn stop_cancelled_elsewhere(&mut self) {
+        if self.runs.is_empty() {
+            return;
+        }
+        for task in self.registry().tasks {
+            if task.status != status::CANCELLED {
+                continue;
+            }
+            if let Some(run) = self.runs.get_mut(&task.task_id).filter(|run| !run.cancelled) {
+                run.cancelled = true;
+                let _ = run.control.send(Control::Stop);
+                tracing::info!(actor = ACTOR, task = %task.task_id, "Task cancelled from a chat; its process group is stopped.");
+            }
         }
     }
 

@@ -277,6 +277,26 @@ async fn cancelling_a_task_kills_its_process_group_and_the_chat_gets_only_a_noti
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cancel_button_of_the_tasks_menu_stops_the_worker() {
+    let h = held(json!({}), &[]).await;
+    let tg = &h.tg;
+    let (code, answer) = task_command(tg, &["create", "--name", "index", "Index the archive"]);
+    assert_eq!(code, 0, "{answer}");
+    let id = created_id(&answer);
+    assert!(eventually(|| records(tg, "last_line").len() == 1).await, "the worker runs and is held");
+    let pid = pid_of(&worker_starts(tg)[0], "pid");
+
+    tg.api.send_text(ALICE, ALICE as u64, "/tasks");
+    let has_menu = |m: &crate::support::fake_bot_api::StoredMessage| m.reply_markup.to_string().contains("tsc:cancel:");
+    assert!(eventually(|| tg.api.bot_messages(ALICE).iter().any(has_menu)).await, "the menu with a cancel button");
+    let menu = tg.api.bot_messages(ALICE).into_iter().find(|m| has_menu(m)).unwrap();
+    tg.api.press_button(ALICE, ALICE as u64, menu.message_id, &format!("tsc:cancel:{id}"));
+    assert!(eventually(|| !is_alive(pid)).await, "the worker is stopped");
+    wait_status(tg, &id, "cancelled").await;
+    tg.bot_says(ALICE, "cancelled").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_task_cut_by_sigkill_is_failed_at_the_next_start_and_the_parent_told_once() {
     let mut h = held(json!({}), &[]).await;
     let (code, answer) = task_command(&h.tg, &["create", "--name", "migrate", "Migrate the database"]);
