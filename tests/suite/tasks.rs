@@ -211,13 +211,20 @@ async fn beyond_the_parallel_limit_a_task_is_queued_and_runs_when_a_slot_frees()
     let listed: Vec<&str> = list["tasks"].as_array().unwrap().iter().filter_map(|t| t["task_id"].as_str()).collect();
     assert_eq!(listed, [ids[2].as_str(), ids[1].as_str(), ids[0].as_str()], "newest first");
 
+    // An interactive task does not count against the limit.
+    let (code, answer) = task_command(tg, &["create", "--priority", "interactive", "Answer now"]);
+    assert_eq!(code, 0, "{answer}");
+    let urgent = created_id(&answer);
+    assert!(eventually(|| worker_starts(tg).len() == 3).await, "the interactive task starts at once");
+    assert_eq!(task(tg, &ids[2])["status"], "queued");
+
     h.release_tasks();
-    for id in &ids {
+    for id in ids.iter().chain([&urgent]) {
         wait_status(tg, id, "done").await;
     }
     let starts = worker_starts(tg);
-    assert_eq!(starts.len(), 3);
-    assert!(prompt_of(&starts[2]).starts_with("Job number 3"), "the queued task ran last");
+    assert_eq!(starts.len(), 4);
+    assert!(prompt_of(&starts[3]).starts_with("Job number 3"), "the queued task ran last");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -384,4 +391,48 @@ async fn a_corrupt_tasks_json_is_moved_aside_and_tasks_start_afresh() {
     assert_eq!(code, 0, "{answer}");
     let id = created_id(&answer);
     assert_eq!(task(&h.tg, &id)["status"], "running");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_past_its_timeout_fails_and_the_parent_is_asked_to_tell_the_user() {
+    let h = held(json!({"tasks": {"timeout_seconds": 1}}), &[]).await;
+    let tg = &h.tg;
+    let (code, answer) = task_command(tg, &["create", "--name", "slow", "Take your time"]);
+    assert_eq!(code, 0, "{answer}");
+    let id = created_id(&answer);
+    wait_status(tg, &id, "failed").await;
+    assert_eq!(task(tg, &id)["error"], "timeout after 1 s");
+    let note = tg.bot_says(ALICE, "failed").await;
+    assert!(note.contains("slow") && note.contains("timeout"), "{note}");
+    let turns = injected(tg);
+    assert_eq!(turns.len(), 1);
+    assert!(prompt_of(&turns[0]).starts_with(&format!("[BACKGROUND TASK FAILED — task_id {id}")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_home_moved_to_another_path_keeps_its_tasks() {
+    let mut h = held(json!({}), &[]).await;
+    h.release_tasks();
+    let (code, answer) = task_command(&h.tg, &["create", "--name", "keep", "Keep me"]);
+    assert_eq!(code, 0, "{answer}");
+    let id = created_id(&answer);
+    wait_status(&h.tg, &id, "done").await;
+    h.tg.service.as_ref().unwrap().signal(nix::sys::signal::Signal::SIGTERM);
+    let mut stopped = h.tg.service.take().unwrap();
+    tokio::task::spawn_blocking(move || stopped.wait_exit(Duration::from_secs(10))).await.unwrap();
+
+    let moved = h.tg.root.join("moved-home");
+    std::fs::rename(&h.tg.home, &moved).unwrap();
+    h.tg.home = moved.clone();
+    h.tg.launch().await;
+    // A task created after the start shows the start-up clean-up is over.
+    let (code, answer) = task_command(&h.tg, &["create", "Probe"]);
+    assert_eq!(code, 0, "{answer}");
+    assert!(eventually(|| worker_starts(&h.tg).len() == 2).await);
+    let entry = task(&h.tg, &id);
+    assert_eq!(entry["status"], "done", "the entry is kept: {entry}");
+    assert_eq!(entry["tasks_dir"], moved.join("workspace/tasks").as_str());
+    assert!(moved.join("workspace/tasks").join(&id).join("TASKMEMORY.md").is_file(), "its folder is kept");
+    let (code, answer) = task_command(&h.tg, &["delete", &id]);
+    assert_eq!((code, answer), (0, json!({"success": true})));
 }
