@@ -21,6 +21,7 @@ use serde::Deserialize;
 use tokio::sync::watch;
 
 use crate::chat::agent_directory::{AgentDirectory, AgentEntry, MAIN_AGENT};
+use crate::core::config::dotenv::env_for_child;
 use crate::core::envelope::{Envelope, LockMode, Origin};
 use crate::core::session_key::ChatId;
 use crate::core::state::tasks::{TaskRecord, TaskRegistry};
@@ -33,6 +34,7 @@ use crate::provider::{ProviderKind, TurnSpec, claude, codex, gemini, provider_fo
 use crate::runtime::file_watch::FileWatch;
 use crate::runtime::supervision::ActorSlot;
 use crate::store::atomic::Loaded;
+use crate::store::config_file::DotEnv;
 use crate::store::locked_state::{self, LockedStateError};
 use crate::store::paths::DuctorPaths;
 use crate::store::state_files::StateFile;
@@ -608,6 +610,11 @@ impl TaskHubState {
             env.push(("DUCTOR_TOPIC_ID".to_owned(), topic.to_string()));
         }
         env.extend(self.args.cli_env.iter().cloned());
+        // `.env` secrets ductor's own environment does not already have, as chat turns get them.
+        let secrets = DotEnv::new(&agent.paths).current().to_vec();
+        env.extend(
+            env_for_child(&secrets, |k| std::env::var_os(k).is_some()).map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
         if !self.args.cli_path.is_empty() {
             env.push(("PATH".to_owned(), search_path(&self.args.cli_path)));
         }
