@@ -436,3 +436,38 @@ async fn a_home_moved_to_another_path_keeps_its_tasks() {
     let (code, answer) = task_command(&h.tg, &["delete", &id]);
     assert_eq!((code, answer), (0, json!({"success": true})));
 }
+
+#[test]
+fn without_a_running_service_a_task_command_prints_an_error_and_exits_1() {
+    let (_dir, home) = crate::support::temp_home();
+    crate::support::binary::write_config(&home, crate::support::binary::free_port());
+    let (status, stdout, _) = crate::support::binary::run(&home, &["task", "list"]);
+    assert_eq!(status.code(), Some(1));
+    let answer: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(answer["error"].as_str().unwrap().contains("did not answer"), "{answer}");
+    let (status, stdout, _) = crate::support::binary::run(&home, &["task", "ask-parent", "Why?"]);
+    assert_eq!(status.code(), Some(1));
+    assert!(stdout.contains("DUCTOR_TASK_ID"), "{stdout}");
+}
+
+#[test]
+fn a_task_script_names_the_agent_whose_workspace_holds_it() {
+    let (dir, home) = crate::support::temp_home();
+    let defaults = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/home_defaults/workspace/tools/task_tools");
+    let run = |tools: &Utf8Path, env_agent: Option<&str>| {
+        std::fs::create_dir_all(tools).unwrap();
+        std::fs::copy(defaults.join("list_tasks.py"), tools.join("list_tasks.py")).unwrap();
+        let mut cmd = Command::new("python3");
+        cmd.arg(tools.join("list_tasks.py")).env("DUCTOR_BIN", "/bin/echo").env_remove("DUCTOR_AGENT_NAME");
+        if let Some(agent) = env_agent {
+            cmd.env("DUCTOR_AGENT_NAME", agent);
+        }
+        String::from_utf8(cmd.output().unwrap().stdout).unwrap().trim().to_owned()
+    };
+    let sub = home.join("agents/ops/workspace/tools/task_tools");
+    assert_eq!(run(&sub, Some("other")), "task list --from ops", "the location wins");
+    let main = home.join("workspace/tools/task_tools");
+    assert_eq!(run(&main, Some("research")), "task list --from research");
+    assert_eq!(run(&main, None), "task list --from main");
+    drop(dir);
+}
