@@ -23,6 +23,7 @@ use tokio::sync::watch;
 use crate::chat::agent_directory::{AgentDirectory, AgentEntry, MAIN_AGENT};
 use crate::core::config::dotenv::env_for_child;
 use crate::core::envelope::{Envelope, LockMode, Origin};
+use crate::core::health::ActorKind;
 use crate::core::session_key::ChatId;
 use crate::core::state::tasks::{TaskRecord, TaskRegistry};
 use crate::core::stream_event::TurnResult;
@@ -31,7 +32,9 @@ use crate::core::task_run::{
 };
 use crate::provider::runner::{Control, RunSettings, run_turn};
 use crate::provider::{ProviderKind, TurnSpec, claude, codex, gemini, provider_for, search_path};
+use crate::runtime::bus::BusError;
 use crate::runtime::file_watch::FileWatch;
+use crate::runtime::health_board::HealthBoard;
 use crate::runtime::supervision::ActorSlot;
 use crate::store::atomic::Loaded;
 use crate::store::config_file::DotEnv;
@@ -48,6 +51,11 @@ const RECOVERY_RETRY: Duration = Duration::from_secs(1);
 const RECOVERY_ATTEMPTS: u32 = 60;
 /// The actor's name in logs.
 const ACTOR: &str = "tasks";
+/// How often a message is offered to a Bus that is not running, and how far apart.
+const BUS_ATTEMPTS: u32 = 20;
+const BUS_RETRY: Duration = Duration::from_millis(100);
+/// The hub's path on the health board.
+const BOARD_PATH: &str = "root/tasks";
 /// How often task folders without entry are looked for (core spec §8.1).
 const ORPHAN_CLEANUP_EVERY: Duration = Duration::from_secs(5 * 3600);
 /// How long a change of `tasks.json` must settle before it is looked at.
@@ -250,6 +258,8 @@ pub struct TaskHubArgs {
     pub cli_path: Vec<Utf8PathBuf>,
     /// What every CLI gets besides its agent's variables (token, `DUCTOR_BIN`).
     pub cli_env: Vec<(String, String)>,
+    /// The health board: a running worker appears as `task:<id>` under the hub.
+    pub board: HealthBoard,
 }
 
 /// The TaskHub actor.
@@ -280,8 +290,10 @@ pub struct TaskHubState {
     args: TaskHubArgs,
     runs: HashMap<String, Run>,
     queue: VecDeque<Pending>,
+    /// The periodic orphan clean-up (`None` until the first message opened the registry).
     cleanup: Option<tokio::task::JoinHandle<()>>,
-    _watch: Option<FileWatch>,
+    /// The watch of `tasks.json`, kept alive with the hub.
+    _registry_watch: Option<FileWatch>,
 }
 
 impl Actor for TaskHub {
@@ -294,21 +306,9 @@ impl Actor for TaskHub {
         myself: ActorRef<TaskHubMsg>,
         args: TaskHubArgs,
     ) -> Result<TaskHubState, ActorProcessingErr> {
-        // A corrupt file is moved aside here (with a warning), before anything writes it.
-        if let Loaded::Quarantined { moved_to, .. } = TaskRegistry::load(&args.main) {
-            tracing::warn!(actor = ACTOR, moved_to = %moved_to, "tasks.json was corrupt; moved aside, starting empty.");
-        }
+        // Everything else happens in the first message: the agents start without waiting.
         let _ = myself.cast(TaskHubMsg::Recover { attempt: 0 });
-        let watch = {
-            let hub = myself.clone();
-            FileWatch::start(&TaskRegistry::path(&args.main), REGISTRY_DEBOUNCE, move || {
-                let _ = hub.cast(TaskHubMsg::RegistryChanged);
-            })
-            .map_err(|e| tracing::warn!(actor = ACTOR, error = %e, "Cannot watch tasks.json; the /tasks menu cannot stop workers."))
-            .ok()
-        };
-        let cleanup = myself.send_interval(ORPHAN_CLEANUP_EVERY, || TaskHubMsg::CleanOrphans);
-        Ok(TaskHubState { args, runs: HashMap::new(), queue: VecDeque::new(), cleanup: Some(cleanup), _watch: watch })
+        Ok(TaskHubState { args, runs: HashMap::new(), queue: VecDeque::new(), cleanup: None, _registry_watch: None })
     }
 
     async fn post_stop(
@@ -358,6 +358,10 @@ impl Actor for TaskHub {
             }
             TaskHubMsg::RegistryChanged => state.stop_cancelled_elsewhere(),
             TaskHubMsg::CleanOrphans => state.clean_orphans(),
+            TaskHubMsg::Recover { attempt: 0 } if state.cleanup.is_none() => {
+                state.open(&myself);
+                let _ = myself.cast(TaskHubMsg::Recover { attempt: 0 });
+            }
             TaskHubMsg::Recover { attempt } => {
                 let waiting = state.recover(attempt, attempt + 1 >= RECOVERY_ATTEMPTS).await;
                 if attempt == 0 {
@@ -440,6 +444,21 @@ impl TaskHubState {
             Some(agent) => agent.paths.task_folders().join(&task.task_id),
             None => Utf8PathBuf::from(task.folder()),
         }
+    }
+
+    /// At start: a corrupt `tasks.json` is moved aside (with a warning) before anything writes
+    /// it; the file is watched; the orphan clean-up is scheduled.
+    fn open(&mut self, myself: &ActorRef<TaskHubMsg>) {
+        if let Loaded::Quarantined { moved_to, .. } = TaskRegistry::load(&self.args.main) {
+            tracing::warn!(actor = ACTOR, moved_to = %moved_to, "tasks.json was corrupt; moved aside, starting empty.");
+        }
+        let hub = myself.clone();
+        self._registry_watch = FileWatch::start(&TaskRegistry::path(&self.args.main), REGISTRY_DEBOUNCE, move || {
+            let _ = hub.cast(TaskHubMsg::RegistryChanged);
+        })
+        .map_err(|e| tracing::warn!(actor = ACTOR, error = %e, "Cannot watch tasks.json; the /tasks menu cannot stop workers."))
+        .ok();
+        self.cleanup = Some(myself.send_interval(ORPHAN_CLEANUP_EVERY, || TaskHubMsg::CleanOrphans));
     }
 
     /// Stops the running workers whose entries were marked `cancelled` outside the hub.
@@ -631,6 +650,10 @@ impl TaskHubState {
         let interactive = task.text("priority") == "interactive";
         let run = Run { control, chat_id: task.chat_id, interactive, cancelled: false, asked: false };
         self.runs.insert(task.task_id.clone(), run);
+        let label = format!("task:{}", task.task_id);
+        let board_path = format!("{BOARD_PATH}/{label}");
+        self.args.board.register(&board_path, &label, ActorKind::Provider);
+        self.args.board.running(&board_path);
         let me = myself.clone();
         let task_id = task.task_id.clone();
         tracing::info!(actor = ACTOR, task = %task_id, provider = kind.name(), model = %task.model, "Task worker started.");
@@ -685,6 +708,7 @@ impl TaskHubState {
 
     async fn finished(&mut self, task_id: &str, result: &TurnResult, elapsed: Duration) {
         let Some(run) = self.runs.remove(task_id) else { return };
+        self.args.board.remove(&format!("{BOARD_PATH}/task:{task_id}"));
         let Ok(task) = self.task(task_id) else { return };
         let timeout = self.args.agents.get(&task.parent_agent).map_or(3600.0, |a| a.config.tasks.timeout_seconds);
         let classified = task_run::classify(result, run.cancelled, run.asked, timeout);
@@ -775,14 +799,22 @@ impl TaskHubState {
             tracing::warn!(actor = ACTOR, task = %task.task_id, agent = %task.parent_agent, "Parent agent not running; task message not delivered.");
             return false;
         };
-        match agent.bus.submit(envelope).await {
-            Ok(id) => {
-                tracing::info!(actor = ACTOR, task = %task.task_id, envelope_id = %id, "Task message handed to the Bus.");
-                true
-            }
-            Err(e) => {
-                tracing::error!(actor = ACTOR, task = %task.task_id, error = %e, "Task message not accepted by the Bus.");
-                false
+        // The Bus may be (re)starting: it gets a few moments before the message counts as lost.
+        let mut attempts = 0;
+        loop {
+            match agent.bus.submit(envelope.clone()).await {
+                Ok(id) => {
+                    tracing::info!(actor = ACTOR, task = %task.task_id, envelope_id = %id, "Task message handed to the Bus.");
+                    return true;
+                }
+                Err(BusError::NotRunning) if attempts < BUS_ATTEMPTS => {
+                    attempts += 1;
+                    tokio::time::sleep(BUS_RETRY).await;
+                }
+                Err(e) => {
+                    tracing::error!(actor = ACTOR, task = %task.task_id, error = %e, "Task message not accepted by the Bus.");
+                    return false;
+                }
             }
         }
     }

@@ -1,4 +1,4 @@
-//! The Root supervisor: the top of the actor tree. Starts the InternalApi, then the main
+//! The Root supervisor: the top of the actor tree. Starts the InternalApi, the TaskHub, then the main
 //! Agent, then the sub-agents of `agents.json` (each an Agent subtree of its own, core spec
 //! §9.2), and maps how the main agent ends to the process exit status: restart requested → 42,
 //! normal stop → 0, given up after repeated crashes → 1. A sub-agent asking for a restart is
@@ -85,7 +85,7 @@ pub struct RootArgs {
     pub agents: AgentDirectory,
     /// What sub-agents share with main; `None`: no sub-agents (tests).
     pub sub_agents: Option<SubAgentContext>,
-    /// The TaskHub (started after the main agent) and the handle the internal API serves.
+    /// The TaskHub (started before the main agent) and the handle the internal API serves.
     pub tasks: Option<(TaskHubArgs, TaskHubHandle)>,
 }
 
@@ -117,13 +117,14 @@ impl Actor for Root {
         let mut children = ChildSet::new(ROOT_PATH, args.board.clone());
         let api = args.api.clone();
         children.add(ChildSpec::actor("internal_api", ActorKind::Transport, None, move || (InternalApi, api.clone())));
-        let main = args.main.clone();
-        let main_name = main.name.clone();
-        children.add(ChildSpec::actor(&main_name, ActorKind::Agent, None, move || (Agent, main.clone())));
+        // The TaskHub before the agents: it answers the tool scripts as soon as they can run.
         if let Some((hub_args, hub)) = args.tasks.clone() {
             children
                 .add(ChildSpec::actor("tasks", ActorKind::Task, Some(hub.slot()), move || (TaskHub, hub_args.clone())));
         }
+        let main = args.main.clone();
+        let main_name = main.name.clone();
+        children.add(ChildSpec::actor(&main_name, ActorKind::Agent, None, move || (Agent, main.clone())));
         children.start_all(&myself.get_cell()).await?;
         args.board.running(ROOT_PATH);
         let agents_watch = args.sub_agents.as_ref().and_then(|ctx| {

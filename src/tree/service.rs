@@ -164,6 +164,7 @@ impl Service {
             agents: agents.clone(),
             cli_path: settings.cli_path.clone(),
             cli_env: sub_agents.cli_env.clone(),
+            board: board.clone(),
         };
         let api = InternalApiArgs {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, settings.interagent_port)),

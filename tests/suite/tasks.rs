@@ -172,10 +172,14 @@ async fn a_task_runs_in_its_folder_and_its_result_reaches_the_chat_after_the_run
     assert!(prompt.starts_with("Find the answer\n\n---\nTASK RULES"), "{prompt}");
     assert!(prompt.contains(memory.as_str()), "the rules name the memory file: {prompt}");
 
+    let tree = || request(tg.port, "GET", "/interagent/actors", None).unwrap().1;
+    assert!(tree().contains(&format!("\"task:{id}\"")), "the worker shows in the tree: {}", tree());
+
     // What the worker leaves in its memory comes back with its result.
     std::fs::write(&memory, "# Task: research\n\nFound: 42").unwrap();
     h.release_tasks();
     wait_status(tg, &id, "done").await;
+    assert!(!tree().contains(&format!("\"task:{id}\"")), "an ended worker leaves the tree");
     assert!(injected(tg).is_empty(), "the result waits while the parent's turn runs");
 
     std::fs::remove_file(h.file("parent.hold")).unwrap();
