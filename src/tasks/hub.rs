@@ -501,8 +501,8 @@ impl TaskHubState {
                 None => return Err(TaskError::Refused("no chat to report to: no chat_id and no allowed user".into())),
             },
         };
-        let model =
-            request.model.clone().filter(|m| !m.trim().is_empty()).unwrap_or_else(|| agent.config.model.clone());
+        let given_model = request.model.clone().filter(|m| !m.trim().is_empty());
+        let mut model = given_model.clone().unwrap_or_else(|| agent.config.model.clone());
         let provider = match request.provider.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
             Some(name) => match ProviderKind::from_name(name) {
                 Some(kind) => kind,
@@ -510,6 +510,10 @@ impl TaskHubState {
             },
             None => provider_for(&model, &[]),
         };
+        if given_model.is_none() && provider_for(&model, &[]) != provider {
+            // Another provider than the agent's, without a model: that CLI's default model.
+            model = String::new();
+        }
         let task_id = loop {
             let id = format!("{:08x}", rand::random::<u32>());
             if self.task(&id).is_err() {
