@@ -13,6 +13,11 @@
 //!   its pid is recorded.
 //! - `FAKE_CLI_IGNORE_TERM`: block SIGTERM, so only SIGKILL ends it (its child still gets the
 //!   default action).
+//! - `FAKE_CLI_HOLD_WHILE`: after the last line, wait while this file exists (runs that are not
+//!   background tasks); `FAKE_CLI_TASK_HOLD_WHILE`: the same for background task workers (runs
+//!   with `DUCTOR_TASK_ID`) — a test releases a run by deleting the file.
+//! - `FAKE_CLI_TASK_COMMAND`: a worker's first run (not resuming) runs this `sh -c` command first
+//!   (e.g. a task tool script).
 //! - `FAKE_CLI_RECORD`: append a JSON line when it starts (cli, argv, stdin, cwd, pid,
 //!   grandchild pid, the `DUCTOR_*` / `GEMINI_*` environment, time) and one when it exits.
 //!
@@ -209,6 +214,10 @@ fn run() -> i32 {
         );
         return 97;
     }
+    let task = std::env::var_os("DUCTOR_TASK_ID").is_some();
+    if let (true, false, Ok(command)) = (task, resuming, std::env::var("FAKE_CLI_TASK_COMMAND")) {
+        let _ = std::process::Command::new("sh").args(["-c", &command]).status();
+    }
     let stdout_file = meta["stdout_file"].as_str().unwrap_or("");
     let mut stdout = std::fs::read_to_string(format!("{dir}/{cli}/{stdout_file}")).unwrap_or_default();
     let command = argv
@@ -238,6 +247,10 @@ fn run() -> i32 {
         append_record(&record, &serde_json::json!({"event": "last_line", "t_us": now_us(), "pid": std::process::id()}));
     }
     std::thread::sleep(Duration::from_millis(env_ms("FAKE_CLI_HOLD_MS")));
+    let hold = std::env::var(if task { "FAKE_CLI_TASK_HOLD_WHILE" } else { "FAKE_CLI_HOLD_WHILE" });
+    while hold.as_ref().is_ok_and(|file| std::path::Path::new(file).exists()) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     if let Ok(record) = std::env::var("FAKE_CLI_RECORD") {
         append_record(&record, &serde_json::json!({"event": "exit", "t": now_ms(), "pid": std::process::id()}));
     }

@@ -9,6 +9,7 @@ pub fn text() -> String {
         ("ductor restart", "Stop the running bot and start it again in the background"),
         ("ductor cron", "Scheduled jobs: add, edit, list, remove, time (JSON output)"),
         ("ductor webhook", "Webhooks: add, edit, list, remove, rotate-token, test (JSON output)"),
+        ("ductor task", "Background tasks: create, list, resume, cancel, delete, ask-parent (JSON output)"),
         ("ductor help", "This help"),
         ("-v, --verbose", "Debug logging"),
         ("-V, --version", "Print the version"),

@@ -1,5 +1,5 @@
 //! The `ductor` command line: permissive dispatch (ops spec §18.1) onto run, status, stop,
-//! restart, help and the tool commands `cron`, `webhook` and `agent` (`agents` for people). clap captures the arguments; the dispatch rule of the original (first
+//! restart, help and the tool commands `cron`, `webhook`, `task` and `agent` (`agents` for people). clap captures the arguments; the dispatch rule of the original (first
 //! known word wins, flags anywhere) is [`crate::core::cli_args::parse`].
 
 pub mod agent;
@@ -10,6 +10,7 @@ pub mod logging;
 pub mod run;
 pub mod status;
 pub mod stop;
+pub mod task;
 pub mod tool_command;
 pub mod webhook;
 
@@ -42,7 +43,7 @@ pub fn main_with_args(argv: Vec<String>) -> anyhow::Result<i32> {
         Err(e)
             if matches!(
                 invocation.command,
-                CommandWord::Cron | CommandWord::Webhook | CommandWord::Agent | CommandWord::Agents
+                CommandWord::Cron | CommandWord::Webhook | CommandWord::Task | CommandWord::Agent | CommandWord::Agents
             ) =>
         {
             let answer = crate::core::tool_commands::ToolAnswer::error(format!("cannot find the ductor home: {e}"));
@@ -54,6 +55,7 @@ pub fn main_with_args(argv: Vec<String>) -> anyhow::Result<i32> {
         CommandWord::Cron => Ok(cron::run(&paths, &invocation.tool_args)),
         CommandWord::Webhook => Ok(webhook::run(&paths, &invocation.tool_args)),
         CommandWord::Agent | CommandWord::Agents => Ok(agent::run(&paths, &invocation.tool_args)),
+        CommandWord::Task => Ok(task::run(&paths, &invocation.tool_args)),
         CommandWord::Run => run::run(&paths, invocation.verbose, &args),
         CommandWord::Status => Ok(small_runtime()?.block_on(status::run(&paths, invocation.json))),
         CommandWord::Stop => {

@@ -40,6 +40,8 @@ pub enum CommandWord {
     Cron,
     /// `webhook <sub>`: the webhook tool commands.
     Webhook,
+    /// `task <sub>`: the background task tool commands.
+    Task,
     /// `agent <sub>`: the agent tool commands (asks between agents, agents.json).
     Agent,
 }
@@ -61,6 +63,7 @@ impl CommandWord {
             "install" => Self::Install,
             "cron" => Self::Cron,
             "webhook" => Self::Webhook,
+            "task" => Self::Task,
             "agent" => Self::Agent,
             _ => return None,
         })
@@ -84,6 +87,7 @@ impl CommandWord {
             Self::Install => "install",
             Self::Cron => "cron",
             Self::Webhook => "webhook",
+            Self::Task => "task",
             Self::Agent => "agent",
         }
     }
@@ -115,7 +119,11 @@ pub fn parse(args: &[String]) -> Invocation {
         .find_map(|(i, a)| CommandWord::from_word(a).map(|c| (i, c)));
     if let Some((
         index,
-        command @ (CommandWord::Cron | CommandWord::Webhook | CommandWord::Agent | CommandWord::Agents),
+        command @ (CommandWord::Cron
+        | CommandWord::Webhook
+        | CommandWord::Task
+        | CommandWord::Agent
+        | CommandWord::Agents),
     )) = first_known
     {
         let before = &args[..index];

@@ -37,6 +37,7 @@ pub mod status_view;
 pub mod stream_event;
 pub mod sub_agent;
 pub mod supervision;
+pub mod task_run;
 pub mod task_selector;
 pub mod text;
 pub mod tool_commands;

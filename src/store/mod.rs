@@ -19,5 +19,6 @@ pub mod received_images;
 pub mod run_journal;
 pub mod shared_memory;
 pub mod state_files;
+pub mod task_folders;
 pub mod tool_commands;
 pub mod workspace;

@@ -69,7 +69,7 @@ macro_rules! state_file {
 
 state_file!(Sessions, sessions, with_warnings);
 state_file!(NamedSessions, named_sessions);
-state_file!(TaskRegistry, tasks);
+state_file!(TaskRegistry, tasks, with_warnings);
 state_file!(CronJobs, cron_jobs);
 state_file!(Webhooks, webhooks);
 state_file!(SubAgents, agents, with_warnings);

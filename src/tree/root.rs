@@ -1,4 +1,4 @@
-//! The Root supervisor: the top of the actor tree. Starts the InternalApi, then the main
+//! The Root supervisor: the top of the actor tree. Starts the InternalApi, the TaskHub, then the main
 //! Agent, then the sub-agents of `agents.json` (each an Agent subtree of its own, core spec
 //! §9.2), and maps how the main agent ends to the process exit status: restart requested → 42,
 //! normal stop → 0, given up after repeated crashes → 1. A sub-agent asking for a restart is
@@ -27,6 +27,7 @@ use crate::core::supervision::{self, EXIT_RESTART};
 use crate::runtime::bus::BusHandle;
 use crate::runtime::health_board::HealthBoard;
 use crate::runtime::supervision::{ChildSet, ChildSpec, Reaction};
+use crate::tasks::hub::{TaskHub, TaskHubArgs, TaskHubHandle};
 use crate::transport::internal_api::{InternalApi, InternalApiArgs};
 use crate::tree::agent::{Agent, AgentArgs};
 
@@ -78,6 +79,8 @@ pub struct RootArgs {
     pub agents: AgentDirectory,
     /// What sub-agents share with main; `None`: no sub-agents (tests).
     pub sub_agents: Option<SubAgentContext>,
+    /// The TaskHub (started before the main agent) and the handle the internal API serves.
+    pub tasks: Option<(TaskHubArgs, TaskHubHandle)>,
 }
 
 /// The Root supervisor actor.
@@ -108,6 +111,11 @@ impl Actor for Root {
         let mut children = ChildSet::new(ROOT_PATH, args.board.clone());
         let api = args.api.clone();
         children.add(ChildSpec::actor("internal_api", ActorKind::Transport, None, move || (InternalApi, api.clone())));
+        // The TaskHub before the agents: it answers the tool scripts as soon as they can run.
+        if let Some((hub_args, hub)) = args.tasks.clone() {
+            children
+                .add(ChildSpec::actor("tasks", ActorKind::Task, Some(hub.slot()), move || (TaskHub, hub_args.clone())));
+        }
         let main = args.main.clone();
         let main_name = main.name.clone();
         children.add(ChildSpec::actor(&main_name, ActorKind::Agent, None, move || (Agent, main.clone())));

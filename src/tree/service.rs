@@ -24,6 +24,7 @@ use crate::runtime::dependency_queue::DependencyQueue;
 use crate::runtime::health_board::HealthBoard;
 use crate::runtime::supervision::ChildSpec;
 use crate::store::paths::DuctorPaths;
+use crate::tasks::hub::{TaskHubArgs, TaskHubHandle};
 use crate::tasks::inter_agent::InterAgent;
 use crate::transport::internal_api::InternalApiArgs;
 use crate::tree::agent::{AgentArgs, ObserverTiming};
@@ -192,6 +193,14 @@ impl Service {
             cli_env,
             restart_marker_poll: settings.restart_marker_poll,
         };
+        let tasks = TaskHubHandle::new();
+        let hub_args = TaskHubArgs {
+            main: settings.paths.clone(),
+            agents: agents.clone(),
+            cli_path: settings.cli_path.clone(),
+            cli_env: sub_agents.cli_env.clone(),
+            board: board.clone(),
+        };
         let api = InternalApiArgs {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, settings.interagent_port)),
             board: board.clone(),
@@ -199,8 +208,17 @@ impl Service {
             inter_agent,
             token,
             on_state_change: None,
+            tasks: tasks.clone(),
         };
-        let args = RootArgs { board: board.clone(), api, main, exit: exit_tx, agents, sub_agents: Some(sub_agents) };
+        let args = RootArgs {
+            board: board.clone(),
+            api,
+            main,
+            exit: exit_tx,
+            agents,
+            sub_agents: Some(sub_agents),
+            tasks: Some((hub_args, tasks)),
+        };
         let (root, _join) = Actor::spawn(None, Root, args).await.map_err(|e| ServiceError::Start(root_cause(&e)))?;
         let _ = root_slot.set(root.clone());
         tracing::info!(actor = "root", home = %settings.paths.home(), "Ductor is ready.");

@@ -28,6 +28,7 @@ mod runner;
 mod service;
 mod sessions;
 mod supervision;
+mod tasks;
 mod telegram;
 mod tool_commands;
 mod webhook_server;

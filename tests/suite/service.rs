@@ -452,6 +452,7 @@ async fn the_internal_api_refuses_to_listen_beyond_loopback() {
         token: "t".into(),
         on_state_change: None,
         inter_agent: ductor::tasks::inter_agent::InterAgent::new(ductor::chat::agent_directory::AgentDirectory::new()),
+        tasks: ductor::tasks::hub::TaskHubHandle::new(),
     };
     let refused = ractor::Actor::spawn(None, InternalApi, args).await;
     let error = format!("{:?}", refused.expect_err("refused"));

@@ -867,8 +867,10 @@ async fn the_task_selector_groups_tasks_and_cleans_up_finished_ones_of_this_chat
             "provider": "claude", "model": "sonnet", "status": status, "created_at": 1.0, "completed_at": 2.0,
             "error": "", "tasks_dir": folders.as_str()})
     };
-    let registry = serde_json::json!({"tasks": [task("aa000001", 5, "running"), task("bb000002", 5, "done"),
-        task("cc000003", 6, "done")]});
+    // A task a restart cut off, as the TaskHub leaves it at start.
+    let mut cut = task("aa000001", 5, "failed");
+    cut["error"] = "ductor restarted while this task was running.".into();
+    let registry = serde_json::json!({"tasks": [cut, task("bb000002", 5, "done"), task("cc000003", 6, "done")]});
     std::fs::write(paths.tasks(), registry.to_string()).unwrap();
     let bin = crate::support::fake_cli::install(&home.parent().unwrap().to_owned());
     let board = HealthBoard::new();
@@ -876,7 +878,6 @@ async fn the_task_selector_groups_tasks_and_cleans_up_finished_ones_of_this_chat
     let (_, handle) = spawn_orchestrator_with(&paths, &bin, &board, None, config).await;
 
     let menu = menu_of(&last(handle.message(key(5), "/tasks")).await);
-    // The running task of an earlier run failed at start (no process of it is alive).
     assert!(menu.text.contains("[FAIL] **job aa000001**"), "{}", menu.text);
     assert!(menu.text.contains("ductor restarted while this task was running."), "{}", menu.text);
     assert!(menu.text.contains("[OK] **job bb000002**"), "{}", menu.text);

@@ -862,6 +862,7 @@ async fn internal_api(
         token: crate::support::binary::TEST_TOKEN.to_owned(),
         on_state_change: hook,
         inter_agent: ductor::tasks::inter_agent::InterAgent::new(ductor::chat::agent_directory::AgentDirectory::new()),
+        tasks: ductor::tasks::hub::TaskHubHandle::new(),
     };
     Actor::spawn(None, InternalApi, args).await.unwrap()
 }

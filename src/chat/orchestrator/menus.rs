@@ -222,18 +222,6 @@ impl OrchestratorState {
         })
     }
 
-    /// Tasks left `running` by an earlier run are marked failed (core spec §8.1).
-    pub(super) fn fail_stale_tasks(&self) {
-        let Loaded::Found(mut registry) = TaskRegistry::load(&self.args.paths) else { return };
-        let failed = registry.fail_running(&render("tasks.restarted", &[]), unix_now());
-        if failed > 0 {
-            tracing::info!(actor = "orchestrator", failed, "Tasks cut by a restart marked failed.");
-            if let Err(e) = registry.save(&self.args.paths) {
-                tracing::error!(actor = "orchestrator", error = %e, "Could not save tasks.json.");
-            }
-        }
-    }
-
     pub(super) fn task_registry(&self) -> TaskRegistry {
         match TaskRegistry::load(&self.args.paths) {
             Loaded::Found(file) => file,
@@ -251,14 +239,20 @@ impl OrchestratorState {
     /// A pressed `tsc:` button. Finished tasks' folders are deleted only when they lie inside
     /// this home's `workspace/tasks/` (the path comes from a file anyone could edit).
     pub(super) fn tasks_press(&self, key: &SessionKey, data: &str) -> Menu {
-        let mut registry = self.task_registry();
-        let applied = task_selector::apply(&mut registry.tasks, key.chat_id, &task_selector::action(data), unix_now());
-        if applied.changed
-            && let Err(e) = registry.save(&self.args.paths)
-        {
-            tracing::error!(actor = "orchestrator", error = %e, "Could not save tasks.json.");
-            return self.tasks_menu(key, Some(&render("error.save_failed", &[])));
-        }
+        // Under the file's lock: the TaskHub changes the same file (it stops a worker whose
+        // entry is marked cancelled here).
+        let action = task_selector::action(data);
+        let pressed = locked_state::update::<TaskRegistry, _>(&self.args.paths, |registry| {
+            let applied = task_selector::apply(&mut registry.tasks, key.chat_id, &action, unix_now());
+            (applied.changed, applied)
+        });
+        let applied = match pressed {
+            Ok(applied) => applied,
+            Err(e) => {
+                tracing::error!(actor = "orchestrator", error = %e, "Could not save tasks.json.");
+                return self.tasks_menu(key, Some(&render("error.save_failed", &[])));
+            }
+        };
         let root = std::fs::canonicalize(self.args.paths.task_folders()).ok();
         for folder in &applied.remove_folders {
             let inside = match (std::fs::canonicalize(folder), &root) {

@@ -226,7 +226,6 @@ impl Actor for Orchestrator {
         };
         state.report_interrupted_turns();
         state.resume_named_sessions(&myself);
-        state.fail_stale_tasks();
         state.ask_claude_auth(&myself);
         Ok(state)
     }

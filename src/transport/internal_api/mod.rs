@@ -5,11 +5,12 @@
 //! `Authorization: Bearer <token>` or `X-Ductor-Token: <token>`, compared in constant time; one
 //! without gets 401, and refusals are logged once a minute with their count, not per request
 //! (ductor-rs: 0.18.2 had no authentication). Routes: `status.rs` (health, agents, the actor
-//! tree, envelopes), `tools.rs` (the tool commands' one-writer path) and `interagent.rs`
-//! (sync and async asks between agents).
+//! tree, envelopes), `tools.rs` (the tool commands' one-writer path), `interagent.rs`
+//! (sync and async asks between agents) and `tasks.rs` (the TaskHub).
 
 mod interagent;
 mod status;
+mod tasks;
 mod tools;
 
 pub use status::health_json;
@@ -32,10 +33,11 @@ use crate::core::tool_commands::webhook::WebhookOp;
 use crate::runtime::health_board::HealthBoard;
 use crate::runtime::http_server::serve;
 use crate::store::tool_commands;
+use crate::tasks::hub::TaskHubHandle;
 use crate::tasks::inter_agent::InterAgent;
 
 /// Largest request body accepted.
-const MAX_BODY_BYTES: u64 = 1024 * 1024;
+pub(super) const MAX_BODY_BYTES: u64 = 1024 * 1024;
 
 /// How often refused requests are logged (with their count).
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
@@ -83,6 +85,8 @@ pub struct InternalApiArgs {
     pub on_state_change: Option<StateChangeHook>,
     /// The asks between agents (`/interagent/send`, `/interagent/send_async`).
     pub inter_agent: InterAgent,
+    /// The TaskHub the `/tasks/*` routes serve.
+    pub tasks: TaskHubHandle,
 }
 
 impl std::fmt::Debug for InternalApiArgs {
@@ -210,7 +214,7 @@ fn authorized(token: String) -> impl Filter<Extract = (), Error = warp::Rejectio
 fn routes(
     args: InternalApiArgs,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone + Send + Sync + 'static {
-    let InternalApiArgs { board, agents, token, on_state_change, inter_agent, .. } = args;
+    let InternalApiArgs { board, agents, token, on_state_change, inter_agent, tasks, .. } = args;
     let with_board = {
         let board = board.clone();
         warp::any().map(move || board.clone())
@@ -307,6 +311,8 @@ fn routes(
                 .or(ask)
                 .unify()
                 .or(ask_async)
+                .unify()
+                .or(tasks::routes(tasks))
                 .unify(),
         )
         .recover(|rejection: warp::Rejection| async move {
