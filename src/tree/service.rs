@@ -102,11 +102,13 @@ pub struct Service {
 }
 
 /// What the main agent's `/agent_*` and `/stop_all` do to the other agents: the Root starts,
-/// stops or rebuilds a sub-agent; every other agent stops its runs and the async asks end.
+/// stops or rebuilds a sub-agent; every other agent stops its runs, the async asks end and the
+/// background tasks are cancelled.
 fn agent_control(
     root: Arc<std::sync::OnceLock<ActorRef<RootMsg>>>,
     agents: AgentDirectory,
     inter_agent: InterAgent,
+    tasks: TaskHubHandle,
 ) -> AgentControl {
     let control: ControlFn = Arc::new(move |action, name| {
         let root = root.get().cloned();
@@ -117,9 +119,14 @@ fn agent_control(
         })
     });
     let stop_others: StopOthersFn = Arc::new(move || {
-        let (agents, inter_agent) = (agents.clone(), inter_agent.clone());
+        let (agents, inter_agent, tasks) = (agents.clone(), inter_agent.clone(), tasks.clone());
         Box::pin(async move {
             let mut stopped = inter_agent.cancel_all();
+            for task in tasks.list(None).await.unwrap_or_default().iter().filter(|t| !t.is_finished()) {
+                if tasks.cancel(task.text("task_id").to_owned(), None).await.unwrap_or(false) {
+                    stopped += 1;
+                }
+            }
             for agent in agents.all().into_iter().filter(|a| a.name != MAIN_AGENT) {
                 stopped += agent.orchestrator.stop_everything().await;
             }
@@ -162,7 +169,8 @@ impl Service {
         let inter_agent = InterAgent::new(agents.clone());
         // The Root is known once it runs; a person's `/agent_*` before that is told to wait.
         let root_slot: Arc<std::sync::OnceLock<ActorRef<RootMsg>>> = Arc::default();
-        let agent_control = agent_control(Arc::clone(&root_slot), agents.clone(), inter_agent.clone());
+        let tasks = TaskHubHandle::new();
+        let agent_control = agent_control(Arc::clone(&root_slot), agents.clone(), inter_agent.clone(), tasks.clone());
         let main = AgentArgs {
             name: MAIN_AGENT.to_owned(),
             paths: settings.paths.clone(),
@@ -193,7 +201,6 @@ impl Service {
             cli_env,
             restart_marker_poll: settings.restart_marker_poll,
         };
-        let tasks = TaskHubHandle::new();
         let hub_args = TaskHubArgs {
             main: settings.paths.clone(),
             agents: agents.clone(),
