@@ -2,10 +2,12 @@
 //! restart, help and the tool commands `cron` and `webhook`. clap captures the arguments; the dispatch rule of the original (first
 //! known word wins, flags anywhere) is [`crate::core::cli_args::parse`].
 
+pub mod command_tree;
 pub mod cron;
 pub mod help;
 pub mod http;
 pub mod logging;
+pub mod pipe;
 pub mod run;
 pub mod status;
 pub mod stop;
@@ -35,6 +37,31 @@ pub fn main_with_args(argv: Vec<String>) -> anyhow::Result<i32> {
     if invocation.version {
         println!("ductor {}", env!("CARGO_PKG_VERSION"));
         return Ok(0);
+    }
+    if invocation.help && !matches!(invocation.command, CommandWord::Help | CommandWord::Run) {
+        let words: Vec<&str> =
+            std::iter::once(invocation.command.as_str()).chain(invocation.rest.iter().map(String::as_str)).collect();
+        // The deepest known command of the words (`service install --help`, `service nope --help`).
+        let text = (1..=words.len()).rev().find_map(|n| command_tree::help_of(&words[..n]));
+        print!("{}", text.unwrap_or_default());
+        return Ok(0);
+    }
+    if invocation.command == CommandWord::Completions {
+        let shell = invocation.rest.first().map_or("", String::as_str);
+        return Ok(match command_tree::completions(shell) {
+            Some(script) => {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                if out.write_all(&script).and_then(|()| out.flush()).is_err() {
+                    return Ok(0);
+                }
+                0
+            }
+            None => {
+                eprintln!("usage: ductor completions bash|zsh|fish");
+                2
+            }
+        });
     }
     let paths = match DuctorPaths::resolve(None) {
         Ok(paths) => paths,

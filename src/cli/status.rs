@@ -35,7 +35,10 @@ pub async fn run(paths: &DuctorPaths, json: bool) -> i32 {
             let body = serde_json::json!({"configured": false, "home": paths.home(), "missing": missing});
             println!("{body:#}");
         } else {
-            print!("{}", status_view::render_not_configured(paths.home().as_str(), &missing));
+            print!(
+                "{}",
+                status_view::render_not_configured(paths.home().as_str(), paths.config_file().as_str(), &missing)
+            );
         }
         return 0;
     }
@@ -107,6 +110,7 @@ async fn gather(paths: &DuctorPaths, raw: &Value) -> StatusView {
         cron_jobs: cron_jobs(paths, &text_at(raw, "user_timezone", "")),
         actors,
         actors_error,
+        config_applied: crate::store::config_applied::read(paths),
     }
 }
 

@@ -40,6 +40,8 @@ pub enum CommandWord {
     Cron,
     /// `webhook <sub>`: the webhook tool commands.
     Webhook,
+    /// `completions <shell>`: the shell completion script.
+    Completions,
 }
 
 impl CommandWord {
@@ -59,6 +61,7 @@ impl CommandWord {
             "install" => Self::Install,
             "cron" => Self::Cron,
             "webhook" => Self::Webhook,
+            "completions" => Self::Completions,
             _ => return None,
         })
     }
@@ -81,6 +84,7 @@ impl CommandWord {
             Self::Install => "install",
             Self::Cron => "cron",
             Self::Webhook => "webhook",
+            Self::Completions => "completions",
         }
     }
 }
@@ -98,6 +102,8 @@ pub struct Invocation {
     pub json: bool,
     /// `--version` / `-V`.
     pub version: bool,
+    /// `-h` / `--help` (with a command: that command's help).
+    pub help: bool,
     /// For a tool command (`cron`, `webhook`): every argument after its word, flags included.
     pub tool_args: Vec<String>,
 }
@@ -119,6 +125,7 @@ pub fn parse(args: &[String]) -> Invocation {
             verbose: has(&["-v", "--verbose"]),
             json: false,
             version: has(&["-V", "--version"]),
+            help: false,
             tool_args,
         };
     }
@@ -138,6 +145,7 @@ pub fn parse(args: &[String]) -> Invocation {
         verbose: has(&["-v", "--verbose"]),
         json: has(&["--json"]),
         version: has(&["-V", "--version"]),
+        help: has(&["-h", "--help"]),
         tool_args: Vec::new(),
     }
 }

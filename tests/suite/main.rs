@@ -10,6 +10,7 @@ mod support;
 mod automation;
 mod bus;
 mod cleanup;
+mod command_line;
 mod config_load;
 mod config_samples;
 mod cron;

@@ -261,7 +261,7 @@ fn wrong_value_type_names_the_key_and_exits_1() {
 fn unconfigured_home_says_what_is_missing() {
     let (_dir, home) = crate::support::temp_home();
     let (status, _, err) = run(&home, &[]);
-    assert_eq!(status.code(), Some(1));
+    assert_eq!(status.code(), Some(78));
     assert!(err.contains("not configured"), "{err}");
     assert!(err.contains("config.json"), "{err}");
     let (status, out, _) = run(&home, &["status"]);
