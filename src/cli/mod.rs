@@ -9,6 +9,7 @@ pub mod http;
 pub mod logging;
 pub mod pipe;
 pub mod run;
+pub mod service;
 pub mod status;
 pub mod stop;
 pub mod tool_command;
@@ -77,9 +78,11 @@ pub fn main_with_args(argv: Vec<String>) -> anyhow::Result<i32> {
         CommandWord::Run => run::run(&paths, invocation.verbose, &args),
         CommandWord::Status => Ok(small_runtime()?.block_on(status::run(&paths, invocation.json))),
         CommandWord::Stop => {
+            service::stop_if_active();
             stop::stop(&paths);
             Ok(0)
         }
+        CommandWord::Service => Ok(service::run(&paths, invocation.rest.first().map(String::as_str))),
         CommandWord::Restart => {
             stop::stop(&paths);
             let keep: Vec<String> = args.iter().filter(|a| matches!(a.as_str(), "-v" | "--verbose")).cloned().collect();

@@ -29,6 +29,7 @@ pub mod recovery;
 pub mod resolve;
 pub mod run_journal;
 pub mod selector;
+pub mod service_unit;
 pub mod session_key;
 pub mod state;
 pub mod status_view;

@@ -27,6 +27,7 @@ mod runner;
 mod service;
 mod sessions;
 mod supervision;
+mod system_service;
 mod telegram;
 mod tool_commands;
 mod webhook_server;
