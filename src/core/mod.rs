@@ -8,6 +8,7 @@ pub mod cleanup;
 pub mod cli_args;
 pub mod command;
 pub mod config;
+pub mod config_reload;
 pub mod cron_schedule;
 pub mod cron_selector;
 pub mod dedup;

@@ -12,6 +12,7 @@ mod bus;
 mod cleanup;
 mod command_line;
 mod config_load;
+mod config_reload;
 mod config_samples;
 mod cron;
 mod cron_golden;
