@@ -7,6 +7,7 @@ pub mod cron;
 pub mod help;
 pub mod http;
 pub mod logging;
+pub mod onboarding;
 pub mod pipe;
 pub mod run;
 pub mod service;
@@ -83,6 +84,7 @@ pub fn main_with_args(argv: Vec<String>) -> anyhow::Result<i32> {
             Ok(0)
         }
         CommandWord::Service => Ok(service::run(&paths, invocation.rest.first().map(String::as_str))),
+        CommandWord::Onboarding => onboarding::run(&paths, &args, invocation.verbose),
         CommandWord::Restart => {
             stop::stop(&paths);
             let keep: Vec<String> = args.iter().filter(|a| matches!(a.as_str(), "-v" | "--verbose")).cloned().collect();

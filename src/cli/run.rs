@@ -39,6 +39,9 @@ pub fn run(paths: &DuctorPaths, verbose: bool, args: &[String]) -> anyhow::Resul
         None => vec![format!("{} does not exist", paths.config_file())],
     };
     if !missing.is_empty() {
+        if crate::cli::onboarding::on_a_terminal() {
+            return crate::cli::onboarding::wizard_then_run(paths, verbose);
+        }
         eprint!("{}", render_not_configured(paths.home().as_str(), paths.config_file().as_str(), &missing));
         return Ok(EXIT_NOT_CONFIGURED);
     }

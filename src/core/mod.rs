@@ -24,6 +24,7 @@ pub mod inbox;
 pub mod incoming_file;
 pub mod model_cache;
 pub mod named;
+pub mod onboarding;
 pub mod outbox;
 pub mod prompt_hooks;
 pub mod recovery;
