@@ -164,7 +164,7 @@ fn wizard(paths: &DuctorPaths) -> anyhow::Result<Outcome> {
         return cancelled();
     }
     let Some(transport) =
-        answered(Select::new().with_prompt("Transport").items(&["Telegram", "Matrix"]).default(0).interact_opt())
+        answered(Select::new().with_prompt("Transport").items(["Telegram", "Matrix"]).default(0).interact_opt())
     else {
         return cancelled();
     };
@@ -208,7 +208,7 @@ fn wizard(paths: &DuctorPaths) -> anyhow::Result<Outcome> {
     let Some(how) = answered(
         Select::new()
             .with_prompt("Who may talk to the bot?")
-            .items(&["Me: I send a code to the bot (no id needed)", "I type a numeric Telegram user id"])
+            .items(["Me: I send a code to the bot (no id needed)", "I type a numeric Telegram user id"])
             .default(0)
             .interact_opt(),
     ) else {

@@ -32,4 +32,5 @@ mod system_service;
 mod telegram;
 mod tool_commands;
 mod webhook_server;
+mod wizard;
 mod workspace;
