@@ -104,4 +104,13 @@ async fn a_restart_key_is_warned_once_and_a_touch_changes_nothing() {
     assert_eq!(count(&tg, warning), 1, "warned once: {}", log(&tg));
     assert_eq!(count(&tg, "Config hot-reloaded"), 1, "{}", log(&tg));
     assert!(log(&tg).contains("keys=[\"language\"]"), "{}", log(&tg));
+
+    // Heartbeat switched on in the file: its observer starts without a restart. (The port back
+    // first: `ductor status` asks the service on the port the file names.)
+    let port = tg.port;
+    edit_config(&tg, |c| c["interagent_port"] = json!(port));
+    assert!(!run(&tg.home, &["status"]).1.contains("heartbeat (observer)"));
+    edit_config(&tg, |c| c["heartbeat"]["enabled"] = json!(true));
+    let started = eventually(|| run(&tg.home, &["status"]).1.contains("heartbeat (observer)")).await;
+    assert!(started, "{}", run(&tg.home, &["status"]).1);
 }

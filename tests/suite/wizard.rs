@@ -202,3 +202,43 @@ async fn ctrl_c_at_every_step_writes_nothing() {
         assert!(!setup.home.join("bot.pid").exists(), "Ctrl-C at step {step}: nothing started");
     }
 }
+
+#[test]
+fn onboarding_flags_write_the_config_without_asking() {
+    let (_dir, home) = crate::support::temp_home();
+    let run = |args: &[&str]| crate::support::binary::run(&home, args);
+    let (status, _, err) =
+        run(&["onboarding", "--telegram-token", "123:short", "--allowed-user", "42", "--no-service"]);
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("--telegram-token"), "{err}");
+    assert!(!home.join("config/config.json").exists(), "a bad token writes nothing");
+    let (status, out, err) = run(&[
+        "onboarding",
+        "--telegram-token",
+        TOKEN,
+        "--allowed-user",
+        "42",
+        "--timezone",
+        "America/Chicago",
+        "--no-service",
+    ]);
+    assert!(status.success(), "{out}{err}");
+    let written: Value = serde_json::from_str(&config(&home)).unwrap();
+    assert_eq!(written["telegram_token"], TOKEN);
+    assert_eq!(written["allowed_user_ids"], json!([42]));
+    assert_eq!(written["user_timezone"], "America/Chicago");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(home.join("config/config.json")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the token is readable by its owner only");
+    let (status, out, _) = run(&["status"]);
+    assert!(status.success() && out.contains("Not running"), "configured now: {out}");
+}
+
+#[test]
+fn onboarding_without_a_terminal_or_flags_says_how_and_exits_78() {
+    let (_dir, home) = crate::support::temp_home();
+    let (status, _, err) = crate::support::binary::run(&home, &["onboarding"]);
+    assert_eq!(status.code(), Some(78), "{err}");
+    assert!(err.contains("--telegram-token <TOKEN> --allowed-user <ID>"), "{err}");
+    assert!(!home.join("config/config.json").exists());
+}
