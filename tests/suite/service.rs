@@ -12,6 +12,8 @@ fn status_shows_the_live_actor_tree_and_json_parses() {
     let port = free_port();
     write_config(&home, port);
     let mut service = Service::start(&home, port, &[]);
+    // The internal API answers before the agent finished starting its children.
+    eventually(Duration::from_secs(10), || run(&home, &["status"]).1.contains("main (agent)  running"));
 
     let (status, out, _) = run(&home, &["status"]);
     assert!(status.success());
