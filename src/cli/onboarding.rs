@@ -72,6 +72,18 @@ pub fn run(paths: &DuctorPaths, args: &[String], verbose: bool) -> anyhow::Resul
         );
         return Ok(crate::cli::run::EXIT_NOT_CONFIGURED);
     }
+    let configured = std::fs::read(paths.config_file())
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .is_some_and(|raw| crate::core::config::configured_problems(&raw).is_empty());
+    if configured {
+        let prompt = "ductor is set up already. Set it up again? (the token, allowed users and time zone are \
+                      replaced; every other setting and all state are kept)";
+        if answered(Confirm::new().with_prompt(prompt).default(false).interact_opt()) != Some(true) {
+            println!("Nothing changed.");
+            return Ok(0);
+        }
+    }
     crate::cli::service::stop_if_active();
     crate::cli::stop::stop(paths);
     wizard_then_run(paths, verbose)

@@ -40,7 +40,16 @@ fn setup(logged_in: bool) -> Setup {
 }
 
 fn spawn(setup: &Setup, api: &FakeBotApi, with_clis: bool) -> PtySession {
+    spawn_args(setup, api, with_clis, &[])
+}
+
+fn spawn_with(setup: &Setup, api: &FakeBotApi, args: &[&str]) -> PtySession {
+    spawn_args(setup, api, true, args)
+}
+
+fn spawn_args(setup: &Setup, api: &FakeBotApi, with_clis: bool, args: &[&str]) -> PtySession {
     let mut cmd = ductor(&setup.home);
+    cmd.args(args);
     let path = if with_clis {
         let bin = crate::support::fake_cli::install(&setup.root);
         format!("{bin}:/usr/bin:/bin")
@@ -241,4 +250,21 @@ fn onboarding_without_a_terminal_or_flags_says_how_and_exits_78() {
     assert_eq!(status.code(), Some(78), "{err}");
     assert!(err.contains("--telegram-token <TOKEN> --allowed-user <ID>"), "{err}");
     assert!(!home.join("config/config.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onboarding_on_a_configured_home_asks_first_and_no_keeps_everything() {
+    let api = FakeBotApi::start(TOKEN).await.unwrap();
+    let mut setup = setup(true);
+    let configured = json!({"telegram_token": TOKEN, "allowed_user_ids": [PERSON], "model": "sonnet"}).to_string();
+    std::fs::write(setup.home.join("config/config.json"), &configured).unwrap();
+    setup.first_config = configured;
+    let mut cmd_setup = spawn_with(&setup, &api, &["onboarding"]);
+    tokio::task::block_in_place(|| {
+        at_prompt(&mut cmd_setup, "Set it up again?");
+        send(&mut cmd_setup, "n");
+        cmd_setup.exp_string("Nothing changed.").unwrap();
+        cmd_setup.exp_eof().unwrap();
+    });
+    assert_eq!(config(&setup.home), setup.first_config);
 }
