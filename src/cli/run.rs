@@ -46,6 +46,7 @@ pub fn run(paths: &DuctorPaths, verbose: bool, args: &[String]) -> anyhow::Resul
         return Ok(EXIT_NOT_CONFIGURED);
     }
     let loaded = load_config(paths)?;
+    crate::store::config_applied::remember_started(&paths.config_file(), loaded.raw.clone());
     let config = loaded.config;
     let start_problems = crate::core::config::start_problems(&config);
     if !start_problems.is_empty() {

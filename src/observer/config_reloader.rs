@@ -87,8 +87,11 @@ impl Actor for ConfigReloader {
         myself: ActorRef<ConfigReloaderMsg>,
         args: ConfigReloaderArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        // The service started from this file a moment ago.
-        let running = read_merged(&args.paths).unwrap_or(Value::Null);
+        // The config the service started with; a change made since then is applied at once.
+        let running = crate::store::config_applied::started_with(&args.paths.config_file())
+            .or_else(|| read_merged(&args.paths).ok())
+            .unwrap_or(Value::Null);
+        myself.cast(ConfigReloaderMsg::FileChanged)?;
         let watch = FileWatch::start(&args.paths.config_file(), DEBOUNCE, move || {
             let _ = myself.cast(ConfigReloaderMsg::FileChanged);
         })

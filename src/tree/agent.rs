@@ -336,7 +336,7 @@ impl Actor for Agent {
 impl AgentState {
     /// A hot reload, applied the way a start applies the config: the Orchestrator plans the next
     /// turns with it; the heartbeat and the cleanup are rebuilt from it (started when now
-    /// enabled, stopped when now disabled). Telegram reads its allow-lists from the file itself.
+    /// enabled, stopped when now disabled); Telegram re-reads its allow-lists.
     async fn apply_config(&mut self, myself: &ActorRef<AgentMsg>, config: Arc<Config>, hot: &[String]) {
         if let Ok(mut live) = self.live_config.lock() {
             *live = Arc::clone(&config);
@@ -356,6 +356,13 @@ impl AgentState {
                 let reaction = self.children.add_and_start(spec(&self.args), &myself.get_cell()).await;
                 self.react(myself, reaction).await;
             }
+        }
+        let allow_lists = ["allowed_user_ids", "allowed_group_ids", "group_mention_only"];
+        if hot.iter().any(|k| allow_lists.contains(&k.as_str()))
+            && let Some(telegram) = self.children.cell("telegram")
+        {
+            // At once rather than at the transport's next look at the file.
+            let _ = telegram.send_message(crate::transport::telegram::TelegramMsg::ReloadAllowLists);
         }
         tracing::info!(actor = %self.args.board_path, keys = ?hot, "Config applied.");
     }

@@ -114,3 +114,14 @@ async fn a_restart_key_is_warned_once_and_a_touch_changes_nothing() {
     let started = eventually(|| run(&tg.home, &["status"]).1.contains("heartbeat (observer)")).await;
     assert!(started, "{}", run(&tg.home, &["status"]).1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_person_removed_from_the_allow_list_is_ignored_without_a_restart() {
+    use crate::support::telegram_service::BOB;
+    let tg = start(json!({}), &[]).await;
+    edit_config(&tg, |c| c["allowed_user_ids"] = json!([ALICE]));
+    assert!(eventually(|| count(&tg, "Config applied.") == 1).await, "{}", log(&tg));
+    tg.api.send_text(BOB, BOB as u64, "Say hello");
+    turn(&tg, "Say hello", 0).await;
+    assert!(tg.api.bot_messages(BOB).is_empty(), "Bob is no longer allowed");
+}
