@@ -50,13 +50,14 @@ fn models(record: &Utf8PathBuf) -> Vec<String> {
         .collect()
 }
 
-/// Voluntary + involuntary context switches of the service's threads whose name contains `name`.
-fn switches(pid: u32, name: &str) -> Option<u64> {
-    let mut total = None;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.filter_map(Result::ok) {
+/// Context switches (voluntary + involuntary) of each service thread whose name contains
+/// `name`, by thread id (ascending: the config reloader's watch starts last of the watches).
+fn switches(pid: u32, name: &str) -> Vec<(u32, u64)> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return out };
+    for task in tasks.filter_map(Result::ok) {
         let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
-        let thread = status.lines().next().unwrap_or_default();
-        if !thread.contains(name) {
+        if !status.lines().next().unwrap_or_default().contains(name) {
             continue;
         }
         let count: u64 = status
@@ -64,9 +65,11 @@ fn switches(pid: u32, name: &str) -> Option<u64> {
             .filter(|l| l.contains("ctxt_switches"))
             .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
             .sum();
-        total = Some(total.unwrap_or(0) + count);
+        let tid = task.file_name().to_string_lossy().parse().unwrap_or(0);
+        out.push((tid, count));
     }
-    total
+    out.sort_unstable();
+    out
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -149,10 +152,16 @@ async fn main() -> anyhow::Result<()> {
     let name = "notify";
     let before = switches(pid, name);
     tokio::time::sleep(Duration::from_secs(10)).await;
-    match (before, switches(pid, name)) {
-        (Some(a), Some(b)) => println!("config watch wake-ups while idle: {} in 10 s", b - a),
-        _ => println!("config watch wake-ups while idle: no thread named {name:?} found"),
+    let after = switches(pid, name);
+    if after.is_empty() {
+        println!("config watch wake-ups while idle: no thread named {name:?} found");
     }
+    let deltas: Vec<u64> =
+        after.iter().map(|(tid, n)| n - before.iter().find(|(t, _)| t == tid).map_or(0, |(_, b)| *b)).collect();
+    println!(
+        "wake-ups while idle for 10 s, per notify thread (one per watch: config/, and the home folder for \
+         cron_jobs.json and agents.json, which also sees the service's own writes there): {deltas:?}"
+    );
 
     // (2) Reload latency, 10 rounds: file written → "Config applied." in the log.
     let log = home.join("logs/agent.log");
