@@ -86,6 +86,9 @@ pub fn main_with_args(argv: Vec<String>) -> anyhow::Result<i32> {
         CommandWord::Service => Ok(service::run(&paths, invocation.rest.first().map(String::as_str))),
         CommandWord::Onboarding => onboarding::run(&paths, &args, invocation.verbose),
         CommandWord::Restart => {
+            if service::restart_if_active() {
+                return Ok(0);
+            }
             stop::stop(&paths);
             let keep: Vec<String> = args.iter().filter(|a| matches!(a.as_str(), "-v" | "--verbose")).cloned().collect();
             let pid = stop::spawn_detached(&keep, stop::Console::Detach).context("starting ductor")?;

@@ -295,3 +295,22 @@ pub fn stop_if_active() -> bool {
         }
     }
 }
+
+/// For `ductor restart`: when the systemd service is installed and running, restart it through
+/// systemd (a copy started beside it would not be supervised). Returns whether it did.
+pub fn restart_if_active() -> bool {
+    let Some(backend @ Backend::Systemd { .. }) = Backend::detect() else { return false };
+    if !backend.unit_file().exists() || !backend.is_active() {
+        return false;
+    }
+    match backend.run(&["restart", SYSTEMD_UNIT]) {
+        Ok(_) => {
+            println!("Service restarted.");
+            true
+        }
+        Err(e) => {
+            eprintln!("error: could not restart the service: {e}");
+            false
+        }
+    }
+}

@@ -139,6 +139,19 @@ fn stop_with_the_service_active_stops_the_service_first() {
 }
 
 #[test]
+fn restart_with_the_service_active_restarts_it_through_systemd() {
+    let (_dir, home) = crate::support::temp_home();
+    let fake = FakeManager::install(home.parent().unwrap());
+    let (code, _, err) = fake.run(&home, &["service", "install"]);
+    assert_eq!(code, 0, "{err}");
+    fake.clear();
+    let (code, out, _) = fake.run(&home, &["restart"]);
+    assert_eq!(code, 0);
+    assert_eq!(fake.calls(), ["systemctl --user is-active ductor", "systemctl --user restart ductor"]);
+    assert!(out.contains("Service restarted.") && !out.contains("Started ductor"), "{out}");
+}
+
+#[test]
 fn service_without_a_sub_command_prints_the_group_help() {
     let (_dir, home) = crate::support::temp_home();
     let fake = FakeManager::install(home.parent().unwrap());
