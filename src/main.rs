@@ -1,6 +1,7 @@
 //! The `ductor` binary: parses the command line and runs it (see `ductor::cli`).
 
 fn main() {
+    ductor::cli::pipe::exit_quietly_on_closed_pipe();
     let code = match ductor::cli::main_with_args(std::env::args().collect()) {
         Ok(code) => code,
         Err(e) => {

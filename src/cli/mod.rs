@@ -3,11 +3,15 @@
 //! known word wins, flags anywhere) is [`crate::core::cli_args::parse`].
 
 pub mod agent;
+pub mod command_tree;
 pub mod cron;
 pub mod help;
 pub mod http;
 pub mod logging;
+pub mod onboarding;
+pub mod pipe;
 pub mod run;
+pub mod service;
 pub mod status;
 pub mod stop;
 pub mod task;
@@ -38,6 +42,31 @@ pub fn main_with_args(argv: Vec<String>) -> anyhow::Result<i32> {
         println!("ductor {}", env!("CARGO_PKG_VERSION"));
         return Ok(0);
     }
+    if invocation.help && !matches!(invocation.command, CommandWord::Help | CommandWord::Run) {
+        let words: Vec<&str> =
+            std::iter::once(invocation.command.as_str()).chain(invocation.rest.iter().map(String::as_str)).collect();
+        // The deepest known command of the words (`service install --help`, `service nope --help`).
+        let text = (1..=words.len()).rev().find_map(|n| command_tree::help_of(&words[..n]));
+        print!("{}", text.unwrap_or_default());
+        return Ok(0);
+    }
+    if invocation.command == CommandWord::Completions {
+        let shell = invocation.rest.first().map_or("", String::as_str);
+        return Ok(match command_tree::completions(shell) {
+            Some(script) => {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                if out.write_all(&script).and_then(|()| out.flush()).is_err() {
+                    return Ok(0);
+                }
+                0
+            }
+            None => {
+                eprintln!("usage: ductor completions bash|zsh|fish");
+                2
+            }
+        });
+    }
     let paths = match DuctorPaths::resolve(None) {
         Ok(paths) => paths,
         Err(e)
@@ -59,10 +88,16 @@ pub fn main_with_args(argv: Vec<String>) -> anyhow::Result<i32> {
         CommandWord::Run => run::run(&paths, invocation.verbose, &args),
         CommandWord::Status => Ok(small_runtime()?.block_on(status::run(&paths, invocation.json))),
         CommandWord::Stop => {
+            service::stop_if_active();
             stop::stop(&paths);
             Ok(0)
         }
+        CommandWord::Service => Ok(service::run(&paths, invocation.rest.first().map(String::as_str))),
+        CommandWord::Onboarding => onboarding::run(&paths, &args, invocation.verbose),
         CommandWord::Restart => {
+            if service::restart_if_active() {
+                return Ok(0);
+            }
             stop::stop(&paths);
             let keep: Vec<String> = args.iter().filter(|a| matches!(a.as_str(), "-v" | "--verbose")).cloned().collect();
             let pid = stop::spawn_detached(&keep, stop::Console::Detach).context("starting ductor")?;

@@ -1,6 +1,7 @@
 //! `ductor` (default action): run the service in the foreground.
 //!
-//! Not configured → say what is missing and how to configure (exit 1). Otherwise: load the
+//! Not configured → on a terminal the setup wizard; without one, say what is missing, the file,
+//! the two keys and the sample (exit 78, EX_CONFIG). Otherwise: load the
 //! config (§2.1), set up logging, take the PID lock, start the actor tree, run until SIGTERM /
 //! SIGINT (exit 0) or until the main agent ends (42 = restart requested, 1 = fatal). On 42
 //! outside a service manager (no `DUCTOR_SUPERVISOR` / `INVOCATION_ID`) a fresh copy of ductor
@@ -26,6 +27,9 @@ pub const TELEGRAM_API_ENV: &str = "DUCTOR_TELEGRAM_API_BASE";
 /// Env var naming a JSONL file that receives every delivered envelope (the spool adapter).
 pub const SPOOL_ENV: &str = "DUCTOR_SPOOL";
 
+/// Exit status when the home is not configured and there is no terminal to ask on (EX_CONFIG).
+pub const EXIT_NOT_CONFIGURED: i32 = 78;
+
 /// Runs the service; returns the process exit status.
 pub fn run(paths: &DuctorPaths, verbose: bool, args: &[String]) -> anyhow::Result<i32> {
     let raw = std::fs::read(paths.config_file()).ok().and_then(|b| serde_json::from_slice(&b).ok());
@@ -35,10 +39,14 @@ pub fn run(paths: &DuctorPaths, verbose: bool, args: &[String]) -> anyhow::Resul
         None => vec![format!("{} does not exist", paths.config_file())],
     };
     if !missing.is_empty() {
-        eprint!("{}", render_not_configured(paths.home().as_str(), &missing));
-        return Ok(1);
+        if crate::cli::onboarding::on_a_terminal() {
+            return crate::cli::onboarding::wizard_then_run(paths, verbose);
+        }
+        eprint!("{}", render_not_configured(paths.home().as_str(), paths.config_file().as_str(), &missing));
+        return Ok(EXIT_NOT_CONFIGURED);
     }
     let loaded = load_config(paths)?;
+    crate::store::config_applied::remember_started(&paths.config_file(), loaded.raw.clone());
     let config = loaded.config;
     let start_problems = crate::core::config::start_problems(&config);
     if !start_problems.is_empty() {

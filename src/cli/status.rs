@@ -25,8 +25,14 @@ const DEFAULT_PORT: u16 = 8799;
 
 /// Runs the status command; returns the exit status (always 0).
 pub async fn run(paths: &DuctorPaths, json: bool) -> i32 {
-    let raw = read_raw(paths);
+    let mut raw = read_raw(paths);
+    if raw.is_none() && paths.config_file().exists() && running(paths).is_some() {
+        // Broken while the service runs on the config it applied: show the running service
+        // (the panel says the file is not applied, and why).
+        raw = Some(Value::Object(serde_json::Map::new()));
+    }
     let missing = match &raw {
+        Some(Value::Object(map)) if map.is_empty() && running(paths).is_some() => Vec::new(),
         Some(raw) => crate::core::config::configured_problems(raw),
         None => vec![format!("{} does not exist or is not valid JSON", paths.config_file())],
     };
@@ -35,7 +41,10 @@ pub async fn run(paths: &DuctorPaths, json: bool) -> i32 {
             let body = serde_json::json!({"configured": false, "home": paths.home(), "missing": missing});
             println!("{body:#}");
         } else {
-            print!("{}", status_view::render_not_configured(paths.home().as_str(), &missing));
+            print!(
+                "{}",
+                status_view::render_not_configured(paths.home().as_str(), paths.config_file().as_str(), &missing)
+            );
         }
         return 0;
     }
@@ -107,6 +116,7 @@ async fn gather(paths: &DuctorPaths, raw: &Value) -> StatusView {
         cron_jobs: cron_jobs(paths, &text_at(raw, "user_timezone", "")),
         actors,
         actors_error,
+        config_applied: crate::store::config_applied::read(paths),
     }
 }
 

@@ -44,6 +44,8 @@ pub enum CommandWord {
     Task,
     /// `agent <sub>`: the agent tool commands (asks between agents, agents.json).
     Agent,
+    /// `completions <shell>`: the shell completion script.
+    Completions,
 }
 
 impl CommandWord {
@@ -65,6 +67,7 @@ impl CommandWord {
             "webhook" => Self::Webhook,
             "task" => Self::Task,
             "agent" => Self::Agent,
+            "completions" => Self::Completions,
             _ => return None,
         })
     }
@@ -89,6 +92,7 @@ impl CommandWord {
             Self::Webhook => "webhook",
             Self::Task => "task",
             Self::Agent => "agent",
+            Self::Completions => "completions",
         }
     }
 }
@@ -106,6 +110,8 @@ pub struct Invocation {
     pub json: bool,
     /// `--version` / `-V`.
     pub version: bool,
+    /// `-h` / `--help` (with a command: that command's help).
+    pub help: bool,
     /// For a tool command (`cron`, `webhook`): every argument after its word, flags included.
     pub tool_args: Vec<String>,
 }
@@ -135,6 +141,7 @@ pub fn parse(args: &[String]) -> Invocation {
             verbose: has(&["-v", "--verbose"]),
             json: false,
             version: has(&["-V", "--version"]),
+            help: false,
             tool_args,
         };
     }
@@ -154,6 +161,7 @@ pub fn parse(args: &[String]) -> Invocation {
         verbose: has(&["-v", "--verbose"]),
         json: has(&["--json"]),
         version: has(&["-V", "--version"]),
+        help: has(&["-h", "--help"]),
         tool_args: Vec::new(),
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::core::health::{ActorNode, render_tree};
+use crate::core::health::{ActorKind, ActorNode, ActorStatus, render_tree};
 
 /// Whether and how the service runs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -84,6 +84,41 @@ pub struct StatusView {
     pub actors: Option<ActorNode>,
     /// Why the tree is missing although the service runs.
     pub actors_error: Option<String>,
+    /// When the running service last applied `config.json`, and what waits for a restart.
+    pub config_applied: Option<ConfigApplied>,
+}
+
+/// The config the running service applied (`<home>/config_applied.json`, written at start and at
+/// each hot reload).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ConfigApplied {
+    /// When it was last applied (UTC, RFC 3339).
+    pub applied_at: String,
+    /// Keys changed in the file that only a restart applies.
+    #[serde(default)]
+    pub waiting_for_restart: Vec<String>,
+    /// Why the file as it is now was not applied (invalid JSON or value), if so.
+    #[serde(default)]
+    pub rejected: Option<String>,
+}
+
+/// Transports of the live tree that are not `running` (`Telegram reconnecting`).
+pub fn transport_troubles(root: &ActorNode) -> Vec<String> {
+    fn walk(node: &ActorNode, out: &mut Vec<String>) {
+        if node.kind == ActorKind::Transport && node.status != ActorStatus::Running && node.name != "internal_api" {
+            let mut name = node.name.clone();
+            if let Some(first) = name.get(..1).map(str::to_uppercase) {
+                name.replace_range(..1, &first);
+            }
+            out.push(format!("{name} {}", node.status.as_str()));
+        }
+        for child in &node.children {
+            walk(child, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, &mut out);
+    out
 }
 
 /// `<H>h <M>m`.
@@ -96,7 +131,12 @@ pub fn render(view: &StatusView) -> String {
     let mut out = String::from("\n");
     out.push_str(&format!("Status — {}\n", view.agent));
     match &view.running {
-        Some(r) => out.push_str(&format!("Running  pid={}  uptime: {}\n", r.pid, uptime_hm(r.uptime_s))),
+        Some(r) => {
+            out.push_str(&format!("Running  pid={}  uptime: {}\n", r.pid, uptime_hm(r.uptime_s)));
+            for trouble in view.actors.as_ref().map(transport_troubles).unwrap_or_default() {
+                out.push_str(&format!("  running, {trouble}\n"));
+            }
+        }
         None => out.push_str("Not running\n"),
     }
     out.push_str(&format!("Provider:  {} ({})\n", view.provider, view.model));
@@ -110,6 +150,15 @@ pub fn render(view: &StatusView) -> String {
         out.push_str(&format!("Errors:    {} in latest log\n", view.errors));
     }
     out.push_str(&format!("Inbox:     {} waiting\n", view.inbox));
+    if let (Some(_), Some(applied)) = (&view.running, &view.config_applied) {
+        out.push_str(&format!("Config:    applied {}\n", applied.applied_at));
+        if !applied.waiting_for_restart.is_empty() {
+            out.push_str(&format!("  waits for a restart: {}\n", applied.waiting_for_restart.join(", ")));
+        }
+        if let Some(why) = &applied.rejected {
+            out.push_str(&format!("  the file as it is now is not applied: {why}\n"));
+        }
+    }
     out.push_str("\nPaths:\n");
     let p = &view.paths;
     for (label, value) in [
@@ -152,20 +201,26 @@ pub fn render(view: &StatusView) -> String {
     out
 }
 
-/// The panel for a home that is not configured, listing what is missing.
-pub fn render_not_configured(home: &str, missing: &[String]) -> String {
+/// The panel for a home that is not configured: what is missing, the file, the two keys a
+/// minimal Telegram config needs, the sample, and how to set it up without typing JSON.
+pub fn render_not_configured(home: &str, config_file: &str, missing: &[String]) -> String {
     let mut out = format!("\nductor is not configured ({home}).\n");
     for item in missing {
         out.push_str(&format!("  - {item}\n"));
     }
-    out.push_str("Run `ductor` to set it up, or write config/config.json (see config-samples/).\n");
+    out.push_str(&format!(
+        "A minimal Telegram config is {config_file} with two keys:\n  \
+         {{\"telegram_token\": \"<token from @BotFather>\", \"allowed_user_ids\": [<your Telegram user id>]}}\n\
+         An annotated sample is config-samples/config.json in the ductor sources.\n\
+         Or let ductor write it: `ductor onboarding` on a terminal (the setup wizard), or\n  \
+         ductor onboarding --telegram-token <TOKEN> --allowed-user <ID>\n"
+    ));
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::health::{ActorKind, ActorStatus};
 
     fn view() -> StatusView {
         StatusView {
@@ -200,6 +255,11 @@ mod tests {
                 children: vec![],
             }),
             actors_error: None,
+            config_applied: Some(ConfigApplied {
+                applied_at: "2026-12-04T10:00:00Z".into(),
+                waiting_for_restart: vec!["webhooks".into()],
+                rejected: None,
+            }),
         }
     }
 
@@ -216,6 +276,7 @@ mod tests {
         assert!(text.contains("  Sessions:  /h/sessions.json\n"));
         assert!(text.contains("\nActors:\n  root (supervisor)  running  up 5s\n"));
         assert!(text.contains("\nCron jobs (1)\n"), "{text}");
+        assert!(text.contains("Config:    applied 2026-12-04T10:00:00Z\n  waits for a restart: webhooks\n"), "{text}");
         assert!(text.contains("  daily-report        active  0 9 * * 1-5       Mon 07 Dec 09:00 CET\n"), "{text}");
     }
 
@@ -229,5 +290,32 @@ mod tests {
         let text = render(&v);
         assert!(text.contains("Not running\n"));
         assert!(!text.contains("Actors"));
+    }
+
+    #[test]
+    fn a_transport_that_is_not_running_is_named_under_running() {
+        let mut v = view();
+        if let Some(root) = v.actors.as_mut() {
+            root.children.push(ActorNode {
+                name: "telegram".into(),
+                kind: ActorKind::Transport,
+                status: ActorStatus::Reconnecting,
+                restarts: 1,
+                uptime_s: 1.0,
+                last_failure: None,
+                children: vec![],
+            });
+        }
+        let text = render(&v);
+        assert!(text.contains("uptime: 3h 7m\n  running, Telegram reconnecting\n"), "{text}");
+    }
+
+    #[test]
+    fn not_configured_names_the_file_the_two_keys_and_the_sample() {
+        let text = render_not_configured("/h", "/h/config/config.json", &["telegram_token is empty".into()]);
+        assert!(text.contains("/h/config/config.json"), "{text}");
+        assert!(text.contains("\"telegram_token\"") && text.contains("\"allowed_user_ids\""), "{text}");
+        assert!(text.contains("config-samples/config.json"), "{text}");
+        assert!(!text.contains("Run `ductor`"), "{text}");
     }
 }

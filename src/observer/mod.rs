@@ -5,6 +5,7 @@
 //! shared catalog, the webhook sink) or works on the home's files alone.
 
 pub mod cleanup;
+pub mod config_reloader;
 pub mod cron;
 pub mod heartbeat;
 pub mod model_cache;

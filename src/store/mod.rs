@@ -4,6 +4,7 @@
 //! (templates, rule files, cron task folders, skills).
 
 pub mod atomic;
+pub mod config_applied;
 pub mod config_file;
 pub mod gemini_trust;
 pub mod host_zone;

@@ -26,6 +26,7 @@ use crate::core::supervision::{self, RESTART_REASON};
 use crate::core::workspace::skills::SkillSyncMode;
 use crate::core::workspace::texts::RuntimeFacts;
 use crate::observer::cleanup::{Cleanup, CleanupArgs};
+use crate::observer::config_reloader::{ConfigReloader, ConfigReloaderArgs};
 use crate::observer::cron::{Cron, CronArgs};
 use crate::observer::heartbeat::{Heartbeat, HeartbeatArgs};
 use crate::observer::model_cache::{ModelCache, ModelCacheArgs};
@@ -68,6 +69,13 @@ pub enum AgentMsg {
     RequestRestart {
         /// Why, for the log.
         why: String,
+    },
+    /// `config.json` changed: run with this config from now on (from the config reloader).
+    ConfigReloaded {
+        /// The config with the changed hot keys.
+        config: Arc<Config>,
+        /// The hot keys that changed.
+        hot: Vec<String>,
     },
 }
 
@@ -165,6 +173,8 @@ pub struct AgentState {
     _webhooks_watch: Option<FileWatch>,
     /// Tells the unattended runs started by the webhook dispatch that the agent stops.
     stop_runs: tokio::sync::watch::Sender<bool>,
+    /// The config in force (hot reloads replace it); a rebuilt Orchestrator starts with it.
+    live_config: Arc<std::sync::Mutex<Arc<Config>>>,
 }
 
 impl Actor for Agent {
@@ -206,6 +216,7 @@ impl Actor for Agent {
         };
         children
             .add(ChildSpec::actor("codex_models", ActorKind::Observer, None, move || (ModelCache, cache_args.clone())));
+        let live_config = Arc::new(std::sync::Mutex::new(Arc::clone(&args.config)));
         let orchestrator_args = OrchestratorArgs {
             agent: args.name.clone(),
             paths: args.paths.clone(),
@@ -218,12 +229,16 @@ impl Actor for Agent {
             cli_env: args.cli_env.clone(),
             agent_control: args.agent_control.clone(),
         };
-        children.add(ChildSpec::actor(
-            "orchestrator",
-            ActorKind::Supervisor,
-            Some(args.orchestrator.slot()),
-            move || (Orchestrator, orchestrator_args.clone()),
-        ));
+        children.add(ChildSpec::actor("orchestrator", ActorKind::Supervisor, Some(args.orchestrator.slot()), {
+            let live_config = Arc::clone(&live_config);
+            move || {
+                let mut orchestrator_args = orchestrator_args.clone();
+                if let Ok(config) = live_config.lock() {
+                    orchestrator_args.config = Arc::clone(&config);
+                }
+                (Orchestrator, orchestrator_args)
+            }
+        }));
         if let Some(path) = &args.spool {
             let spool_args = SpoolArgs { path: path.clone(), bus: args.bus.clone() };
             children.add(ChildSpec::actor("spool", ActorKind::Transport, None, move || (Spool, spool_args.clone())));
@@ -266,12 +281,24 @@ impl Actor for Agent {
         children.add(ChildSpec::actor("restart_marker", ActorKind::Observer, None, move || {
             (RestartMarker, marker_args.clone())
         }));
+        if args.name == "main" {
+            let agent = myself.clone();
+            let reloader_args = ConfigReloaderArgs {
+                paths: args.paths.clone(),
+                on_apply: Arc::new(move |config, hot| {
+                    let _ = agent.cast(AgentMsg::ConfigReloaded { config, hot });
+                }),
+            };
+            children.add(ChildSpec::actor("config_reloader", ActorKind::Observer, None, move || {
+                (ConfigReloader, reloader_args.clone())
+            }));
+        }
         for spec in &args.extra_children {
             children.add(spec.clone());
         }
         children.start_all(&myself.get_cell()).await?;
         tracing::info!(actor = %args.board_path, "Agent started.");
-        Ok(AgentState { args, children, _webhooks_watch: webhooks_watch, stop_runs })
+        Ok(AgentState { args, children, _webhooks_watch: webhooks_watch, stop_runs, live_config })
     }
 
     async fn post_stop(&self, _myself: ActorRef<AgentMsg>, state: &mut AgentState) -> Result<(), ActorProcessingErr> {
@@ -296,6 +323,7 @@ impl Actor for Agent {
                 tracing::info!(actor = %state.args.board_path, why = %why, "Agent restart requested.");
                 myself.stop(Some(RESTART_REASON.to_owned()));
             }
+            AgentMsg::ConfigReloaded { config, hot } => state.apply_config(&myself, config, &hot).await,
         }
         Ok(())
     }
@@ -313,6 +341,39 @@ impl Actor for Agent {
 }
 
 impl AgentState {
+    /// A hot reload, applied the way a start applies the config: the Orchestrator plans the next
+    /// turns with it; the heartbeat and the cleanup are rebuilt from it (started when now
+    /// enabled, stopped when now disabled); Telegram re-reads its allow-lists.
+    async fn apply_config(&mut self, myself: &ActorRef<AgentMsg>, config: Arc<Config>, hot: &[String]) {
+        if let Ok(mut live) = self.live_config.lock() {
+            *live = Arc::clone(&config);
+        }
+        self.args.config = Arc::clone(&config);
+        self.args.orchestrator.reconfigure(Arc::clone(&config));
+        let rebuilt: [(&str, bool, ObserverSpec); 2] = [
+            ("heartbeat", config.heartbeat.enabled, heartbeat_spec),
+            ("cleanup", config.cleanup.enabled, cleanup_spec),
+        ];
+        for (name, enabled, spec) in rebuilt {
+            if !hot.iter().any(|k| k == name) {
+                continue;
+            }
+            self.children.remove(name, CHILD_STOP_TIMEOUT).await;
+            if enabled {
+                let reaction = self.children.add_and_start(spec(&self.args), &myself.get_cell()).await;
+                self.react(myself, reaction).await;
+            }
+        }
+        let allow_lists = ["allowed_user_ids", "allowed_group_ids", "group_mention_only"];
+        if hot.iter().any(|k| allow_lists.contains(&k.as_str()))
+            && let Some(telegram) = self.children.cell("telegram")
+        {
+            // At once rather than at the transport's next look at the file.
+            let _ = telegram.send_message(crate::transport::telegram::TelegramMsg::ReloadAllowLists);
+        }
+        tracing::info!(actor = %self.args.board_path, keys = ?hot, "Config applied.");
+    }
+
     async fn react(&mut self, myself: &ActorRef<AgentMsg>, reaction: Reaction) {
         let respawn = |child| AgentMsg::Respawn { child };
         if let Some(Reaction::GaveUp { child, crashes, error }) =
@@ -418,24 +479,10 @@ fn add_observers(
             .add(ChildSpec::actor("webhooks", ActorKind::Observer, None, move || (WebhookServer, server_args.clone())));
     }
     if args.config.heartbeat.enabled {
-        let heartbeat_args = HeartbeatArgs {
-            config: Arc::clone(&args.config),
-            orchestrator: args.orchestrator.clone(),
-            bus: args.bus.clone(),
-            minute: timing.heartbeat_minute,
-            clock: Arc::clone(&timing.clock),
-        };
-        children
-            .add(ChildSpec::actor("heartbeat", ActorKind::Observer, None, move || (Heartbeat, heartbeat_args.clone())));
+        children.add(heartbeat_spec(args));
     }
     if args.config.cleanup.enabled {
-        let cleanup_args = CleanupArgs {
-            config: Arc::clone(&args.config),
-            workspace: args.paths.workspace(),
-            every: timing.cleanup_every,
-            clock: Arc::clone(&timing.clock),
-        };
-        children.add(ChildSpec::actor("cleanup", ActorKind::Observer, None, move || (Cleanup, cleanup_args.clone())));
+        children.add(cleanup_spec(args));
     }
     let rule_args = RuleSyncArgs { paths: args.paths.clone(), every: timing.rule_sync_every };
     children.add(ChildSpec::actor("rule_sync", ActorKind::Observer, None, move || (RuleSync, rule_args.clone())));
@@ -448,4 +495,30 @@ fn add_observers(
     };
     children.add(ChildSpec::actor("skill_sync", ActorKind::Observer, None, move || (SkillSync, skill_args.clone())));
     webhooks_watch
+}
+
+/// Builds an observer's spec from the agent's current config.
+type ObserverSpec = fn(&AgentArgs) -> ChildSpec;
+
+/// The heartbeat observer of the agent's current config.
+fn heartbeat_spec(args: &AgentArgs) -> ChildSpec {
+    let heartbeat_args = HeartbeatArgs {
+        config: Arc::clone(&args.config),
+        orchestrator: args.orchestrator.clone(),
+        bus: args.bus.clone(),
+        minute: args.timing.heartbeat_minute,
+        clock: Arc::clone(&args.timing.clock),
+    };
+    ChildSpec::actor("heartbeat", ActorKind::Observer, None, move || (Heartbeat, heartbeat_args.clone()))
+}
+
+/// The cleanup observer of the agent's current config.
+fn cleanup_spec(args: &AgentArgs) -> ChildSpec {
+    let cleanup_args = CleanupArgs {
+        config: Arc::clone(&args.config),
+        workspace: args.paths.workspace(),
+        every: args.timing.cleanup_every,
+        clock: Arc::clone(&args.timing.clock),
+    };
+    ChildSpec::actor("cleanup", ActorKind::Observer, None, move || (Cleanup, cleanup_args.clone()))
 }

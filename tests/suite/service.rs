@@ -12,6 +12,8 @@ fn status_shows_the_live_actor_tree_and_json_parses() {
     let port = free_port();
     write_config(&home, port);
     let mut service = Service::start(&home, port, &[]);
+    // The internal API answers before the agent finished starting its children.
+    eventually(Duration::from_secs(10), || run(&home, &["status"]).1.contains("main (agent)  running"));
 
     let (status, out, _) = run(&home, &["status"]);
     assert!(status.success());
@@ -261,7 +263,7 @@ fn wrong_value_type_names_the_key_and_exits_1() {
 fn unconfigured_home_says_what_is_missing() {
     let (_dir, home) = crate::support::temp_home();
     let (status, _, err) = run(&home, &[]);
-    assert_eq!(status.code(), Some(1));
+    assert_eq!(status.code(), Some(78));
     assert!(err.contains("not configured"), "{err}");
     assert!(err.contains("config.json"), "{err}");
     let (status, out, _) = run(&home, &["status"]);

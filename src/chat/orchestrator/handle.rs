@@ -88,6 +88,13 @@ impl OrchestratorHandle {
         outputs
     }
 
+    /// Hands a hot-reloaded config to the running Orchestrator.
+    pub fn reconfigure(&self, config: std::sync::Arc<crate::core::config::Config>) {
+        if let Some(orchestrator) = self.slot.get() {
+            let _ = orchestrator.cast(OrchestratorMsg::Reconfigure(config));
+        }
+    }
+
     /// Sends a chat message; returns the stream of its outputs (closed when nothing more comes).
     pub fn message(&self, key: SessionKey, text: &str) -> mpsc::UnboundedReceiver<SessionOutput> {
         self.message_with_start(key, text, None)

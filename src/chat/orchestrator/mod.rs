@@ -138,6 +138,8 @@ pub enum OrchestratorMsg {
         /// Where the count goes.
         reply: tokio::sync::oneshot::Sender<usize>,
     },
+    /// `config.json` was hot-reloaded: the next turns are planned with this config.
+    Reconfigure(Arc<Config>),
 }
 
 /// Construction arguments.
@@ -278,6 +280,7 @@ impl Actor for Orchestrator {
                 state.heartbeat(&myself, &key, prompt, ack_token, reply).await;
             }
             OrchestratorMsg::ClaudeAuth(answer) => state.claude_cli_logged_in = answer,
+            OrchestratorMsg::Reconfigure(config) => state.reconfigure(config),
         }
         Ok(())
     }
@@ -487,6 +490,27 @@ impl OrchestratorState {
         match self.sessions.get(key) {
             Some(session) => ractor::call!(session, |r| SessionMsg::Stop { reply: r }).unwrap_or_default(),
             None => StopReport::default(),
+        }
+    }
+
+    /// A hot-reloaded config: chats on the old default model (none picked another one with
+    /// `/model` or `@model`) follow the new default from their next turn on.
+    fn reconfigure(&mut self, config: Arc<Config>) {
+        let old = std::mem::replace(&mut self.args.config, config);
+        let new_model = self.args.config.model.clone();
+        if old.model == new_model {
+            return;
+        }
+        let provider = self.provider_of(&new_model).name().to_owned();
+        let mut moved = 0;
+        for record in self.store.records.iter_mut().filter(|r| r.model == old.model) {
+            record.model = new_model.clone();
+            record.provider = provider.clone();
+            moved += 1;
+        }
+        tracing::info!(actor = "orchestrator", from = %old.model, to = %new_model, chats = moved, "Default model changed.");
+        if moved > 0 {
+            self.save();
         }
     }
 
