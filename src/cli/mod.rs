@@ -2,6 +2,8 @@
 //! restart, help and the tool commands `cron` and `webhook`. clap captures the arguments; the dispatch rule of the original (first
 //! known word wins, flags anywhere) is [`crate::core::cli_args::parse`].
 
+pub mod api;
+pub mod chat;
 pub mod cron;
 pub mod help;
 pub mod http;
@@ -47,6 +49,8 @@ pub fn main_with_args(argv: Vec<String>) -> anyhow::Result<i32> {
     match invocation.command {
         CommandWord::Cron => Ok(cron::run(&paths, &invocation.tool_args)),
         CommandWord::Webhook => Ok(webhook::run(&paths, &invocation.tool_args)),
+        CommandWord::Api => Ok(api::run(&paths, &invocation.rest)),
+        CommandWord::Chat => Ok(small_runtime()?.block_on(chat::run(&paths, &invocation.tool_args))),
         CommandWord::Run => run::run(&paths, invocation.verbose, &args),
         CommandWord::Status => Ok(small_runtime()?.block_on(status::run(&paths, invocation.json))),
         CommandWord::Stop => {

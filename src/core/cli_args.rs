@@ -40,6 +40,8 @@ pub enum CommandWord {
     Cron,
     /// `webhook <sub>`: the webhook tool commands.
     Webhook,
+    /// `chat --url …`: the terminal client of the direct API.
+    Chat,
 }
 
 impl CommandWord {
@@ -59,6 +61,7 @@ impl CommandWord {
             "install" => Self::Install,
             "cron" => Self::Cron,
             "webhook" => Self::Webhook,
+            "chat" => Self::Chat,
             _ => return None,
         })
     }
@@ -81,6 +84,7 @@ impl CommandWord {
             Self::Install => "install",
             Self::Cron => "cron",
             Self::Webhook => "webhook",
+            Self::Chat => "chat",
         }
     }
 }
@@ -98,7 +102,8 @@ pub struct Invocation {
     pub json: bool,
     /// `--version` / `-V`.
     pub version: bool,
-    /// For a tool command (`cron`, `webhook`): every argument after its word, flags included.
+    /// For a tool command (`cron`, `webhook`) and `chat`: every argument after its word, flags
+    /// included.
     pub tool_args: Vec<String>,
 }
 
@@ -109,7 +114,7 @@ pub fn parse(args: &[String]) -> Invocation {
         .enumerate()
         .filter(|(_, a)| !a.starts_with('-'))
         .find_map(|(i, a)| CommandWord::from_word(a).map(|c| (i, c)));
-    if let Some((index, command @ (CommandWord::Cron | CommandWord::Webhook))) = first_known {
+    if let Some((index, command @ (CommandWord::Cron | CommandWord::Webhook | CommandWord::Chat))) = first_known {
         let before = &args[..index];
         let has = |flags: &[&str]| before.iter().any(|a| flags.contains(&a.as_str()));
         let tool_args = args[index + 1..].to_vec();
