@@ -56,7 +56,9 @@ pub async fn run(paths: &DuctorPaths, args: &[String]) -> i32 {
     let options = match parse(args) {
         Ok(options) => options,
         Err(e) => {
-            eprintln!("error: {e}\nusage: ductor chat --url ws://HOST:PORT [--token TOKEN] [--chat-id N] [--channel-id N]");
+            eprintln!(
+                "error: {e}\nusage: ductor chat --url ws://HOST:PORT [--token TOKEN] [--chat-id N] [--channel-id N]"
+            );
             return 2;
         }
     };

@@ -7,6 +7,7 @@
 
 mod support;
 
+mod api;
 mod automation;
 mod bus;
 mod cleanup;

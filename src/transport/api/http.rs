@@ -100,7 +100,9 @@ async fn fetch_file(hub: &Hub, auth: Option<&str>, query: &str, files: &FileAcce
         return error(StatusCode::BAD_REQUEST, "missing path");
     };
     let path = Utf8PathBuf::from(path);
-    if !path.is_absolute() || !is_safe(&path, files.roots.as_deref()) {
+    // A missing file is judged by its folder, so it is a 404 inside the roots, a 403 outside.
+    let judged = if path.exists() { path.as_path() } else { path.parent().unwrap_or(&path) };
+    if !path.is_absolute() || !is_safe(judged, files.roots.as_deref()) {
         hub.refused("files", "path outside the allowed roots");
         return error(StatusCode::FORBIDDEN, "path outside the allowed roots");
     }
