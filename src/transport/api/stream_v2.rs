@@ -244,10 +244,12 @@ mod tests {
         let mut sealer = Sealer::new(&client.tx, std::array::from_fn(|i| i as u8));
         let frame = sealer.seal_text(r#"{"type":"message","text":"hi"}"#).unwrap();
         assert_eq!(frame, FIRST_FRAME);
+        assert_eq!(sealer.seal_text(r#"{"type":"abort"}"#).unwrap(), SECOND_FRAME);
         let server = server_session_keys(&[1; 32], &public_key(&[2; 32]).unwrap()).unwrap();
         assert_eq!(Opener::new(&server.rx).open_text(&frame).unwrap(), br#"{"type":"message","text":"hi"}"#);
     }
 
+    const SECOND_FRAME: &str = "wUJIVVA3BOMmCfhWV7WA/95/ao0gUdVHWwoVyX4JIx/S";
     const FIRST_FRAME: &str =
         "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXov82v/CMGiJPdATEUy/flPKrJJAAwfxCjU99Y8KnFzaMqrogkxxUQgs6VqEjG+Q=";
 
