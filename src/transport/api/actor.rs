@@ -1,8 +1,8 @@
 //! The direct API actor (`api` in the tree; Bus transport `api`): at start it makes sure
 //! `api.token` is set (a generated one is saved in `config.json`), settles what the API left in
 //! the inbox, binds `api.host:api.port` and serves the routes of [`super::http`] with warp. A
-//! port that cannot be bound is logged and the actor stops normally (the API stays off, the
-//! rest runs). Bus deliveries for `api` go to the open sockets of their chat as `notification`
+//! port that cannot be bound is logged and the API stays off (the actor stays, confirming Bus
+//! deliveries it has no socket for; the rest of ductor runs). Bus deliveries for `api` go to the open sockets of their chat as `notification`
 //! frames.
 
 use std::sync::Arc;
@@ -109,17 +109,18 @@ impl Actor for Api {
             tracing::warn!(actor = "api", host = %api.host, port = api.port,
                 "The direct API listens without Tailscale on this host and api.allow_public is false: make sure only trusted networks reach it.");
         }
+        // Registered even when the port cannot be bound: the Bus serves `api`, and deliveries
+        // to it are then confirmed with no socket to show them on (nothing waits for them).
+        args.bus.register_adapter(AdapterHandle::new(API_TRANSPORT, &myself));
         let listener = match tokio::net::TcpListener::bind((api.host.as_str(), api.port)).await {
             Ok(listener) => listener,
             Err(e) => {
                 tracing::error!(actor = "api", host = %api.host, port = api.port, error = %e,
                     "The direct API could not bind its address; it stays off (the rest of ductor runs).");
-                myself.stop(Some(format!("api could not bind {}:{}: {e}", api.host, api.port)));
                 return Ok(ApiState { server: None, hub: None });
             }
         };
         let addr = listener.local_addr()?;
-        args.bus.register_adapter(AdapterHandle::new(API_TRANSPORT, &myself));
         let hub = Arc::new(Hub::new(
             token,
             Arc::clone(&args.config),

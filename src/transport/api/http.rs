@@ -184,7 +184,11 @@ async fn upload(hub: &Hub, auth: Option<&str>, mut form: warp::multipart::FormDa
             let mut chunk = chunk.map_err(std::io::Error::other)?;
             size += chunk.remaining() as u64;
             if size > MAX_UPLOAD {
-                // Read the rest without keeping it, so the client gets its answer.
+                // Read the rest without keeping it, so the client gets its answer; a body that
+                // goes on and on is cut off.
+                if size > 2 * MAX_UPLOAD {
+                    break;
+                }
                 continue;
             }
             while chunk.has_remaining() {
