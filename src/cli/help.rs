@@ -9,6 +9,8 @@ pub fn text() -> String {
         ("ductor restart", "Stop the running bot and start it again in the background"),
         ("ductor cron", "Scheduled jobs: add, edit, list, remove, time (JSON output)"),
         ("ductor webhook", "Webhooks: add, edit, list, remove, rotate-token, test (JSON output)"),
+        ("ductor api", "Direct WebSocket API: enable, disable"),
+        ("ductor chat", "Talk to an agent over its API: --url ws://HOST:PORT [--token …]"),
         ("ductor help", "This help"),
         ("-v, --verbose", "Debug logging"),
         ("-V, --version", "Print the version"),
