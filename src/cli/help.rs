@@ -9,6 +9,8 @@ pub fn text() -> String {
         ("ductor restart", "Stop the running bot and start it again in the background"),
         ("ductor cron", "Scheduled jobs: add, edit, list, remove, time (JSON output)"),
         ("ductor webhook", "Webhooks: add, edit, list, remove, rotate-token, test (JSON output)"),
+        ("ductor api", "Direct WebSocket API: enable, disable"),
+        ("ductor chat", "Talk to an agent over its API: --url ws://HOST:PORT [--token …]"),
         ("ductor task", "Background tasks: create, list, resume, cancel, delete, ask-parent (JSON output)"),
         ("ductor onboarding", "The setup wizard (also `ductor reset`); flags for scripts: see --help"),
         ("ductor service", "install | status | start | stop | logs | uninstall the system service"),

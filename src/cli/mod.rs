@@ -3,6 +3,8 @@
 //! known word wins, flags anywhere) is [`crate::core::cli_args::parse`].
 
 pub mod agent;
+pub mod api;
+pub mod chat;
 pub mod command_tree;
 pub mod cron;
 pub mod help;
@@ -85,6 +87,8 @@ pub fn main_with_args(argv: Vec<String>) -> anyhow::Result<i32> {
         CommandWord::Webhook => Ok(webhook::run(&paths, &invocation.tool_args)),
         CommandWord::Agent | CommandWord::Agents => Ok(agent::run(&paths, &invocation.tool_args)),
         CommandWord::Task => Ok(task::run(&paths, &invocation.tool_args)),
+        CommandWord::Api => Ok(api::run(&paths, &invocation.rest)),
+        CommandWord::Chat => Ok(small_runtime()?.block_on(chat::run(&paths, &invocation.tool_args))),
         CommandWord::Run => run::run(&paths, invocation.verbose, &args),
         CommandWord::Status => Ok(small_runtime()?.block_on(status::run(&paths, invocation.json))),
         CommandWord::Stop => {

@@ -46,6 +46,8 @@ pub enum CommandWord {
     Agent,
     /// `completions <shell>`: the shell completion script.
     Completions,
+    /// `chat --url …`: the terminal client of the direct API.
+    Chat,
 }
 
 impl CommandWord {
@@ -68,6 +70,7 @@ impl CommandWord {
             "task" => Self::Task,
             "agent" => Self::Agent,
             "completions" => Self::Completions,
+            "chat" => Self::Chat,
             _ => return None,
         })
     }
@@ -93,6 +96,7 @@ impl CommandWord {
             Self::Task => "task",
             Self::Agent => "agent",
             Self::Completions => "completions",
+            Self::Chat => "chat",
         }
     }
 }
@@ -112,7 +116,8 @@ pub struct Invocation {
     pub version: bool,
     /// `-h` / `--help` (with a command: that command's help).
     pub help: bool,
-    /// For a tool command (`cron`, `webhook`): every argument after its word, flags included.
+    /// For a tool command (`cron`, `webhook`, `task`, `agent`) and `chat`: every argument after
+    /// its word, flags included.
     pub tool_args: Vec<String>,
 }
 
@@ -129,7 +134,8 @@ pub fn parse(args: &[String]) -> Invocation {
         | CommandWord::Webhook
         | CommandWord::Task
         | CommandWord::Agent
-        | CommandWord::Agents),
+        | CommandWord::Agents
+        | CommandWord::Chat),
     )) = first_known
     {
         let before = &args[..index];

@@ -151,3 +151,12 @@ pub fn update_config_keys(paths: &DuctorPaths, updates: &[(&str, Value)]) -> Res
     atomic::write_json_atomic(&path, &raw).map_err(|source| ConfigError::Write { path, source })?;
     Ok(true)
 }
+
+/// Makes a file that holds secrets (`config.json` with the API token) readable by its owner
+/// only (0600); a failure is logged.
+pub fn restrict_to_owner(path: &Utf8Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+        tracing::warn!(path = %path, error = %e, "Could not make the file private (0600).");
+    }
+}

@@ -50,6 +50,7 @@ use crate::store::paths::DuctorPaths;
 use crate::store::run_journal::SharedRunJournal;
 use crate::store::state_files::StateFile;
 use crate::store::workspace::{self, WorkspaceEnv};
+use crate::transport::api::{Api, ApiArgs};
 use crate::transport::matrix::{Matrix, MatrixArgs};
 use crate::transport::spool::{Spool, SpoolArgs};
 use crate::transport::telegram::{Telegram, TelegramArgs};
@@ -188,7 +189,7 @@ impl Actor for Agent {
         let bus_args = BusArgs {
             agent: args.name.clone(),
             journal: args.paths.outbox(),
-            served: args.served.clone(),
+            served: served_with_api(&args),
             registry: args.bus.registry(),
             batch_fsync: args.batch_fsync,
             gate: Some({
@@ -273,6 +274,17 @@ impl Actor for Agent {
                 link: LinkStatus::new(args.board.clone(), format!("{}/matrix", args.board_path)),
             };
             children.add(ChildSpec::actor("matrix", ActorKind::Transport, None, move || (Matrix, matrix_args.clone())));
+        }
+        if api_enabled(&args) {
+            let api_args = ApiArgs {
+                paths: args.paths.clone(),
+                config: Arc::clone(&args.config),
+                orchestrator: args.orchestrator.clone(),
+                bus: args.bus.clone(),
+                inbox: inbox.clone(),
+                catalog: catalog.clone(),
+            };
+            children.add(ChildSpec::actor("api", ActorKind::Transport, None, move || (Api, api_args.clone())));
         }
         let (stop_runs, runs_stopped) = tokio::sync::watch::channel(false);
         let webhooks_watch = add_observers(&args, &mut children, &catalog, workspace_env, runs_stopped);
@@ -387,6 +399,20 @@ impl AgentState {
 
 /// The workspace at start (ops spec §4): rule files for the logged-in CLIs, seeded files, cron
 /// task folders, skills; then the runtime section. Errors are logged, never fatal.
+/// The direct API runs in the main agent only (one port), when `api.enabled`.
+fn api_enabled(args: &AgentArgs) -> bool {
+    args.config.api.enabled && args.name == "main"
+}
+
+/// The transports the Bus serves: the configured ones, and `api` when the API runs.
+fn served_with_api(args: &AgentArgs) -> Vec<String> {
+    let mut served = args.served.clone();
+    if api_enabled(args) && !served.iter().any(|t| t == crate::transport::api::API_TRANSPORT) {
+        served.push(crate::transport::api::API_TRANSPORT.to_owned());
+    }
+    served
+}
+
 async fn prepare_workspace(args: &AgentArgs) -> WorkspaceEnv {
     let search_path = crate::provider::search_path(&args.cli_path);
     let home = Utf8PathBuf::from(std::env::var("HOME").unwrap_or_default());

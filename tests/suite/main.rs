@@ -8,6 +8,7 @@
 mod support;
 
 mod agents;
+mod api;
 mod automation;
 mod bus;
 mod cleanup;

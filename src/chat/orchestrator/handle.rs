@@ -119,4 +119,13 @@ impl OrchestratorHandle {
         }
         outputs
     }
+
+    /// Stops the whole chat of `key` (as `/stop` outside a topic); `None` without a running
+    /// Orchestrator.
+    pub async fn stop_chat(&self, key: SessionKey) -> Option<crate::chat::session::StopReport> {
+        let orchestrator = self.slot.get()?;
+        let (reply, report) = tokio::sync::oneshot::channel();
+        orchestrator.cast(OrchestratorMsg::StopChat { key, reply }).ok()?;
+        report.await.ok()
+    }
 }

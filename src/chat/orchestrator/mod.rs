@@ -72,6 +72,14 @@ pub enum OrchestratorMsg {
         /// Run when its turn starts (when it becomes one).
         on_start: Option<StartHook>,
     },
+    /// `/stop` of a whole chat (every session of `key`'s chat, its background jobs and named
+    /// sessions), answered with what was stopped — the direct API's `abort`.
+    StopChat {
+        /// Any key of the chat.
+        key: SessionKey,
+        /// What was stopped.
+        reply: tokio::sync::oneshot::Sender<StopReport>,
+    },
     /// A button was pressed (callback data of a menu this chat was shown).
     Callback {
         /// The chat.
@@ -253,6 +261,9 @@ impl Actor for Orchestrator {
             OrchestratorMsg::Message { key, text, reply, on_start } => {
                 state.message(&myself, key, &text, reply, on_start).await;
             }
+            OrchestratorMsg::StopChat { key, reply } => {
+                let _ = reply.send(state.stop_chat(&key).await);
+            }
             OrchestratorMsg::Callback { key, data, reply } => {
                 let output = state.callback(&key, &data).await;
                 let _ = reply.send(output);
@@ -330,20 +341,7 @@ impl OrchestratorState {
             ChatCommand::Stop => {
                 // In a forum topic only that topic; elsewhere every session of the chat, its
                 // background jobs and its named sessions.
-                let report = if key.topic_id.is_some() {
-                    self.stop(&key).await
-                } else {
-                    let keys: Vec<SessionKey> =
-                        self.sessions.keys().filter(|k| k.chat_id == key.chat_id).cloned().collect();
-                    let mut total = self.stop(&key).await;
-                    for other in keys.iter().filter(|k| **k != key) {
-                        let report = self.stop(other).await;
-                        total.stopped += report.stopped;
-                        total.discarded += report.discarded;
-                    }
-                    self.end_named_sessions(key.chat_id);
-                    total
-                };
+                let report = if key.topic_id.is_some() { self.stop(&key).await } else { self.stop_chat(&key).await };
                 notice(stop_notice(report, self.target(&key).0));
             }
             ChatCommand::StopAll => {
@@ -477,6 +475,19 @@ impl OrchestratorState {
             }
         }
         (stopped, chats)
+    }
+
+    /// Every session of the chat, its background jobs and its named sessions.
+    async fn stop_chat(&mut self, key: &SessionKey) -> StopReport {
+        let keys: Vec<SessionKey> = self.sessions.keys().filter(|k| k.chat_id == key.chat_id).cloned().collect();
+        let mut total = self.stop(key).await;
+        for other in keys.iter().filter(|k| *k != key) {
+            let report = self.stop(other).await;
+            total.stopped += report.stopped;
+            total.discarded += report.discarded;
+        }
+        self.end_named_sessions(key.chat_id);
+        total
     }
 
     async fn stop(&mut self, key: &SessionKey) -> StopReport {

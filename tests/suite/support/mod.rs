@@ -7,6 +7,7 @@ pub mod fake_bot_api;
 pub mod fake_cli;
 pub mod mx_person;
 pub mod shell_words;
+pub mod sodium_client;
 pub mod synapse;
 pub mod telegram_service;
 
