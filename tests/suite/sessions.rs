@@ -1089,7 +1089,8 @@ async fn later_capabilities_answer_from_what_exists() {
     assert_eq!(notice(&last(c.handle.message(key(92), "/agents")).await), "Only the main agent is running.");
     assert_eq!(
         notice(&last(c.handle.message(key(92), "/agent_start helper")).await),
-        "Only the main agent is running."
+        "Agents are started and stopped from the main agent's chat.",
+        "an Orchestrator without the multi-agent control (a sub-agent's) cannot start agents"
     );
     let upgrade = notice(&last(c.handle.message(key(92), "/upgrade")).await);
     assert!(upgrade.contains(env!("CARGO_PKG_VERSION")), "{upgrade}");
