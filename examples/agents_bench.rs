@@ -235,8 +235,14 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
+    // The answers (not the queue notices), in the order the chat shows them.
     let answered = |api: &FakeBotApi, chat: i64, ids: &[i64]| -> Vec<i64> {
-        api.bot_messages(chat).iter().filter_map(|m| m.reply_to).filter(|r| ids.contains(r)).collect()
+        api.bot_messages(chat)
+            .iter()
+            .filter(|m| m.visible.contains("FAKE["))
+            .filter_map(|m| m.reply_to)
+            .filter(|r| ids.contains(r))
+            .collect()
     };
     let complete = until(Duration::from_secs(300), || {
         apis.iter()
@@ -252,6 +258,12 @@ async fn main() -> anyhow::Result<()> {
             lost += ids.iter().filter(|id| !got.contains(id)).count();
             if got.windows(2).any(|w| w[0] > w[1]) {
                 out_of_order += 1;
+                let shown: Vec<(Option<i64>, String)> = api
+                    .bot_messages(*chat)
+                    .iter()
+                    .map(|m| (m.reply_to, m.visible.chars().take(30).collect()))
+                    .collect();
+                eprintln!("out of order in chat {chat}: sent {ids:?}, shown {shown:?}");
             }
         }
     }

@@ -49,7 +49,9 @@ use crate::transport::telegram::ingress::{
     Admission, ChatKind, Entity, Gate, Incoming, admit, normalise_command, strip_mention, with_reply_context,
 };
 use crate::transport::telegram::lanes::{ApiOp, Lanes};
-use crate::transport::telegram::turn::{QueueNotices, Target, TurnSettings, answer, rich_send, send_plain};
+use crate::transport::telegram::turn::{
+    AnswerOrder, QueueNotices, Target, TurnSettings, answer, rich_send, send_plain,
+};
 
 /// The Bus transport name of Telegram.
 pub const TELEGRAM_TRANSPORT: &str = "tg";
@@ -152,6 +154,9 @@ pub struct TelegramState {
     pub(super) connection: Option<Connection>,
     pub(super) dedup: Dedup,
     pub(super) notices: QueueNotices,
+    /// Per chat (and topic): the end of the last message's answer task, which the next one
+    /// waits for (answers in the order of the messages).
+    pub(super) answer_order: HashMap<SessionKey, tokio::sync::oneshot::Receiver<()>>,
     /// Broadcast envelopes partly delivered: who has them already.
     pub(super) broadcast_done: HashMap<String, HashSet<i64>>,
     /// `chat_activity.json`.
@@ -233,6 +238,7 @@ impl Actor for Telegram {
             connection: None,
             dedup: Dedup::default(),
             notices: QueueNotices::default(),
+            answer_order: HashMap::new(),
             broadcast_done: HashMap::new(),
             tracker: match ChatActivity::load(&args.paths) {
                 Loaded::Found(tracker) => tracker,
@@ -701,9 +707,11 @@ impl TelegramState {
         let guard = entry;
         let slot = target.lanes.reserve(chat);
         let on_start = guard.as_ref().map(InboxEntryGuard::start_hook);
+        let (order, end) = AnswerOrder::after(self.answer_order.remove(&key));
+        self.answer_order.insert(key.clone(), end);
         let outputs = self.args.orchestrator.message_with_start(key, &text, on_start);
         let settings = TurnSettings::from_config(&self.args.config);
-        tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot), guard));
+        tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot), guard, order));
     }
 
     /// Downloads a received file into `workspace/telegram_files/<date>/`, rebuilds the index and

@@ -16,7 +16,7 @@ use crate::core::session_key::SessionKey;
 use crate::core::text::render;
 use crate::transport::telegram::ingress::{Admission, Gate, Incoming, admit, command_word};
 use crate::transport::telegram::lanes::{ApiOp, TgError};
-use crate::transport::telegram::turn::{Target, TurnSettings, answer, rich_send};
+use crate::transport::telegram::turn::{AnswerOrder, Target, TurnSettings, answer, rich_send};
 
 /// The file browser's view of `<home>/<rel>`; "not found" for anything outside the home or
 /// not a folder.
@@ -208,7 +208,15 @@ impl TelegramState {
                     let slot = target.lanes.reserve(chat);
                     let outputs = self.args.orchestrator.message(key, &prompt);
                     let settings = TurnSettings::from_config(&self.args.config);
-                    tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot), None));
+                    tokio::spawn(answer(
+                        target,
+                        settings,
+                        self.notices.clone(),
+                        outputs,
+                        Some(slot),
+                        None,
+                        AnswerOrder::default(),
+                    ));
                     return;
                 }
             }
@@ -267,7 +275,7 @@ impl TelegramState {
         let slot = target.lanes.reserve(chat);
         let outputs = self.args.orchestrator.message(key, &prompt);
         let settings = TurnSettings::from_config(&self.args.config);
-        tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot), None));
+        tokio::spawn(answer(target, settings, self.notices.clone(), outputs, Some(slot), None, AnswerOrder::default()));
     }
 
     /// `/new @<topic name>`: starts that forum topic's session over.

@@ -247,6 +247,36 @@ struct Stream {
     last_sent: Option<i32>,
 }
 
+/// Where a message's answer stands among its chat's answers: its task waits for the previous
+/// message's task to end before its turn shows anything, and its own link ends only after the
+/// previous one did (a task that never started a turn — a command answered at once — still
+/// passes the order on), so the next one goes on after every earlier answer.
+#[derive(Debug, Default)]
+pub struct AnswerOrder {
+    after: Option<oneshot::Receiver<()>>,
+    done: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for AnswerOrder {
+    fn drop(&mut self) {
+        if let (Some(after), Some(done)) = (self.after.take(), self.done.take()) {
+            tokio::spawn(async move {
+                let _ = after.await;
+                drop(done);
+            });
+        }
+    }
+}
+
+impl AnswerOrder {
+    /// The next link of a chat's chain: after `previous` (the last link's end, if any); the
+    /// returned receiver is the end of this one.
+    pub fn after(previous: Option<oneshot::Receiver<()>>) -> (Self, oneshot::Receiver<()>) {
+        let (done, end) = oneshot::channel();
+        (Self { after: previous, done: Some(done) }, end)
+    }
+}
+
 /// Drives one message's outputs to Telegram until its turn is over. `slot` is the place in
 /// the chat's order reserved when the message arrived: the queue notice goes there, so notices
 /// keep the order of the messages; any other first output frees it.
@@ -257,6 +287,7 @@ pub async fn answer(
     mut outputs: mpsc::UnboundedReceiver<SessionOutput>,
     slot: Option<Slot>,
     inbox: Option<InboxEntryGuard>,
+    mut order: AnswerOrder,
 ) {
     let mut slot = slot;
     let mut turn = Turn {
@@ -317,6 +348,14 @@ pub async fn answer(
                 }
                 waiting = false;
                 slot = None;
+                // The previous message of this chat is answered first (its task may still be
+                // sending while this turn, run right after it, already starts). Notices of
+                // commands that act at once do not wait.
+                if matches!(output, SessionOutput::Started)
+                    && let Some(previous) = order.after.take()
+                {
+                    let _ = previous.await;
+                }
                 if turn.output(output).await {
                     break;
                 }
