@@ -22,14 +22,17 @@
 //! | [`tasks`]     | work handed between agents and to the background: inter-agent asks      |
 //! |               | (sync and async, answers as Envelopes on the sender's Bus) and the      |
 //! |               | TaskHub (`tasks.json`, task folders, workers).                          |
-//! | [`observer`]  | timers and watchers, each an actor: model caches, the restart marker,   |
-//! |               | the workspace's rule-file sync and skill sync.                          |
-//! | [`transport`] | the network edges, each an actor: `telegram/`, `matrix/` (the actor,    |
-//! |               | its answer tasks and its pure parts beside it), the internal API, the   |
-//! |               | spool.                                                                  |
-//! | [`tree`]      | the composition: Root, Agent and the service run loop — the only place  |
-//! |               | that knows every kind of child and wires them.                          |
-//! | [`cli`]       | the `ductor` command line: run, status, stop, restart, help.            |
+//! | [`observer`]  | timers and watchers, each an actor: cron, webhooks, heartbeat, cleanup, |
+//! |               | config reload, model caches, the restart marker, the workspace's rule   |
+//! |               | and skill sync, the shared knowledge of all agents.                     |
+//! | [`transport`] | the network edges, each an actor: `telegram/`, `matrix/`, `api/` (the   |
+//! |               | actor, its answer tasks and its pure parts beside it), the internal     |
+//! |               | API, the spool.                                                         |
+//! | [`tree`]      | the composition: Root, Agent, sub-agents and the service run loop — the |
+//! |               | only place that knows every kind of child and wires them.               |
+//! | [`cli`]       | the `ductor` command line: run, status, stop, restart, the setup wizard,|
+//! |               | `service`, `api`, `chat`, and the tool commands (cron, webhook, agent,  |
+//! |               | task).                                                                  |
 //!
 //! # Dependency direction
 //!
